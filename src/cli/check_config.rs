@@ -1,0 +1,26 @@
+//! `cpor-worker check-config`: load and validate every setting; report all problems.
+
+use std::path::Path;
+
+use anyhow::Context;
+
+use crate::config::{self, Config};
+
+/// Loads settings for a command (file given or none, then the environment) and starts logging.
+pub fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
+    let config = config::load_from_process_env(path).context("settings")?;
+    crate::telemetry::init(config.log_format, &config.log_filter);
+    if config.consent_secret_is_demo {
+        tracing::warn!(
+            "CPOR_CONSENT_SECRET is not set: decline links are signed with the built-in demo key, which is UNSAFE outside a demo"
+        );
+    }
+    Ok(config)
+}
+
+/// Runs `check-config`.
+pub fn run(path: Option<&Path>) -> anyhow::Result<()> {
+    let config = load_config(path)?;
+    println!("settings OK (read: {})", config.sources.join(", "));
+    Ok(())
+}

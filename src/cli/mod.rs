@@ -1,0 +1,136 @@
+//! The command line of SPEC §6: one `Cli`, one `Command` enum, one dispatch.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+mod calendar;
+mod check_config;
+mod deadline;
+mod demo;
+mod migrate;
+mod pending;
+
+pub use check_config::load_config;
+
+/// Keeps the clock for CPOR customer-association claims.
+#[derive(Debug, Parser)]
+#[command(name = "cpor-worker", version, about, long_about = None)]
+pub struct Cli {
+    /// Settings file (TOML) laid over the built-in defaults; environment variables override both.
+    #[arg(long, global = true, value_name = "FILE", env = "CPOR_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// One subcommand per SPEC §6 row.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// The daemon: scheduled ticks, outbox delivery, HTTP health/readiness/metrics.
+    Run(RunArgs),
+    /// One pass as if the time were TIME: fire what is due, then deliver the outbox.
+    Tick(TickArgs),
+    /// What would fire at TIME and in the horizon after it; writes nothing.
+    DryRun(DryRunArgs),
+    /// One claim's timers, each deadline with how it was counted.
+    Explain(ExplainArgs),
+    /// The deadline arithmetic of SPEC §3 alone.
+    Deadline(deadline::DeadlineArgs),
+    /// Holiday calendars the worker uses.
+    Calendar(calendar::CalendarArgs),
+    /// Create or update the database schema.
+    Migrate(MigrateArgs),
+    /// Validate settings, calendars and templates; names the key and file at fault.
+    CheckConfig,
+    /// Send one sample of each email template to ADDR.
+    SendTestEmail(SendTestEmailArgs),
+    /// Load sample claims (every status, several countries) into the configured database.
+    Demo(demo::DemoArgs),
+}
+
+/// Options of `run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Do not apply migrations at start.
+    #[arg(long)]
+    pub no_migrate: bool,
+}
+
+/// Options of `tick`.
+#[derive(Debug, Args)]
+pub struct TickArgs {
+    /// The instant the pass acts as of (RFC 3339); default now.
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<String>,
+    /// Fire timers and write the outbox, but deliver nothing.
+    #[arg(long)]
+    pub no_send: bool,
+    /// Do not apply migrations at start.
+    #[arg(long)]
+    pub no_migrate: bool,
+}
+
+/// Options of `dry-run`.
+#[derive(Debug, Args)]
+pub struct DryRunArgs {
+    /// The instant to evaluate at (RFC 3339); default now.
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<String>,
+    /// How far past TIME to look, e.g. `7d`, `36h`.
+    #[arg(long, value_name = "DURATION")]
+    pub horizon: Option<String>,
+    /// Output format.
+    #[arg(long, value_name = "FORMAT", default_value = "table")]
+    pub format: String,
+    /// Only claims in this status.
+    #[arg(long, value_name = "S")]
+    pub status: Option<String>,
+    /// Only claims of this country (ISO 3166-1 alpha-2).
+    #[arg(long, value_name = "CC")]
+    pub country: Option<String>,
+}
+
+/// Options of `explain`.
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// The claim's id.
+    pub claim_id: String,
+    /// The instant to evaluate at (RFC 3339); default now.
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<String>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Options of `migrate`.
+#[derive(Debug, Args)]
+pub struct MigrateArgs {}
+
+/// Options of `send-test-email`.
+#[derive(Debug, Args)]
+pub struct SendTestEmailArgs {
+    /// Recipient address.
+    #[arg(long, value_name = "ADDR")]
+    pub to: String,
+}
+
+/// Runs the parsed command; an error means exit status 2 with the message on stderr.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config_path = cli.config.as_deref();
+    match cli.command {
+        Command::Run(_) => pending::not_yet("run", 4),
+        Command::Tick(_) => pending::not_yet("tick", 4),
+        Command::DryRun(_) => pending::not_yet("dry-run", 6),
+        Command::Explain(_) => pending::not_yet("explain", 6),
+        Command::SendTestEmail(_) => pending::not_yet("send-test-email", 5),
+        Command::Deadline(args) => deadline::run(config_path, args),
+        Command::Calendar(args) => calendar::run(config_path, args),
+        Command::Migrate(_) => migrate::run(config_path).await,
+        Command::CheckConfig => check_config::run(config_path),
+        Command::Demo(args) => demo::run(config_path, args).await,
+    }
+}

@@ -1,0 +1,472 @@
+//! Settings: the built-in `config/default.toml`, an optional file over it, then the environment;
+//! validated all at once into a typed [`Config`], every problem naming its key and source.
+
+mod raw;
+mod secret;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use chrono_tz::Tz;
+use url::Url;
+
+pub use raw::{Origins, RawConfig};
+pub use secret::Secret;
+
+/// The defaults, compiled in so the binary runs from any folder.
+pub const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
+
+/// The key that signs decline links when none is configured; never for production.
+pub const DEMO_CONSENT_SECRET: &str = "cpor-demo-consent-secret-do-not-use-in-production";
+
+/// Settings that failed to load or validate; each line names the key and where it came from.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A settings file could not be read.
+    #[error("cannot read settings file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A settings file is not valid TOML or has an unknown key or a value of the wrong type.
+    #[error("settings file {origin}: {message}")]
+    Parse {
+        /// The file.
+        origin: String,
+        /// The parser's message, with line, column and key.
+        message: String,
+    },
+    /// One or more values are invalid.
+    #[error("invalid settings:\n{}", .0.join("\n"))]
+    Invalid(Vec<String>),
+}
+
+/// Which database the worker uses.
+#[derive(Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    /// An SQLite file (embedded default).
+    Sqlite(String),
+    /// A PostgreSQL server (production); the URL may carry a password.
+    Postgres(Secret<String>),
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Sqlite(u) => write!(f, "Sqlite({u:?})"),
+            Self::Postgres(u) => write!(f, "Postgres({})", redact_url(u.expose())),
+        }
+    }
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `[database]`
+#[derive(Clone, Debug)]
+pub struct DatabaseConfig {
+    /// Where the database is.
+    pub url: DatabaseUrl,
+    /// Pool size.
+    pub max_connections: u32,
+    /// Apply migrations when `run`/`tick` start.
+    pub migrate_on_start: bool,
+}
+
+/// `[mail]`
+#[derive(Clone, Debug)]
+pub struct MailConfig {
+    /// Sender of every email.
+    pub from: String,
+    /// SMTP server, or `None` for the outbox folder.
+    pub smtp_url: Option<Secret<Url>>,
+    /// Folder for `.eml` files.
+    pub outbox_dir: PathBuf,
+    /// Recipient of SLA alert digests.
+    pub ops_alert_to: Option<String>,
+}
+
+/// Validated, typed settings.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// `[database]`
+    pub database: DatabaseConfig,
+    /// `[mail]`
+    pub mail: MailConfig,
+    /// Where partners see their claims.
+    pub dashboard_url: Url,
+    /// Page a customer opens to decline.
+    pub decline_url: Url,
+    /// Key that signs decline links.
+    pub consent_secret: Secret<String>,
+    /// True when `consent_secret` is the unsafe built-in demo key.
+    pub consent_secret_is_demo: bool,
+    /// Cron expression of `run` (with seconds).
+    pub schedule_cron: String,
+    /// Time zone the cron fields are read in.
+    pub schedule_time_zone: Tz,
+    /// Business days before the deadline's last day that the reminder is due.
+    pub reminder_lead_business_days: u32,
+    /// Claims per transaction batch.
+    pub batch_size: u32,
+    /// Folder of extra holiday calendars.
+    pub calendars_dir: PathBuf,
+    /// Folder of email templates.
+    pub templates_dir: PathBuf,
+    /// Address of the HTTP endpoints.
+    pub http_listen: SocketAddr,
+    /// Log line format.
+    pub log_format: LogFormat,
+    /// tracing filter directives.
+    pub log_filter: String,
+    /// The files read, in order ("built-in defaults" first).
+    pub sources: Vec<String>,
+}
+
+/// Loads settings: defaults, then `path` if given, then the environment as read by `env`.
+pub fn load(
+    path: Option<&Path>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, ConfigError> {
+    let mut origins = Origins::new();
+    let defaults = parse_layer(DEFAULT_TOML, "built-in defaults (config/default.toml)")?;
+    let mut raw = RawConfig::default();
+    raw.merge(defaults, "built-in defaults", &mut origins);
+    let mut sources = vec!["built-in defaults".to_owned()];
+    if let Some(path) = path {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let origin = path.display().to_string();
+        let layer = parse_layer(&text, &origin)?;
+        raw.merge(layer, &format!("file {origin}"), &mut origins);
+        sources.push(origin);
+    }
+    raw.apply_env(env, &mut origins);
+    let mut config = validate(raw, &origins, env)?;
+    config.sources = sources;
+    Ok(config)
+}
+
+/// Loads settings from the process environment.
+pub fn load_from_process_env(path: Option<&Path>) -> Result<Config, ConfigError> {
+    load(path, &|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+}
+
+fn parse_layer(text: &str, origin: &str) -> Result<RawConfig, ConfigError> {
+    toml::from_str(text).map_err(|e| ConfigError::Parse {
+        origin: origin.to_owned(),
+        message: e.to_string().trim_end().to_owned(),
+    })
+}
+
+/// Collects problems, each naming its key and the layer that set it.
+struct Problems<'a> {
+    origins: &'a Origins,
+    list: Vec<String>,
+}
+
+impl Problems<'_> {
+    fn add(&mut self, key: &str, message: impl fmt::Display) {
+        let origin = self
+            .origins
+            .get(key)
+            .map(String::as_str)
+            .unwrap_or("built-in defaults");
+        self.list
+            .push(format!("  {key} (from {origin}): {message}"));
+    }
+
+    fn required<T: Clone>(&mut self, key: &str, v: &Option<T>) -> Option<T> {
+        if v.is_none() {
+            self.add(key, "is missing");
+        }
+        v.clone()
+    }
+}
+
+fn validate(
+    raw: RawConfig,
+    origins: &Origins,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, ConfigError> {
+    let mut p = Problems {
+        origins,
+        list: Vec::new(),
+    };
+
+    let database_url = p.required("database.url", &raw.database.url).and_then(|u| {
+        parse_database_url(&u)
+            .map_err(|e| p.add("database.url", e))
+            .ok()
+    });
+    let max_connections = p.required("database.max_connections", &raw.database.max_connections);
+    if max_connections == Some(0) {
+        p.add("database.max_connections", "must be at least 1");
+    }
+    let migrate_on_start = raw.database.migrate_on_start.unwrap_or(true);
+
+    let from = p.required("mail.from", &raw.mail.from).unwrap_or_default();
+    if let Err(e) = check_mailbox(&from) {
+        p.add("mail.from", e);
+    }
+    let smtp_url = match raw.mail.smtp_url.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(u) => match parse_smtp_url(u) {
+            Ok(url) => Some(Secret::new(url)),
+            Err(e) => {
+                p.add("mail.smtp_url", e);
+                None
+            }
+        },
+    };
+    let outbox_dir = PathBuf::from(
+        p.required("mail.outbox_dir", &raw.mail.outbox_dir)
+            .unwrap_or_default(),
+    );
+    let ops_alert_to = raw.mail.ops_alert_to.filter(|s| !s.trim().is_empty());
+    if let Some(addr) = &ops_alert_to
+        && let Err(e) = check_mailbox(addr)
+    {
+        p.add("mail.ops_alert_to", e);
+    }
+
+    let mut url_key = |key: &str, v: &Option<String>| {
+        p.required(key, v).and_then(|u| match Url::parse(&u) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") => Some(url),
+            Ok(_) => {
+                p.add(key, format!("`{u}` must be an http or https URL"));
+                None
+            }
+            Err(e) => {
+                p.add(key, format!("`{u}` is not a URL: {e}"));
+                None
+            }
+        })
+    };
+    let dashboard_url = url_key("links.dashboard_url", &raw.links.dashboard_url);
+    let decline_url = url_key("links.decline_url", &raw.links.decline_url);
+
+    let (consent_secret, consent_secret_is_demo) = match env("CPOR_CONSENT_SECRET") {
+        Some(s) => (Some(s), false),
+        None => match raw.secrets.consent_secret_file.as_deref().map(str::trim) {
+            None | Some("") => (Some(DEMO_CONSENT_SECRET.to_owned()), true),
+            Some(file) => match std::fs::read_to_string(file) {
+                Ok(s) => (Some(s.trim().to_owned()), false),
+                Err(e) => {
+                    p.add(
+                        "secrets.consent_secret_file",
+                        format!("cannot read `{file}`: {e}"),
+                    );
+                    (None, false)
+                }
+            },
+        },
+    };
+    if let Some(s) = &consent_secret
+        && s.len() < 16
+    {
+        p.add(
+            "secrets.consent_secret_file",
+            "the consent secret must be at least 16 bytes",
+        );
+    }
+
+    let cron = p
+        .required("schedule.cron", &raw.schedule.cron)
+        .unwrap_or_default();
+    if cron.split_whitespace().count() != 6 {
+        p.add(
+            "schedule.cron",
+            format!("`{cron}` must have 6 fields: sec min hour day month weekday"),
+        );
+    }
+    let schedule_time_zone = p
+        .required("schedule.time_zone", &raw.schedule.time_zone)
+        .and_then(|tz| {
+            parse_time_zone(&tz)
+                .map_err(|e| p.add("schedule.time_zone", e))
+                .ok()
+        });
+
+    let reminder_lead = p
+        .required(
+            "timers.reminder_lead_business_days",
+            &raw.timers.reminder_lead_business_days,
+        )
+        .unwrap_or_default();
+    if reminder_lead > 4 {
+        p.add(
+            "timers.reminder_lead_business_days",
+            "must be 0–4: the response window is 5 business days",
+        );
+    }
+    let batch_size = p
+        .required("timers.batch_size", &raw.timers.batch_size)
+        .unwrap_or(1);
+    if batch_size == 0 {
+        p.add("timers.batch_size", "must be at least 1");
+    }
+
+    let calendars_dir = PathBuf::from(
+        p.required("calendars.dir", &raw.calendars.dir)
+            .unwrap_or_default(),
+    );
+    let templates_dir = PathBuf::from(
+        p.required("templates.dir", &raw.templates.dir)
+            .unwrap_or_default(),
+    );
+    let http_listen = p.required("http.listen", &raw.http.listen).and_then(|a| {
+        a.parse::<SocketAddr>()
+            .map_err(|e| p.add("http.listen", format!("`{a}` is not host:port: {e}")))
+            .ok()
+    });
+    let log_format = match raw.log.format.as_deref() {
+        Some("text") | None => Some(LogFormat::Text),
+        Some("json") => Some(LogFormat::Json),
+        Some(other) => {
+            p.add("log.format", format!("`{other}` must be `text` or `json`"));
+            None
+        }
+    };
+    let log_filter = raw.log.filter.unwrap_or_else(|| "info".to_owned());
+
+    if !p.list.is_empty() {
+        return Err(ConfigError::Invalid(p.list));
+    }
+    match (
+        database_url,
+        max_connections,
+        dashboard_url,
+        decline_url,
+        consent_secret,
+        schedule_time_zone,
+        http_listen,
+        log_format,
+    ) {
+        (
+            Some(url),
+            Some(max_connections),
+            Some(dashboard_url),
+            Some(decline_url),
+            Some(consent_secret),
+            Some(schedule_time_zone),
+            Some(http_listen),
+            Some(log_format),
+        ) => Ok(Config {
+            database: DatabaseConfig {
+                url,
+                max_connections,
+                migrate_on_start,
+            },
+            mail: MailConfig {
+                from,
+                smtp_url,
+                outbox_dir,
+                ops_alert_to,
+            },
+            dashboard_url,
+            decline_url,
+            consent_secret: Secret::new(consent_secret),
+            consent_secret_is_demo,
+            schedule_cron: cron,
+            schedule_time_zone,
+            reminder_lead_business_days: reminder_lead,
+            batch_size,
+            calendars_dir,
+            templates_dir,
+            http_listen,
+            log_format,
+            log_filter,
+            sources: Vec::new(),
+        }),
+        _ => Err(ConfigError::Invalid(vec![
+            "  settings incomplete (a required value failed to parse)".to_owned(),
+        ])),
+    }
+}
+
+/// Parses an IANA time zone name, saying what was wrong.
+pub fn parse_time_zone(name: &str) -> Result<Tz, String> {
+    name.parse::<Tz>()
+        .map_err(|_| format!("`{name}` is not an IANA time zone (e.g. Europe/Stockholm)"))
+}
+
+fn parse_database_url(u: &str) -> Result<DatabaseUrl, String> {
+    if u.starts_with("sqlite:") {
+        let path = u
+            .trim_start_matches("sqlite://")
+            .trim_start_matches("sqlite:");
+        if path.is_empty() {
+            return Err("`sqlite://` needs a file path, e.g. sqlite://cpor.db".to_owned());
+        }
+        Ok(DatabaseUrl::Sqlite(u.to_owned()))
+    } else if u.starts_with("postgres://") || u.starts_with("postgresql://") {
+        Url::parse(u).map_err(|e| format!("`{}` is not a URL: {e}", redact_url(u)))?;
+        Ok(DatabaseUrl::Postgres(Secret::new(u.to_owned())))
+    } else {
+        Err(format!(
+            "`{}` must start with sqlite:// or postgres://",
+            redact_url(u)
+        ))
+    }
+}
+
+fn parse_smtp_url(u: &str) -> Result<Url, String> {
+    let url = Url::parse(u).map_err(|e| format!("`{}` is not a URL: {e}", redact_url(u)))?;
+    if !matches!(url.scheme(), "smtp" | "smtps") {
+        return Err(format!(
+            "`{}` must be smtp://host:port or smtps://host:port",
+            redact_url(u)
+        ));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(format!("`{}` has no host", redact_url(u)));
+    }
+    Ok(url)
+}
+
+/// Checks `Name <addr>` or `addr` loosely: one `@`, no spaces or line breaks in the address.
+fn check_mailbox(s: &str) -> Result<(), String> {
+    if s.contains(['\r', '\n']) {
+        return Err("must not contain line breaks".to_owned());
+    }
+    let addr = match (s.rfind('<'), s.rfind('>')) {
+        (Some(a), Some(b)) if a < b => &s[a + 1..b],
+        _ => s.trim(),
+    };
+    let ok = addr.split('@').count() == 2
+        && addr.split('@').all(|p| !p.is_empty())
+        && !addr.contains(char::is_whitespace);
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("`{s}` is not an email address"))
+    }
+}
+
+/// Replaces a URL's password with `***`, for messages and logs.
+pub fn redact_url(u: &str) -> String {
+    match Url::parse(u) {
+        Ok(mut url) if url.password().is_some() => {
+            let _ = url.set_password(Some("***"));
+            url.to_string()
+        }
+        Ok(_) => u.to_owned(),
+        Err(_) if u.contains('@') => "<unparsable URL with credentials>".to_owned(),
+        Err(_) => u.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,1 @@
+//! Sample claims for trying the worker out.

@@ -1,0 +1,22 @@
+//! cpor-worker keeps the clock for CPOR customer-association claims: it computes every deadline
+//! in business days, acts when one passes, and sends the emails that go with it.
+//!
+//! # Layout
+//! - [`lifecycle`]: statuses, reasons, allowed transitions (pure).
+//! - [`claim`]: one claim as the worker reads it, parsed from a database row (pure).
+//! - [`calendar`]: holiday calendars as data, business-day arithmetic, time zones (pure).
+//! - [`store`]: the database behind one trait, on PostgreSQL and SQLite.
+//! - [`config`]: settings from the built-in defaults, a file and the environment, validated.
+//! - [`demo`]: sample claims for trying the worker out.
+//! - [`telemetry`]: log output.
+//! - [`cli`]: the command line.
+#![warn(missing_docs)]
+
+pub mod calendar;
+pub mod claim;
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod lifecycle;
+pub mod store;
+pub mod telemetry;

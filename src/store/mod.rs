@@ -1,0 +1,1 @@
+//! The database behind one interface: PostgreSQL (production) and SQLite (embedded default).
