@@ -120,6 +120,8 @@ pub struct Config {
     pub batch_size: u32,
     /// Folder of extra holiday calendars.
     pub calendars_dir: PathBuf,
+    /// Holiday rule groups switched off, as `CALENDAR/GROUP` (e.g. `SE/eves`).
+    pub calendars_disabled_groups: Vec<String>,
     /// Folder of email templates.
     pub templates_dir: PathBuf,
     /// Address of the HTTP endpoints.
@@ -384,6 +386,7 @@ fn validate(
             reminder_lead_business_days: reminder_lead,
             batch_size,
             calendars_dir,
+            calendars_disabled_groups: raw.calendars.disabled_groups.unwrap_or_default(),
             templates_dir,
             http_listen,
             log_format,

@@ -60,7 +60,7 @@ section!(
 );
 section!(
     /// `[calendars]`
-    RawCalendars, "calendars" { dir: String }
+    RawCalendars, "calendars" { dir: String, disabled_groups: Vec<String> }
 );
 section!(
     /// `[templates]`
