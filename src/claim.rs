@@ -121,7 +121,7 @@ impl TryFrom<ClaimRow> for Claim {
             .as_deref()
             .map(str::trim)
             .filter(|s| !s.is_empty())
-            .map(|s| crate::config::parse_time_zone(s))
+            .map(crate::config::parse_time_zone)
             .transpose()
             .map_err(|e| bad(format!("column time_zone: {e}")))?;
         let locale = match row.locale.as_deref().map(str::trim) {
@@ -241,7 +241,8 @@ mod tests {
 
     #[test]
     fn each_bad_column_is_named_with_the_claim() {
-        let cases: Vec<(fn(&mut ClaimRow), &str)> = vec![
+        type Edit = fn(&mut ClaimRow);
+        let cases: Vec<(Edit, &str)> = vec![
             (
                 |r| r.status = "bogus".into(),
                 "column status: unknown status `bogus`",

@@ -18,9 +18,21 @@ pub fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
     Ok(config)
 }
 
+/// Said wherever the built-in demo key would sign decline links.
+pub const DEMO_SECRET_WARNING: &str = "consent secret: the built-in demo key is in use, which is UNSAFE \
+outside a demo: set CPOR_CONSENT_SECRET or secrets.consent_secret_file";
+
 /// Runs `check-config`.
 pub fn run(path: Option<&Path>) -> anyhow::Result<()> {
     let config = load_config(path)?;
     println!("settings OK (read: {})", config.sources.join(", "));
+    println!("database: {:?}", config.database.url);
+    match &config.mail.smtp_url {
+        Some(_) => println!("mail: SMTP (URL from settings, not shown)"),
+        None => println!("mail: .eml files in {}", config.mail.outbox_dir.display()),
+    }
+    if config.consent_secret_is_demo {
+        println!("{DEMO_SECRET_WARNING}");
+    }
     Ok(())
 }

@@ -10,8 +10,20 @@ mod deadline;
 mod demo;
 mod migrate;
 mod pending;
+mod store;
 
 pub use check_config::load_config;
+
+/// Parses an RFC 3339 instant given for `flag`, saying which flag was wrong.
+pub fn parse_time(flag: &str, value: &str) -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::parse_from_rfc3339(value)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "{flag} `{value}` is not an RFC 3339 time (e.g. 2026-12-23T15:00:00+01:00): {e}"
+            )
+        })
+}
 
 /// Keeps the clock for CPOR customer-association claims.
 #[derive(Debug, Parser)]

@@ -1,1 +1,170 @@
-//! The database behind one interface: PostgreSQL (production) and SQLite (embedded default).
+//! The database behind one interface: PostgreSQL (production, several replicas at once) and
+//! SQLite (embedded default). Both promise the same contract, checked by one conformance suite.
+
+mod any;
+mod postgres;
+mod row;
+mod sqlite;
+
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::claim::{BadClaim, Claim, ClaimRow};
+use crate::lifecycle::{Actor, ClaimStatus, RejectionReason};
+
+pub use any::{AnyStore, connect};
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
+
+/// What can go wrong talking to the database.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database refused or failed a statement, or could not be reached.
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    /// Migrations could not be applied.
+    #[error("migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// No claim has this id.
+    #[error("claim `{0}` not found")]
+    NotFound(String),
+    /// The claim's row cannot be used (unknown status, bad time zone, …).
+    #[error(transparent)]
+    BadClaim(#[from] BadClaim),
+    /// A stored value could not be decoded.
+    #[error("{0}")]
+    Corrupt(String),
+}
+
+/// Which database a store talks to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// PostgreSQL.
+    Postgres,
+    /// SQLite.
+    Sqlite,
+}
+
+/// One row of `claim_history`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct HistoryEntry {
+    /// The claim.
+    pub claim_id: String,
+    /// When it happened.
+    pub occurred_at: DateTime<Utc>,
+    /// Who did it.
+    pub actor: Actor,
+    /// What was done, e.g. `auto_rejected`.
+    pub action: String,
+    /// Timer, deadline, calendar, reason.
+    pub details: serde_json::Value,
+}
+
+/// A status change the worker makes, compare-and-set on the claim's status and version.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StatusChange {
+    /// The new status.
+    pub to: ClaimStatus,
+    /// The rejection reason, when `to` is `rejected`.
+    pub rejection_reason: Option<RejectionReason>,
+}
+
+/// Everything one worker action writes, applied in one transaction or not at all.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClaimChange {
+    /// The claim.
+    pub claim_id: String,
+    /// The status the action was decided on; another status means someone changed the claim.
+    pub expected_status: ClaimStatus,
+    /// The version the action was decided on.
+    pub expected_version: i64,
+    /// The instant the action takes effect (the pass's `now`).
+    pub at: DateTime<Utc>,
+    /// A status change, if the action makes one (version is bumped then).
+    pub status_change: Option<StatusChange>,
+    /// The history row recording the action.
+    pub history: HistoryEntry,
+    /// Forward the claim to incentive evaluation (at most once per claim).
+    pub request_incentive_evaluation: bool,
+}
+
+/// What became of a [`ClaimChange`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ApplyOutcome {
+    /// Written; the claim's version is now this.
+    Applied {
+        /// The claim's version after the change.
+        version: i64,
+    },
+    /// The claim changed since the decision; nothing was written.
+    Conflict {
+        /// Its status now (as stored).
+        status: String,
+        /// Its version now.
+        version: i64,
+    },
+    /// The claim no longer exists; nothing was written.
+    Gone,
+}
+
+/// A claim read in bulk: parsed, or the reason it cannot be used.
+pub type LoadedClaim = Result<Claim, BadClaim>;
+
+/// What every backend promises. All instants are passed in; no query uses the database's clock.
+pub trait Store: Send + Sync {
+    /// Which database this is.
+    fn backend(&self) -> Backend;
+
+    /// Applies pending migrations; running it again changes nothing.
+    fn migrate(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// True when every migration this build knows is applied.
+    fn migrations_current(&self) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Inserts a claim row, or replaces the row with the same id (demo and tests).
+    fn put_claim_row(&self, row: &ClaimRow) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// One claim; `NotFound`, or `BadClaim` naming what is wrong with its row.
+    fn claim(&self, id: &str) -> impl Future<Output = Result<Claim, StoreError>> + Send;
+
+    /// Every claim ordered by id, bad rows reported in place rather than failing the whole read.
+    fn claims(&self) -> impl Future<Output = Result<Vec<LoadedClaim>, StoreError>> + Send;
+
+    /// How many claim rows there are.
+    fn count_claims(&self) -> impl Future<Output = Result<i64, StoreError>> + Send;
+
+    /// A claim's history, oldest first.
+    fn history(
+        &self,
+        claim_id: &str,
+    ) -> impl Future<Output = Result<Vec<HistoryEntry>, StoreError>> + Send;
+
+    /// Applies one action atomically if the claim still has the expected status and version.
+    fn apply(
+        &self,
+        change: &ClaimChange,
+    ) -> impl Future<Output = Result<ApplyOutcome, StoreError>> + Send;
+
+    /// When the claim was forwarded to incentive evaluation, if it was.
+    fn incentive_request(
+        &self,
+        claim_id: &str,
+    ) -> impl Future<Output = Result<Option<DateTime<Utc>>, StoreError>> + Send;
+}
+
+/// The claim columns of SPEC §5 for SELECTs, the version column written as `$v`.
+macro_rules! claim_columns {
+    ($v:literal) => {
+        concat!(
+            "id, status, partner_id, partner_name, partner_email, customer_tenant_id, ",
+            "customer_name, customer_email, products, country, time_zone, locale, submitted_at, ",
+            "review_started_at, info_requested_at, info_request_reason, approved_at, rejected_at, ",
+            "rejection_reason, customer_declined_at, dispute_opened_at, dispute_resolved_at, ",
+            "updated_at, ",
+            $v
+        )
+    };
+}
+pub(crate) use claim_columns;

@@ -1,0 +1,289 @@
+//! `SqliteStore`: the embedded default. One writer at a time (`BEGIN IMMEDIATE`), WAL for readers;
+//! instants are stored as RFC 3339 text in UTC with six fractional digits, so text order is time order.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+};
+use sqlx::{Row, Sqlite, Transaction};
+
+use super::{
+    ApplyOutcome, Backend, ClaimChange, HistoryEntry, LoadedClaim, Store, StoreError,
+    claim_columns, row::claim_row,
+};
+use crate::claim::{Claim, ClaimRow};
+
+/// The migrations for SQLite, compiled in.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// The SQLite backend.
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+/// Formats an instant the way this backend stores it.
+pub fn format_ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+/// Parses a stored instant: RFC 3339, or `YYYY-MM-DD HH:MM:SS[.f][±HH:MM]`, or the same without zone (UTC).
+pub fn parse_ts(s: &str) -> Result<DateTime<Utc>, String> {
+    let s = s.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    for f in ["%Y-%m-%d %H:%M:%S%.f%:z", "%Y-%m-%d %H:%M:%S%.f%#z"] {
+        if let Ok(t) = DateTime::parse_from_str(s, f) {
+            return Ok(t.with_timezone(&Utc));
+        }
+    }
+    for f in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(s, f) {
+            return Ok(t.and_utc());
+        }
+    }
+    Err(format!("`{s}` is not a timestamp (expected RFC 3339)"))
+}
+
+fn read_ts(row: &SqliteRow, col: &str) -> Result<Option<DateTime<Utc>>, String> {
+    match row.try_get::<Option<String>, _>(col) {
+        Ok(None) => Ok(None),
+        Ok(Some(s)) if s.trim().is_empty() => Ok(None),
+        Ok(Some(s)) => parse_ts(&s).map(Some),
+        Err(_) => match row.try_get::<Option<i64>, _>(col) {
+            Ok(Some(secs)) => DateTime::from_timestamp(secs, 0)
+                .map(Some)
+                .ok_or_else(|| format!("{secs} is out of range as Unix seconds")),
+            Ok(None) => Ok(None),
+            Err(e) => Err(e.to_string()),
+        },
+    }
+}
+
+fn read_claim(row: &SqliteRow) -> LoadedClaim {
+    Claim::try_from(claim_row(row, read_ts)?)
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database at `url` (`sqlite://PATH`).
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .busy_timeout(Duration::from_secs(30))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(max_connections)
+            .connect_with(options)
+            .await?;
+        Ok(Self { pool })
+    }
+
+    /// The underlying pool (tests insert rows through it).
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+}
+
+impl Store for SqliteStore {
+    fn backend(&self) -> Backend {
+        Backend::Sqlite
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        MIGRATOR.run(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn migrations_current(&self) -> Result<bool, StoreError> {
+        let exists: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        if exists == 0 {
+            return Ok(false);
+        }
+        let applied: Vec<i64> = sqlx::query_scalar(
+            "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(MIGRATOR.iter().all(|m| applied.contains(&m.version)))
+    }
+
+    async fn put_claim_row(&self, r: &ClaimRow) -> Result<(), StoreError> {
+        let ts = |t: Option<DateTime<Utc>>| t.map(format_ts);
+        sqlx::query(concat!(
+            "INSERT OR REPLACE INTO claims (",
+            claim_columns!("version"),
+            ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,",
+            "COALESCE(?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),?)"
+        ))
+        .bind(&r.id)
+        .bind(&r.status)
+        .bind(&r.partner_id)
+        .bind(&r.partner_name)
+        .bind(&r.partner_email)
+        .bind(&r.customer_tenant_id)
+        .bind(&r.customer_name)
+        .bind(&r.customer_email)
+        .bind(&r.products)
+        .bind(&r.country)
+        .bind(&r.time_zone)
+        .bind(&r.locale)
+        .bind(ts(r.submitted_at))
+        .bind(ts(r.review_started_at))
+        .bind(ts(r.info_requested_at))
+        .bind(&r.info_request_reason)
+        .bind(ts(r.approved_at))
+        .bind(ts(r.rejected_at))
+        .bind(&r.rejection_reason)
+        .bind(ts(r.customer_declined_at))
+        .bind(ts(r.dispute_opened_at))
+        .bind(ts(r.dispute_resolved_at))
+        .bind(ts(r.updated_at))
+        .bind(r.version)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn claim(&self, id: &str) -> Result<Claim, StoreError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            claim_columns!("version"),
+            " FROM claims WHERE id = ?"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(id.to_owned()))?;
+        Ok(read_claim(&row)?)
+    }
+
+    async fn claims(&self) -> Result<Vec<LoadedClaim>, StoreError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            claim_columns!("version"),
+            " FROM claims ORDER BY id"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(read_claim).collect())
+    }
+
+    async fn count_claims(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar("SELECT count(*) FROM claims")
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    async fn history(&self, claim_id: &str) -> Result<Vec<HistoryEntry>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT claim_id, occurred_at, actor, action, details FROM claim_history \
+             WHERE claim_id = ? ORDER BY occurred_at, id",
+        )
+        .bind(claim_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let corrupt = |what: &str, e: String| {
+                    StoreError::Corrupt(format!("claim_history.{what}: {e}"))
+                };
+                let actor: String = r.try_get("actor")?;
+                let occurred_at: String = r.try_get("occurred_at")?;
+                let details: String = r.try_get("details")?;
+                Ok(HistoryEntry {
+                    claim_id: r.try_get("claim_id")?,
+                    occurred_at: parse_ts(&occurred_at).map_err(|e| corrupt("occurred_at", e))?,
+                    actor: actor
+                        .parse()
+                        .map_err(|e| corrupt("actor", format!("{e}")))?,
+                    action: r.try_get("action")?,
+                    details: serde_json::from_str(&details)
+                        .map_err(|e| corrupt("details", e.to_string()))?,
+                })
+            })
+            .collect()
+    }
+
+    async fn apply(&self, change: &ClaimChange) -> Result<ApplyOutcome, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let current = sqlx::query("SELECT status, version FROM claims WHERE id = ?")
+            .bind(&change.claim_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(current) = current else {
+            return Ok(ApplyOutcome::Gone);
+        };
+        let status: String = current.try_get("status")?;
+        let version: i64 = current.try_get("version")?;
+        if status != change.expected_status.as_str() || version != change.expected_version {
+            return Ok(ApplyOutcome::Conflict { status, version });
+        }
+        let at = format_ts(change.at);
+        let mut new_version = version;
+        if let Some(sc) = &change.status_change {
+            new_version = sqlx::query_scalar(
+                "UPDATE claims SET status = ?2, \
+                   rejection_reason = COALESCE(?3, rejection_reason), \
+                   rejected_at = CASE WHEN ?2 = 'rejected' THEN ?4 ELSE rejected_at END, \
+                   updated_at = ?4, version = version + 1 \
+                 WHERE id = ?1 RETURNING version",
+            )
+            .bind(&change.claim_id)
+            .bind(sc.to.as_str())
+            .bind(sc.rejection_reason.map(|r| r.as_str()))
+            .bind(&at)
+            .fetch_one(&mut *tx)
+            .await?;
+        }
+        let h = &change.history;
+        sqlx::query(
+            "INSERT INTO claim_history (claim_id, occurred_at, actor, action, details) \
+             VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(&h.claim_id)
+        .bind(format_ts(h.occurred_at))
+        .bind(h.actor.as_str())
+        .bind(&h.action)
+        .bind(h.details.to_string())
+        .execute(&mut *tx)
+        .await?;
+        if change.request_incentive_evaluation {
+            sqlx::query(
+                "INSERT INTO incentive_evaluation_requests (claim_id, requested_at) \
+                 VALUES (?, ?) ON CONFLICT (claim_id) DO NOTHING",
+            )
+            .bind(&change.claim_id)
+            .bind(&at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(ApplyOutcome::Applied {
+            version: new_version,
+        })
+    }
+
+    async fn incentive_request(&self, claim_id: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let s: Option<String> = sqlx::query_scalar(
+            "SELECT requested_at FROM incentive_evaluation_requests WHERE claim_id = ?",
+        )
+        .bind(claim_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        s.map(|s| parse_ts(&s).map_err(StoreError::Corrupt))
+            .transpose()
+    }
+}

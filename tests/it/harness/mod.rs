@@ -1,0 +1,71 @@
+//! Test harness: real databases (a throwaway PostgreSQL cluster, SQLite temp files) and the binary.
+
+pub mod postgres;
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use cpor_worker::store::{AnyStore, PgStore, SqliteStore};
+
+/// A migrated store on a fresh database, and what keeps that database alive.
+pub struct TestStore {
+    /// The store under test.
+    pub store: AnyStore,
+    /// The URL it was opened with.
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// A fresh SQLite file in a temp folder, not yet migrated.
+pub async fn sqlite_unmigrated() -> TestStore {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("test.db").display());
+    let store = AnyStore::Sqlite(SqliteStore::connect(&url, 4).await.expect("open sqlite"));
+    TestStore {
+        store,
+        url,
+        _dir: Some(dir),
+    }
+}
+
+/// A fresh PostgreSQL database, not yet migrated; `None` when skipped (CPOR_TEST_SKIP_POSTGRES=1).
+pub async fn postgres_unmigrated(test: &str) -> Option<TestStore> {
+    if postgres::skipped(test) {
+        return None;
+    }
+    let url = postgres::fresh_database().await;
+    let store = AnyStore::Postgres(PgStore::connect(&url, 8).await.expect("open postgres"));
+    Some(TestStore {
+        store,
+        url,
+        _dir: None,
+    })
+}
+
+/// Runs a literal SQL statement (no binds) on either backend, as the main system would.
+pub async fn exec(store: &AnyStore, sql: &str) {
+    let sql = sqlx::AssertSqlSafe(sql.to_owned());
+    match store {
+        AnyStore::Postgres(s) => sqlx::query(sql).execute(s.pool()).await.map(|_| ()),
+        AnyStore::Sqlite(s) => sqlx::query(sql).execute(s.pool()).await.map(|_| ()),
+    }
+    .unwrap_or_else(|e| panic!("SQL failed: {e}"));
+}
+
+/// The built binary.
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_cpor-worker"))
+}
+
+/// Runs the binary in `dir` with `args`, no inherited CPOR_ settings but those in `env`.
+pub fn run_in(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(bin());
+    cmd.current_dir(dir).args(args);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("CPOR_") || k == "RUST_LOG" {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.envs(env.iter().copied());
+    cmd.output().expect("run cpor-worker")
+}
