@@ -255,3 +255,8 @@ fn split_groups<'a>(
         })
         .collect()
 }
+
+#[cfg(test)]
+mod proptests;
+#[cfg(test)]
+mod tests;
