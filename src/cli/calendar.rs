@@ -1,8 +1,14 @@
 //! `cpor-worker calendar …`: the holiday calendars the worker uses.
 
+use std::io::Write;
 use std::path::Path;
 
+use anyhow::Context;
+use chrono::{Datelike, NaiveDate};
 use clap::{Args, Subcommand};
+use serde::Serialize;
+
+use crate::calendar::{Calendars, HolidayKind};
 
 /// Options of `calendar`.
 #[derive(Debug, Args)]
@@ -33,7 +39,116 @@ pub struct HolidaysArgs {
     pub json: bool,
 }
 
+/// The JSON of `calendar holidays --json` (see docs/calendar.md).
+#[derive(Serialize)]
+struct Listing<'a> {
+    country: String,
+    calendar: &'a str,
+    name: &'a str,
+    countries: &'a [String],
+    time_zone: &'a str,
+    year: i32,
+    source: &'a str,
+    disabled_groups: &'a [String],
+    fingerprint: String,
+    holidays: Vec<Entry<'a>>,
+}
+
+#[derive(Serialize)]
+struct Entry<'a> {
+    date: NaiveDate,
+    weekday: String,
+    name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    local_name: Option<&'a str>,
+    group: &'a str,
+    kind: HolidayKind,
+    eve: bool,
+    observed: bool,
+}
+
 /// Runs `calendar`.
-pub fn run(_config: Option<&Path>, _args: CalendarArgs) -> anyhow::Result<()> {
-    super::pending::not_yet("calendar holidays", 3)
+pub fn run(config: Option<&Path>, args: CalendarArgs) -> anyhow::Result<()> {
+    let CalendarCommand::Holidays(args) = args.command;
+    let config = super::load_config(config)?;
+    let cals = Calendars::load(&config.calendars_dir, &config.calendars_disabled_groups)
+        .context("calendars")?;
+    let cal = cals.for_country(&args.country).with_context(|| {
+        let known: Vec<&str> = cals.countries().collect();
+        format!(
+            "unknown country {:?} (calendars serve: {})",
+            args.country,
+            known.join(", ")
+        )
+    })?;
+    let holidays = cal.holidays_in_year(args.year);
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    if args.json {
+        let listing = Listing {
+            country: args.country.to_ascii_uppercase(),
+            calendar: cal.id(),
+            name: cal.name(),
+            countries: cal.countries(),
+            time_zone: cal.time_zone().name(),
+            year: args.year,
+            source: cal.source().trim(),
+            disabled_groups: cal.disabled_groups(),
+            fingerprint: format!("{:016x}", cal.fingerprint()),
+            holidays: holidays
+                .iter()
+                .map(|h| Entry {
+                    date: h.date,
+                    weekday: h.date.weekday().to_string(),
+                    name: &h.name,
+                    local_name: h.local_name.as_deref(),
+                    group: &h.group,
+                    kind: h.kind,
+                    eve: h.kind == HolidayKind::Eve,
+                    observed: h.observed,
+                })
+                .collect(),
+        };
+        serde_json::to_writer_pretty(&mut out, &listing)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "{} ({}), {}, time zone {}",
+        cal.id(),
+        cal.name(),
+        args.year,
+        cal.time_zone()
+    )?;
+    for h in &holidays {
+        let local = h
+            .local_name
+            .as_deref()
+            .map(|l| format!(" ({l})"))
+            .unwrap_or_default();
+        let mut tags = Vec::new();
+        if *h.group != *"public" {
+            tags.push(format!("group {}", h.group));
+        }
+        if h.kind != HolidayKind::Holiday {
+            tags.push(format!("{:?}", h.kind).to_lowercase());
+        }
+        let tags = if tags.is_empty() {
+            String::new()
+        } else {
+            format!("  [{}]", tags.join(", "))
+        };
+        writeln!(
+            out,
+            "{}  {}  {}{local}{tags}",
+            h.date,
+            h.date.weekday(),
+            h.name
+        )?;
+    }
+    if !cal.disabled_groups().is_empty() {
+        writeln!(out, "switched off: {}", cal.disabled_groups().join(", "))?;
+    }
+    Ok(())
 }

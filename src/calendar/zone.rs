@@ -1,0 +1,109 @@
+//! Deadline instants (SPEC §3): the event's local date in the claim's time zone, the N-th
+//! business (or calendar) day strictly after it, and the first instant of the day after that.
+
+use chrono::{DateTime, Days, LocalResult, NaiveDate, TimeZone, Utc};
+use chrono_tz::Tz;
+
+use super::{Calendar, CalendarError};
+
+/// How a deadline counts: business days of the calendar, or every day.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DayCount {
+    /// N business days.
+    Business(u32),
+    /// N calendar days.
+    Calendar(u32),
+}
+
+/// A computed deadline.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Deadline {
+    /// d0: the event's local date.
+    pub from_date: NaiveDate,
+    /// The deadline's last day (inclusive), a local date.
+    pub last_day: NaiveDate,
+    /// The instant the deadline passes: the first instant of the local day after `last_day`.
+    pub due: DateTime<Utc>,
+    /// The zone the days were counted in.
+    pub time_zone: Tz,
+    /// What was counted.
+    pub count: DayCount,
+}
+
+/// The deadline of SPEC §3 for an event at `from`, counted in `tz` with `cal`.
+///
+/// ```
+/// # use cpor_worker::calendar::{Calendars, DayCount, deadline};
+/// # use chrono::{DateTime, NaiveDate, Utc};
+/// let cals = Calendars::builtin().unwrap();
+/// let se = cals.for_country("SE").unwrap();
+/// let from: DateTime<Utc> = "2026-12-23T14:00:00Z".parse().unwrap();
+/// let d = deadline(se, se.time_zone(), from, DayCount::Business(5)).unwrap();
+/// assert_eq!(d.last_day, NaiveDate::from_ymd_opt(2027, 1, 5).unwrap());
+/// assert_eq!(d.due.to_rfc3339(), "2027-01-05T23:00:00+00:00");
+/// ```
+pub fn deadline(
+    cal: &Calendar,
+    tz: Tz,
+    from: DateTime<Utc>,
+    count: DayCount,
+) -> Result<Deadline, CalendarError> {
+    let from_date = from.with_timezone(&tz).date_naive();
+    let last_day = match count {
+        DayCount::Business(n) => cal.add_business_days(from_date, n)?,
+        DayCount::Calendar(n) => from_date
+            .checked_add_days(Days::new(n.into()))
+            .ok_or(CalendarError::Overflow(from_date))?,
+    };
+    let next = last_day
+        .succ_opt()
+        .ok_or(CalendarError::Overflow(last_day))?;
+    Ok(Deadline {
+        from_date,
+        last_day,
+        due: start_of_local_day(next, tz)?,
+        time_zone: tz,
+        count,
+    })
+}
+
+/// The first instant of local day `date` in `tz`: local midnight; the earlier one when midnight
+/// happens twice; where a DST change skips midnight, the first instant that exists after it.
+///
+/// ```
+/// # use cpor_worker::calendar::start_of_local_day;
+/// # use chrono::NaiveDate;
+/// // Cuba moved clocks from 00:00 to 01:00 on 10 March 2024: the day starts at 01:00 local.
+/// let d = NaiveDate::from_ymd_opt(2024, 3, 10).unwrap();
+/// let t = start_of_local_day(d, chrono_tz::America::Havana).unwrap();
+/// assert_eq!(t.to_rfc3339(), "2024-03-10T05:00:00+00:00");
+/// ```
+pub fn start_of_local_day(date: NaiveDate, tz: Tz) -> Result<DateTime<Utc>, CalendarError> {
+    let midnight = date.and_time(chrono::NaiveTime::MIN);
+    match tz.from_local_datetime(&midnight) {
+        LocalResult::Single(t) => Ok(t.with_timezone(&Utc)),
+        LocalResult::Ambiguous(a, b) => Ok(a.min(b).with_timezone(&Utc)),
+        LocalResult::None => {
+            // Midnight falls in a gap: find the transition, the first instant whose local
+            // time is at or after midnight. Local time only moves forward around a gap.
+            let at = |secs: i64| {
+                DateTime::from_timestamp(secs, 0)
+                    .is_some_and(|u| u.with_timezone(&tz).naive_local() >= midnight)
+            };
+            let guess = midnight.and_utc().timestamp();
+            let (mut lo, mut hi) = (guess - 30 * 3600, guess + 30 * 3600);
+            if at(lo) || !at(hi) {
+                return Err(CalendarError::NoLocalMidnight { date, tz });
+            }
+            while hi - lo > 1 {
+                let mid = lo + (hi - lo) / 2;
+                if at(mid) {
+                    hi = mid;
+                } else {
+                    lo = mid;
+                }
+            }
+            DateTime::from_timestamp(hi, 0).ok_or(CalendarError::Overflow(date))
+        }
+    }
+}
