@@ -5,7 +5,9 @@
 //! - [`lifecycle`]: statuses, reasons, allowed transitions (pure).
 //! - [`claim`]: one claim as the worker reads it, parsed from a database row (pure).
 //! - [`calendar`]: holiday calendars as data, business-day arithmetic, time zones (pure).
+//! - [`timers`]: which timers a claim has at an instant and what the due ones do (pure).
 //! - [`store`]: the database behind one trait, on PostgreSQL and SQLite.
+//! - [`worker`]: one pass — recompute changed claims' timers, fire what is due.
 //! - [`config`]: settings from the built-in defaults, a file and the environment, validated.
 //! - [`demo`]: sample claims for trying the worker out.
 //! - [`telemetry`]: log output.
@@ -20,3 +22,5 @@ pub mod demo;
 pub mod lifecycle;
 pub mod store;
 pub mod telemetry;
+pub mod timers;
+pub mod worker;

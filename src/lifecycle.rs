@@ -1,10 +1,5 @@
 //! Claim statuses, reasons and the transitions SPEC §2 allows: pure domain rules, no I/O.
 
-use std::fmt;
-use std::str::FromStr;
-
-use serde::{Deserialize, Serialize};
-
 /// A value read from outside did not name a known status, reason or actor.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown {kind} `{value}` (expected one of: {expected})")]
@@ -21,7 +16,7 @@ pub struct UnknownId {
 macro_rules! id_enum {
     ($(#[$meta:meta])* $name:ident, $kind:literal, { $($(#[$vmeta:meta])* $variant:ident => $id:literal),+ $(,)? }) => {
         $(#[$meta])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::serde::Serialize, ::serde::Deserialize)]
         #[serde(rename_all = "snake_case")]
         pub enum $name {
             $($(#[$vmeta])* $variant),+
@@ -39,19 +34,19 @@ macro_rules! id_enum {
             }
         }
 
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
                 f.write_str(self.as_str())
             }
         }
 
-        impl FromStr for $name {
-            type Err = UnknownId;
+        impl ::std::str::FromStr for $name {
+            type Err = $crate::lifecycle::UnknownId;
 
             fn from_str(s: &str) -> Result<Self, Self::Err> {
                 match s {
                     $($id => Ok($name::$variant),)+
-                    _ => Err(UnknownId {
+                    _ => Err($crate::lifecycle::UnknownId {
                         kind: $kind,
                         value: s.to_owned(),
                         expected: [$($id),+].join(", "),
@@ -61,6 +56,8 @@ macro_rules! id_enum {
         }
     };
 }
+
+pub(crate) use id_enum;
 
 id_enum!(
     /// Where a claim stands (SPEC §2).

@@ -10,12 +10,14 @@ use crate::config::{self, Config};
 pub fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
     let config = config::load_from_process_env(path).context("settings")?;
     crate::telemetry::init(config.log_format, &config.log_filter);
-    if config.consent_secret_is_demo {
-        tracing::warn!(
-            "CPOR_CONSENT_SECRET is not set: decline links are signed with the built-in demo key, which is UNSAFE outside a demo"
-        );
-    }
     Ok(config)
+}
+
+/// Logs a warning when decline links would be signed with the built-in demo key.
+pub fn warn_if_demo_secret(config: &Config) {
+    if config.consent_secret_is_demo {
+        tracing::warn!("{DEMO_SECRET_WARNING}");
+    }
 }
 
 /// Said wherever the built-in demo key would sign decline links.

@@ -11,8 +11,9 @@ mod demo;
 mod migrate;
 mod pending;
 mod store;
+mod tick;
 
-pub use check_config::load_config;
+pub use check_config::{load_config, warn_if_demo_secret};
 
 /// Parses an RFC 3339 instant given for `flag`, saying which flag was wrong.
 pub fn parse_time(flag: &str, value: &str) -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
@@ -83,6 +84,9 @@ pub struct TickArgs {
     /// Do not apply migrations at start.
     #[arg(long)]
     pub no_migrate: bool,
+    /// Print what the pass did as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Options of `dry-run`.
@@ -135,7 +139,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let config_path = cli.config.as_deref();
     match cli.command {
         Command::Run(_) => pending::not_yet("run", 4),
-        Command::Tick(_) => pending::not_yet("tick", 4),
+        Command::Tick(args) => tick::run(config_path, args).await,
         Command::DryRun(_) => pending::not_yet("dry-run", 6),
         Command::Explain(_) => pending::not_yet("explain", 6),
         Command::SendTestEmail(_) => pending::not_yet("send-test-email", 5),

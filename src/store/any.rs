@@ -2,12 +2,16 @@
 
 use chrono::{DateTime, Utc};
 
+use std::collections::HashMap;
+
 use super::{
-    ApplyOutcome, Backend, ClaimChange, HistoryEntry, LoadedClaim, PgStore, SqliteStore, Store,
-    StoreError,
+    ApplyOutcome, Backend, ChangedClaim, ClaimChange, ClaimWrite, DeliveryResult, FireInput,
+    HistoryEntry, LoadedClaim, OutboxCounts, OutboxEmail, PendingEmail, PgStore, SqliteStore,
+    Store, StoreError, SyncedClaim, TimerRow,
 };
 use crate::claim::{Claim, ClaimRow};
 use crate::config::{DatabaseConfig, DatabaseUrl};
+use crate::timers::ClaimFacts;
 
 /// Either backend, dispatching each call to the one in use.
 #[derive(Clone, Debug)]
@@ -79,5 +83,91 @@ impl Store for AnyStore {
 
     async fn incentive_request(&self, claim_id: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
         dispatch!(self, s => s.incentive_request(claim_id).await)
+    }
+
+    async fn state_get(&self, key: &str) -> Result<Option<String>, StoreError> {
+        dispatch!(self, s => s.state_get(key).await)
+    }
+
+    async fn state_set(&self, key: &str, value: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+        dispatch!(self, s => s.state_set(key, value, at).await)
+    }
+
+    async fn changed_claims(
+        &self,
+        after: Option<(DateTime<Utc>, String)>,
+        limit: i64,
+    ) -> Result<Vec<ChangedClaim>, StoreError> {
+        dispatch!(self, s => s.changed_claims(after, limit).await)
+    }
+
+    async fn stale_claims(
+        &self,
+        fingerprint: &str,
+        include_calendar_changes: bool,
+        after_id: &str,
+        limit: i64,
+    ) -> Result<Vec<ChangedClaim>, StoreError> {
+        dispatch!(self, s => s.stale_claims(fingerprint, include_calendar_changes, after_id, limit).await)
+    }
+
+    async fn facts(&self, claim_ids: &[String]) -> Result<HashMap<String, ClaimFacts>, StoreError> {
+        dispatch!(self, s => s.facts(claim_ids).await)
+    }
+
+    async fn save_sync(
+        &self,
+        synced: &[SyncedClaim],
+        fingerprint: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        dispatch!(self, s => s.save_sync(synced, fingerprint, at).await)
+    }
+
+    async fn due_timers(
+        &self,
+        now: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<(String, TimerRow)>, StoreError> {
+        dispatch!(self, s => s.due_timers(now, limit).await)
+    }
+
+    async fn fire_batch<F>(
+        &self,
+        now: DateTime<Utc>,
+        limit: i64,
+        fingerprint: &str,
+        decide: F,
+    ) -> Result<usize, StoreError>
+    where
+        F: FnMut(FireInput) -> ClaimWrite + Send,
+    {
+        dispatch!(self, s => s.fire_batch(now, limit, fingerprint, decide).await)
+    }
+
+    async fn take_emails(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<PendingEmail>, StoreError> {
+        dispatch!(self, s => s.take_emails(now, lease_until, limit).await)
+    }
+
+    async fn record_delivery(
+        &self,
+        id: i64,
+        result: &DeliveryResult,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        dispatch!(self, s => s.record_delivery(id, result, now).await)
+    }
+
+    async fn claim_emails(&self, claim_id: &str) -> Result<Vec<(OutboxEmail, String)>, StoreError> {
+        dispatch!(self, s => s.claim_emails(claim_id).await)
+    }
+
+    async fn outbox_counts(&self) -> Result<OutboxCounts, StoreError> {
+        dispatch!(self, s => s.outbox_counts().await)
     }
 }

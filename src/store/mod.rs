@@ -3,8 +3,11 @@
 
 mod any;
 mod postgres;
+mod postgres_work;
 mod row;
 mod sqlite;
+mod sqlite_work;
+mod work;
 
 use std::future::Future;
 
@@ -17,6 +20,14 @@ use crate::lifecycle::{Actor, ClaimStatus, RejectionReason};
 pub use any::{AnyStore, connect};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
+pub use work::{
+    ChangedClaim, ClaimWrite, DeliveryResult, FireInput, OutboxCounts, OutboxEmail, PendingEmail,
+    SyncedClaim, TimerRow, message_id,
+};
+
+use std::collections::HashMap;
+
+use crate::timers::ClaimFacts;
 
 /// What can go wrong talking to the database.
 #[derive(Debug, thiserror::Error)]
@@ -152,6 +163,98 @@ pub trait Store: Send + Sync {
         &self,
         claim_id: &str,
     ) -> impl Future<Output = Result<Option<DateTime<Utc>>, StoreError>> + Send;
+
+    /// A value of the worker's own state (`cpor_worker_state`).
+    fn state_get(
+        &self,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
+
+    /// Sets a value of the worker's own state.
+    fn state_set(
+        &self,
+        key: &str,
+        value: &str,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Claims after `after` in (`updated_at`, `id`) order whose timers were not computed from
+    /// their current version; at most `limit`.
+    fn changed_claims(
+        &self,
+        after: Option<(DateTime<Utc>, String)>,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<ChangedClaim>, StoreError>> + Send;
+
+    /// Claims whose timers must be recomputed though they did not change: marked dirty (a consent
+    /// email was delivered), or computed with calendars other than `fingerprint` (only when
+    /// `include_calendar_changes`), or blocked by a problem; at most `limit`, after `after_id`.
+    fn stale_claims(
+        &self,
+        fingerprint: &str,
+        include_calendar_changes: bool,
+        after_id: &str,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<ChangedClaim>, StoreError>> + Send;
+
+    /// What the worker already did for these claims.
+    fn facts(
+        &self,
+        claim_ids: &[String],
+    ) -> impl Future<Output = Result<HashMap<String, ClaimFacts>, StoreError>> + Send;
+
+    /// Replaces each claim's pending timers and records the version they came from.
+    fn save_sync(
+        &self,
+        synced: &[SyncedClaim],
+        fingerprint: &str,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Pending timers due at `now`, earliest first, at most `limit`.
+    fn due_timers(
+        &self,
+        now: DateTime<Utc>,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<(String, TimerRow)>, StoreError>> + Send;
+
+    /// One fire batch in one transaction: takes up to `limit` claims with timers due at `now`
+    /// (skipping those another replica holds), locks them, asks `decide` what to write for each,
+    /// and writes it all. Returns how many claims were handled (0: nothing was due).
+    fn fire_batch<F>(
+        &self,
+        now: DateTime<Utc>,
+        limit: i64,
+        fingerprint: &str,
+        decide: F,
+    ) -> impl Future<Output = Result<usize, StoreError>> + Send
+    where
+        F: FnMut(FireInput) -> ClaimWrite + Send;
+
+    /// Takes up to `limit` outbox emails due for an attempt at `now`, leasing them until `lease_until`.
+    fn take_emails(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<PendingEmail>, StoreError>> + Send;
+
+    /// Records a delivery attempt; a delivered consent email marks its claim for recomputation.
+    fn record_delivery(
+        &self,
+        id: i64,
+        result: &DeliveryResult,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The outbox emails of one claim, oldest first (tests and explain).
+    fn claim_emails(
+        &self,
+        claim_id: &str,
+    ) -> impl Future<Output = Result<Vec<(OutboxEmail, String)>, StoreError>> + Send;
+
+    /// How many outbox emails are in each state.
+    fn outbox_counts(&self) -> impl Future<Output = Result<OutboxCounts, StoreError>> + Send;
 }
 
 /// The claim columns of SPEC §5 for SELECTs, the version column written as `$v`.

@@ -5,11 +5,15 @@ use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
 use sqlx::{Postgres, Row, Transaction};
 
+use std::collections::HashMap;
+
 use super::{
-    ApplyOutcome, Backend, ClaimChange, HistoryEntry, LoadedClaim, Store, StoreError,
-    claim_columns, row::claim_row,
+    ApplyOutcome, Backend, ChangedClaim, ClaimChange, ClaimWrite, DeliveryResult, FireInput,
+    HistoryEntry, LoadedClaim, OutboxCounts, OutboxEmail, PendingEmail, Store, StoreError,
+    SyncedClaim, TimerRow, claim_columns, postgres_work, row::claim_row,
 };
 use crate::claim::{Claim, ClaimRow};
+use crate::timers::ClaimFacts;
 
 /// The migrations for PostgreSQL, compiled in.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -42,7 +46,7 @@ impl PgStore {
     }
 }
 
-fn read_claim(row: &PgRow) -> LoadedClaim {
+pub(super) fn read_claim(row: &PgRow) -> LoadedClaim {
     let raw = claim_row(row, |r, col| {
         r.try_get::<Option<DateTime<Utc>>, _>(col)
             .map_err(|e| e.to_string())
@@ -249,5 +253,110 @@ impl Store for PgStore {
         .bind(claim_id)
         .fetch_optional(&self.pool)
         .await?)
+    }
+
+    async fn state_get(&self, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT value FROM cpor_worker_state WHERE key = $1")
+                .bind(key)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn state_set(&self, key: &str, value: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO cpor_worker_state (key, value, updated_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = EXCLUDED.updated_at",
+        )
+        .bind(key)
+        .bind(value)
+        .bind(at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn changed_claims(
+        &self,
+        after: Option<(DateTime<Utc>, String)>,
+        limit: i64,
+    ) -> Result<Vec<ChangedClaim>, StoreError> {
+        self.changed_claims_impl(after, limit).await
+    }
+
+    async fn stale_claims(
+        &self,
+        fingerprint: &str,
+        include_calendar_changes: bool,
+        after_id: &str,
+        limit: i64,
+    ) -> Result<Vec<ChangedClaim>, StoreError> {
+        self.stale_claims_impl(fingerprint, include_calendar_changes, after_id, limit)
+            .await
+    }
+
+    async fn facts(&self, claim_ids: &[String]) -> Result<HashMap<String, ClaimFacts>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        Self::facts_impl(&mut conn, claim_ids).await
+    }
+
+    async fn save_sync(
+        &self,
+        synced: &[SyncedClaim],
+        fingerprint: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        Self::save_sync_in(&mut tx, synced, fingerprint, at).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn due_timers(
+        &self,
+        now: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<(String, TimerRow)>, StoreError> {
+        self.due_timers_impl(now, limit).await
+    }
+
+    async fn fire_batch<F>(
+        &self,
+        now: DateTime<Utc>,
+        limit: i64,
+        fingerprint: &str,
+        decide: F,
+    ) -> Result<usize, StoreError>
+    where
+        F: FnMut(FireInput) -> ClaimWrite + Send,
+    {
+        postgres_work::fire_batch(self, now, limit, fingerprint, decide).await
+    }
+
+    async fn take_emails(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<PendingEmail>, StoreError> {
+        self.take_emails_impl(now, lease_until, limit).await
+    }
+
+    async fn record_delivery(
+        &self,
+        id: i64,
+        result: &DeliveryResult,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.record_delivery_impl(id, result, now).await
+    }
+
+    async fn claim_emails(&self, claim_id: &str) -> Result<Vec<(OutboxEmail, String)>, StoreError> {
+        self.claim_emails_impl(claim_id).await
+    }
+
+    async fn outbox_counts(&self) -> Result<OutboxCounts, StoreError> {
+        self.outbox_counts_impl().await
     }
 }

@@ -10,11 +10,15 @@ use sqlx::sqlite::{
 };
 use sqlx::{Row, Sqlite, Transaction};
 
+use std::collections::HashMap;
+
 use super::{
-    ApplyOutcome, Backend, ClaimChange, HistoryEntry, LoadedClaim, Store, StoreError,
-    claim_columns, row::claim_row,
+    ApplyOutcome, Backend, ChangedClaim, ClaimChange, ClaimWrite, DeliveryResult, FireInput,
+    HistoryEntry, LoadedClaim, OutboxCounts, OutboxEmail, PendingEmail, Store, StoreError,
+    SyncedClaim, TimerRow, claim_columns, row::claim_row, sqlite_work,
 };
 use crate::claim::{Claim, ClaimRow};
+use crate::timers::ClaimFacts;
 
 /// The migrations for SQLite, compiled in.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -64,7 +68,7 @@ fn read_ts(row: &SqliteRow, col: &str) -> Result<Option<DateTime<Utc>>, String> 
     }
 }
 
-fn read_claim(row: &SqliteRow) -> LoadedClaim {
+pub(super) fn read_claim(row: &SqliteRow) -> LoadedClaim {
     Claim::try_from(claim_row(row, read_ts)?)
 }
 
@@ -285,5 +289,110 @@ impl Store for SqliteStore {
         .await?;
         s.map(|s| parse_ts(&s).map_err(StoreError::Corrupt))
             .transpose()
+    }
+
+    async fn state_get(&self, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT value FROM cpor_worker_state WHERE key = ?")
+                .bind(key)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn state_set(&self, key: &str, value: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO cpor_worker_state (key, value, updated_at) VALUES (?, ?, ?) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+        )
+        .bind(key)
+        .bind(value)
+        .bind(format_ts(at))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn changed_claims(
+        &self,
+        after: Option<(DateTime<Utc>, String)>,
+        limit: i64,
+    ) -> Result<Vec<ChangedClaim>, StoreError> {
+        self.changed_claims_impl(after, limit).await
+    }
+
+    async fn stale_claims(
+        &self,
+        fingerprint: &str,
+        include_calendar_changes: bool,
+        after_id: &str,
+        limit: i64,
+    ) -> Result<Vec<ChangedClaim>, StoreError> {
+        self.stale_claims_impl(fingerprint, include_calendar_changes, after_id, limit)
+            .await
+    }
+
+    async fn facts(&self, claim_ids: &[String]) -> Result<HashMap<String, ClaimFacts>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        Self::facts_impl(&mut conn, claim_ids).await
+    }
+
+    async fn save_sync(
+        &self,
+        synced: &[SyncedClaim],
+        fingerprint: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        Self::save_sync_in(&mut tx, synced, fingerprint, at).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn due_timers(
+        &self,
+        now: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<(String, TimerRow)>, StoreError> {
+        self.due_timers_impl(now, limit).await
+    }
+
+    async fn fire_batch<F>(
+        &self,
+        now: DateTime<Utc>,
+        limit: i64,
+        fingerprint: &str,
+        decide: F,
+    ) -> Result<usize, StoreError>
+    where
+        F: FnMut(FireInput) -> ClaimWrite + Send,
+    {
+        sqlite_work::fire_batch(self, now, limit, fingerprint, decide).await
+    }
+
+    async fn take_emails(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<PendingEmail>, StoreError> {
+        self.take_emails_impl(now, lease_until, limit).await
+    }
+
+    async fn record_delivery(
+        &self,
+        id: i64,
+        result: &DeliveryResult,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.record_delivery_impl(id, result, now).await
+    }
+
+    async fn claim_emails(&self, claim_id: &str) -> Result<Vec<(OutboxEmail, String)>, StoreError> {
+        self.claim_emails_impl(claim_id).await
+    }
+
+    async fn outbox_counts(&self) -> Result<OutboxCounts, StoreError> {
+        self.outbox_counts_impl().await
     }
 }

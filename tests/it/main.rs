@@ -1,6 +1,9 @@
 //! The one integration-test binary: a module per area.
 
+#[macro_use]
+mod harness;
+
 mod cli_basic;
 mod cli_calendar;
-mod harness;
 mod store_conformance;
+mod timers_lifecycle;

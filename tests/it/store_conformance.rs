@@ -10,33 +10,7 @@ use serde_json::json;
 
 use crate::harness;
 
-/// Generates one `#[tokio::test]` per backend for each listed test function.
-macro_rules! store_tests {
-    ($($name:ident),+ $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let db = crate::harness::sqlite_unmigrated().await;
-                    super::$name(db.store.clone()).await;
-                }
-            )+
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let Some(db) = crate::harness::postgres_unmigrated(stringify!($name)).await else {
-                        return;
-                    };
-                    super::$name(db.store.clone()).await;
-                }
-            )+
-        }
-    };
-}
-
-store_tests!(
+backend_tests!(
     migrations_apply_twice_and_report_current,
     existing_claims_table_is_kept,
     claim_row_round_trips_every_column,

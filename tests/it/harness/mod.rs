@@ -2,6 +2,32 @@
 
 pub mod postgres;
 
+/// Generates (used by the suites written once for both backends) one `#[tokio::test]` per backend for each listed test function.
+macro_rules! backend_tests {
+    ($($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let db = crate::harness::sqlite_unmigrated().await;
+                    super::$name(db.store.clone()).await;
+                }
+            )+
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(db) = crate::harness::postgres_unmigrated(stringify!($name)).await else {
+                        return;
+                    };
+                    super::$name(db.store.clone()).await;
+                }
+            )+
+        }
+    };
+}
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
 

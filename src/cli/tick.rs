@@ -1,0 +1,68 @@
+//! `cpor-worker tick`: one pass as if the time were TIME.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use chrono::{Duration, Utc};
+
+use crate::calendar::Calendars;
+use crate::config::Config;
+use crate::timers::TimerSettings;
+use crate::worker::{Engine, TickOutcome};
+
+/// Loads the calendars and timer settings a pass needs.
+pub fn engine(config: &Config) -> anyhow::Result<Engine> {
+    let calendars = Calendars::load(&config.calendars_dir, &config.calendars_disabled_groups)
+        .context("loading holiday calendars")?;
+    Ok(Engine {
+        calendars: Arc::new(calendars),
+        settings: TimerSettings {
+            reminder_lead_business_days: config.reminder_lead_business_days,
+        },
+        batch_size: i64::from(config.batch_size),
+        lookback: Duration::minutes(10),
+    })
+}
+
+/// Runs `tick`.
+pub async fn run(config_path: Option<&Path>, args: super::TickArgs) -> anyhow::Result<()> {
+    let config = super::load_config(config_path)?;
+    super::warn_if_demo_secret(&config);
+    let now = match &args.at {
+        Some(t) => super::parse_time("--at", t)?,
+        None => Utc::now(),
+    };
+    let engine = engine(&config)?;
+    let migrate = config.database.migrate_on_start && !args.no_migrate;
+    let store = super::store::open(&config, migrate).await?;
+    let outcome = engine.tick(&store, now).await.context("running the pass")?;
+    if !args.no_send {
+        anyhow::bail!("delivering the outbox is not yet implemented (issue 5): use --no-send");
+    }
+    print_outcome(&outcome, args.json)
+}
+
+/// Prints what a pass did: JSON, or a few lines of text.
+pub fn print_outcome(outcome: &TickOutcome, json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(outcome)?);
+        return Ok(());
+    }
+    println!(
+        "pass at {}: {} claims recomputed, {} timer runs acted on, {} emails queued, {} claims changed meanwhile, {} claims skipped",
+        outcome.at.to_rfc3339(),
+        outcome.synced,
+        outcome.fired.values().sum::<usize>(),
+        outcome.emails_queued,
+        outcome.changed_meanwhile,
+        outcome.problems.len()
+    );
+    for (what, n) in &outcome.fired {
+        println!("  {n:>6}  {what}");
+    }
+    for p in &outcome.problems {
+        println!("  skipped {}: {}", p.claim_id, p.problem);
+    }
+    Ok(())
+}

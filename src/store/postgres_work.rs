@@ -1,0 +1,583 @@
+//! `PgStore`'s side of the timer engine: sync, fire batches with `FOR UPDATE SKIP LOCKED`, outbox.
+//! Batches write with `UNNEST` arrays, a handful of statements per batch whatever its size.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, Row};
+
+use super::postgres::read_claim;
+use super::{
+    ChangedClaim, ClaimWrite, DeliveryResult, FireInput, OutboxCounts, OutboxEmail, PendingEmail,
+    PgStore, StoreError, SyncedClaim, TimerRow, claim_columns,
+};
+use crate::timers::{ClaimFacts, FiredTimer};
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("{what}: {e}"))
+}
+
+fn changed(row: &PgRow) -> Result<ChangedClaim, StoreError> {
+    Ok(ChangedClaim {
+        id: row.try_get("id")?,
+        version: row.try_get("version")?,
+        updated_at: row.try_get("updated_at").ok().flatten(),
+        dirty_gen: row.try_get("cpor_dirty_gen")?,
+        claim: read_claim(row),
+    })
+}
+
+/// The claim SELECT with the sync generation, for the sync paths.
+macro_rules! changed_select {
+    () => {
+        concat!(
+            "SELECT ",
+            claim_columns!("version::bigint AS version"),
+            ", COALESCE((SELECT s.dirty_gen FROM cpor_claim_sync s WHERE s.claim_id = claims.id), 0) AS cpor_dirty_gen FROM claims "
+        )
+    };
+}
+
+impl PgStore {
+    pub(super) async fn changed_claims_impl(
+        &self,
+        after: Option<(DateTime<Utc>, String)>,
+        limit: i64,
+    ) -> Result<Vec<ChangedClaim>, StoreError> {
+        let (at, id) = after.unzip();
+        let rows = sqlx::query(concat!(
+            changed_select!(),
+            "WHERE ($1::timestamptz IS NULL OR (updated_at, id) > ($1, $2)) ",
+            "AND NOT EXISTS (SELECT 1 FROM cpor_claim_sync s WHERE s.claim_id = claims.id ",
+            "AND s.version = claims.version AND NOT s.dirty) ",
+            "ORDER BY updated_at, id LIMIT $3"
+        ))
+        .bind(at)
+        .bind(id)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(changed).collect()
+    }
+
+    pub(super) async fn stale_claims_impl(
+        &self,
+        fingerprint: &str,
+        calendars: bool,
+        after_id: &str,
+        limit: i64,
+    ) -> Result<Vec<ChangedClaim>, StoreError> {
+        let rows = sqlx::query(concat!(
+            changed_select!(),
+            "WHERE id > $3 AND id IN (SELECT s.claim_id FROM cpor_claim_sync s WHERE s.dirty ",
+            "OR ($2 AND s.fingerprint <> $1 AND (s.problem IS NOT NULL OR EXISTS (",
+            "SELECT 1 FROM cpor_timers t WHERE t.claim_id = s.claim_id AND t.state = 'pending')))) ",
+            "ORDER BY id LIMIT $4"
+        ))
+        .bind(fingerprint)
+        .bind(calendars)
+        .bind(after_id)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(changed).collect()
+    }
+
+    pub(super) async fn facts_impl(
+        conn: &mut PgConnection,
+        ids: &[String],
+    ) -> Result<HashMap<String, ClaimFacts>, StoreError> {
+        let mut facts: HashMap<String, ClaimFacts> = HashMap::new();
+        let rows = sqlx::query(
+            "SELECT claim_id, timer, started_at, fired_at, outcome FROM cpor_timers \
+             WHERE claim_id = ANY($1) AND state = 'fired'",
+        )
+        .bind(ids)
+        .fetch_all(&mut *conn)
+        .await?;
+        for r in rows {
+            let timer: String = r.try_get("timer")?;
+            facts
+                .entry(r.try_get("claim_id")?)
+                .or_default()
+                .fired
+                .push(FiredTimer {
+                    kind: timer.parse().map_err(|e| corrupt("cpor_timers.timer", e))?,
+                    start: r.try_get("started_at")?,
+                    at: r
+                        .try_get::<Option<DateTime<Utc>>, _>("fired_at")?
+                        .unwrap_or_default(),
+                    outcome: r
+                        .try_get::<Option<String>, _>("outcome")?
+                        .unwrap_or_default(),
+                });
+        }
+        let rows = sqlx::query(
+            "SELECT claim_id, started_at, sent_at FROM cpor_outbox WHERE claim_id = ANY($1) \
+             AND email = 'consent_request' AND state = 'sent'",
+        )
+        .bind(ids)
+        .fetch_all(&mut *conn)
+        .await?;
+        for r in rows {
+            let sent: Option<DateTime<Utc>> = r.try_get("sent_at")?;
+            if let Some(sent) = sent {
+                let entry = facts.entry(r.try_get("claim_id")?).or_default();
+                entry.consent_sent.push((r.try_get("started_at")?, sent));
+            }
+        }
+        Ok(facts)
+    }
+
+    pub(super) async fn save_sync_in(
+        conn: &mut PgConnection,
+        synced: &[SyncedClaim],
+        fingerprint: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        if synced.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<&str> = synced.iter().map(|s| s.claim_id.as_str()).collect();
+        sqlx::query("DELETE FROM cpor_timers WHERE claim_id = ANY($1) AND state = 'pending'")
+            .bind(&ids)
+            .execute(&mut *conn)
+            .await?;
+        let mut c = Vec::new();
+        let mut k = Vec::new();
+        let mut st = Vec::new();
+        let mut du = Vec::new();
+        let mut v = Vec::new();
+        for s in synced {
+            for t in &s.pending {
+                c.push(s.claim_id.as_str());
+                k.push(t.kind.as_str());
+                st.push(t.start);
+                du.push(t.due);
+                v.push(s.version);
+            }
+        }
+        if !c.is_empty() {
+            sqlx::query(
+                "INSERT INTO cpor_timers (claim_id, timer, started_at, due_at, claim_version, state) \
+                 SELECT c, k, s, d, v, 'pending' FROM UNNEST($1::text[], $2::text[], \
+                 $3::timestamptz[], $4::timestamptz[], $5::bigint[]) AS u(c, k, s, d, v) \
+                 ON CONFLICT (claim_id, timer, started_at) DO NOTHING",
+            )
+            .bind(&c)
+            .bind(&k)
+            .bind(&st)
+            .bind(&du)
+            .bind(&v)
+            .execute(&mut *conn)
+            .await?;
+        }
+        let versions: Vec<i64> = synced.iter().map(|s| s.version).collect();
+        let problems: Vec<Option<&str>> = synced.iter().map(|s| s.problem.as_deref()).collect();
+        let gens: Vec<i64> = synced.iter().map(|s| s.dirty_gen).collect();
+        sqlx::query(
+            "INSERT INTO cpor_claim_sync (claim_id, version, fingerprint, dirty, dirty_gen, problem, synced_at) \
+             SELECT c, v, $4, FALSE, g, p, $5 FROM UNNEST($1::text[], $2::bigint[], $3::text[], $6::bigint[]) \
+             AS u(c, v, p, g) \
+             ON CONFLICT (claim_id) DO UPDATE SET version = EXCLUDED.version, \
+               fingerprint = EXCLUDED.fingerprint, problem = EXCLUDED.problem, \
+               synced_at = EXCLUDED.synced_at, \
+               dirty = cpor_claim_sync.dirty AND cpor_claim_sync.dirty_gen <> EXCLUDED.dirty_gen",
+        )
+        .bind(&ids)
+        .bind(&versions)
+        .bind(&problems)
+        .bind(fingerprint)
+        .bind(at)
+        .bind(&gens)
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    }
+
+    pub(super) async fn due_timers_impl(
+        &self,
+        now: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<(String, TimerRow)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT claim_id, timer, started_at, due_at FROM cpor_timers \
+             WHERE state = 'pending' AND due_at <= $1 ORDER BY due_at, claim_id LIMIT $2",
+        )
+        .bind(now)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let timer: String = r.try_get("timer")?;
+                Ok((
+                    r.try_get("claim_id")?,
+                    TimerRow {
+                        kind: timer.parse().map_err(|e| corrupt("cpor_timers.timer", e))?,
+                        start: r.try_get("started_at")?,
+                        due: r.try_get("due_at")?,
+                    },
+                ))
+            })
+            .collect()
+    }
+}
+
+/// Takes the due timers' claims, decides, writes: one transaction.
+pub(super) async fn fire_batch<F>(
+    store: &PgStore,
+    now: DateTime<Utc>,
+    limit: i64,
+    fingerprint: &str,
+    mut decide: F,
+) -> Result<usize, StoreError>
+where
+    F: FnMut(FireInput) -> ClaimWrite + Send,
+{
+    let mut tx = store.pool().begin().await?;
+    let due = sqlx::query(
+        "SELECT claim_id, claim_version FROM cpor_timers WHERE state = 'pending' AND due_at <= $1 \
+         ORDER BY due_at, claim_id LIMIT $2 FOR UPDATE SKIP LOCKED",
+    )
+    .bind(now)
+    .bind(limit)
+    .fetch_all(&mut *tx)
+    .await?;
+    if due.is_empty() {
+        tx.commit().await?;
+        return Ok(0);
+    }
+    let mut synced_version: HashMap<String, i64> = HashMap::new();
+    for r in &due {
+        let id: String = r.try_get("claim_id")?;
+        let v: i64 = r.try_get("claim_version")?;
+        synced_version
+            .entry(id)
+            .and_modify(|x| *x = (*x).min(v))
+            .or_insert(v);
+    }
+    let mut ids: Vec<String> = synced_version.keys().cloned().collect();
+    ids.sort();
+    let rows = sqlx::query(concat!(
+        changed_select!(),
+        "WHERE id = ANY($1) ORDER BY id FOR UPDATE OF claims"
+    ))
+    .bind(&ids)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut claims: HashMap<String, ChangedClaim> = HashMap::new();
+    for r in &rows {
+        let c = changed(r)?;
+        claims.insert(c.id.clone(), c);
+    }
+    let mut facts = PgStore::facts_impl(&mut tx, &ids).await?;
+    let mut writes = Vec::with_capacity(ids.len());
+    for id in &ids {
+        let found = claims.remove(id);
+        let input = FireInput {
+            claim_id: id.clone(),
+            dirty_gen: found.as_ref().map_or(0, |c| c.dirty_gen),
+            claim: found.map(|c| c.claim),
+            synced_version: synced_version[id],
+            facts: facts.remove(id).unwrap_or_default(),
+        };
+        writes.push((id.clone(), decide(input)));
+    }
+    write_all(&mut tx, &writes, fingerprint, now).await?;
+    tx.commit().await?;
+    Ok(ids.len())
+}
+
+async fn write_all(
+    conn: &mut PgConnection,
+    writes: &[(String, ClaimWrite)],
+    fingerprint: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    // Status changes (the claims are locked and their versions checked by `decide`).
+    let (mut sc_id, mut sc_to, mut sc_reason) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut h_id, mut h_at, mut h_actor, mut h_action, mut h_details) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut inc = Vec::new();
+    let (mut a_id, mut a_timer, mut a_start, mut a_due) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut f_id, mut f_timer, mut f_start, mut f_due, mut f_out) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut emails: Vec<&OutboxEmail> = Vec::new();
+    let mut resync = Vec::new();
+    for (id, w) in writes {
+        if let Some(sc) = &w.status_change {
+            sc_id.push(id.as_str());
+            sc_to.push(sc.to.as_str());
+            sc_reason.push(sc.rejection_reason.map(|r| r.as_str()));
+        }
+        for h in &w.history {
+            h_id.push(h.claim_id.as_str());
+            h_at.push(h.occurred_at);
+            h_actor.push(h.actor.as_str());
+            h_action.push(h.action.as_str());
+            h_details.push(h.details.clone());
+        }
+        if w.incentive {
+            inc.push(id.as_str());
+        }
+        for (t, s, d) in &w.alerts {
+            a_id.push(id.as_str());
+            a_timer.push(t.as_str());
+            a_start.push(*s);
+            a_due.push(*d);
+        }
+        for (t, s, d, o) in &w.fired {
+            f_id.push(id.as_str());
+            f_timer.push(t.as_str());
+            f_start.push(*s);
+            f_due.push(*d);
+            f_out.push(o.as_str());
+        }
+        emails.extend(w.emails.iter());
+        if let Some(r) = &w.resync {
+            resync.push(r.clone());
+        }
+    }
+    if !sc_id.is_empty() {
+        sqlx::query(
+            "UPDATE claims SET status = u.s, rejection_reason = COALESCE(u.r, claims.rejection_reason), \
+               rejected_at = CASE WHEN u.s = 'rejected' THEN $4 ELSE claims.rejected_at END, \
+               updated_at = $4, version = claims.version + 1 \
+             FROM UNNEST($1::text[], $2::text[], $3::text[]) AS u(id, s, r) WHERE claims.id = u.id",
+        )
+        .bind(&sc_id)
+        .bind(&sc_to)
+        .bind(&sc_reason)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    }
+    if !h_id.is_empty() {
+        sqlx::query(
+            "INSERT INTO claim_history (claim_id, occurred_at, actor, action, details) \
+             SELECT * FROM UNNEST($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::jsonb[])",
+        )
+        .bind(&h_id)
+        .bind(&h_at)
+        .bind(&h_actor)
+        .bind(&h_action)
+        .bind(&h_details)
+        .execute(&mut *conn)
+        .await?;
+    }
+    if !inc.is_empty() {
+        sqlx::query(
+            "INSERT INTO incentive_evaluation_requests (claim_id, requested_at) \
+             SELECT c, $2 FROM UNNEST($1::text[]) AS u(c) ON CONFLICT (claim_id) DO NOTHING",
+        )
+        .bind(&inc)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    }
+    if !a_id.is_empty() {
+        sqlx::query(
+            "INSERT INTO cpor_sla_alerts (claim_id, timer, started_at, due_at, raised_at) \
+             SELECT c, t, s, d, $5 FROM UNNEST($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[]) \
+             AS u(c, t, s, d) ON CONFLICT DO NOTHING",
+        )
+        .bind(&a_id)
+        .bind(&a_timer)
+        .bind(&a_start)
+        .bind(&a_due)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    }
+    if !emails.is_empty() {
+        insert_emails(conn, &emails, now).await?;
+    }
+    if !f_id.is_empty() {
+        sqlx::query(
+            "INSERT INTO cpor_timers (claim_id, timer, started_at, due_at, claim_version, state, fired_at, outcome) \
+             SELECT c, t, s, d, 0, 'fired', $6, o FROM UNNEST($1::text[], $2::text[], $3::timestamptz[], \
+             $4::timestamptz[], $5::text[]) AS u(c, t, s, d, o) \
+             ON CONFLICT (claim_id, timer, started_at) DO UPDATE SET state = 'fired', \
+               fired_at = EXCLUDED.fired_at, outcome = EXCLUDED.outcome",
+        )
+        .bind(&f_id)
+        .bind(&f_timer)
+        .bind(&f_start)
+        .bind(&f_due)
+        .bind(&f_out)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    }
+    PgStore::save_sync_in(conn, &resync, fingerprint, now).await
+}
+
+async fn insert_emails(
+    conn: &mut PgConnection,
+    emails: &[&OutboxEmail],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let col = |f: fn(&OutboxEmail) -> &str| emails.iter().map(|e| f(e)).collect::<Vec<_>>();
+    let starts: Vec<DateTime<Utc>> = emails.iter().map(|e| e.start).collect();
+    let payloads: Vec<serde_json::Value> = emails.iter().map(|e| e.payload.clone()).collect();
+    sqlx::query(
+        "INSERT INTO cpor_outbox (message_id, claim_id, timer, started_at, email, to_name, to_address, \
+           locale, payload, state, attempts, next_attempt_at, created_at) \
+         SELECT m, c, t, s, e, n, a, l, p, 'pending', 0, $10, $10 FROM UNNEST($1::text[], $2::text[], \
+           $3::text[], $4::timestamptz[], $5::text[], $6::text[], $7::text[], $8::text[], $9::jsonb[]) \
+           AS u(m, c, t, s, e, n, a, l, p) \
+         ON CONFLICT (message_id) DO NOTHING",
+    )
+    .bind(col(|e| &e.message_id))
+    .bind(col(|e| &e.claim_id))
+    .bind(col(|e| e.timer.as_str()))
+    .bind(&starts)
+    .bind(col(|e| e.email.as_str()))
+    .bind(col(|e| &e.to_name))
+    .bind(col(|e| &e.to_address))
+    .bind(col(|e| &e.locale))
+    .bind(&payloads)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+fn outbox_email(r: &PgRow) -> Result<OutboxEmail, StoreError> {
+    let timer: String = r.try_get("timer")?;
+    let email: String = r.try_get("email")?;
+    Ok(OutboxEmail {
+        message_id: r.try_get("message_id")?,
+        claim_id: r.try_get("claim_id")?,
+        timer: timer.parse().map_err(|e| corrupt("cpor_outbox.timer", e))?,
+        start: r.try_get("started_at")?,
+        email: email.parse().map_err(|e| corrupt("cpor_outbox.email", e))?,
+        to_name: r.try_get("to_name")?,
+        to_address: r.try_get("to_address")?,
+        locale: r.try_get("locale")?,
+        payload: r.try_get("payload")?,
+    })
+}
+
+impl PgStore {
+    pub(super) async fn take_emails_impl(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<PendingEmail>, StoreError> {
+        let rows = sqlx::query(
+            "UPDATE cpor_outbox SET state = 'sending', next_attempt_at = $2 WHERE id IN ( \
+               SELECT id FROM cpor_outbox WHERE state IN ('pending', 'sending') AND next_attempt_at <= $1 \
+               ORDER BY next_attempt_at, id LIMIT $3 FOR UPDATE SKIP LOCKED) \
+             RETURNING id, attempts, message_id, claim_id, timer, started_at, email, to_name, to_address, \
+               locale, payload",
+        )
+        .bind(now)
+        .bind(lease_until)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        let mut out: Vec<PendingEmail> = rows
+            .iter()
+            .map(|r| {
+                Ok(PendingEmail {
+                    id: r.try_get("id")?,
+                    attempts: r.try_get("attempts")?,
+                    email: outbox_email(r)?,
+                })
+            })
+            .collect::<Result<_, StoreError>>()?;
+        out.sort_by_key(|p| p.id);
+        Ok(out)
+    }
+
+    pub(super) async fn record_delivery_impl(
+        &self,
+        id: i64,
+        result: &DeliveryResult,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool().begin().await?;
+        match result {
+            DeliveryResult::Sent => {
+                let row = sqlx::query(
+                    "UPDATE cpor_outbox SET state = 'sent', sent_at = $2, attempts = attempts + 1, \
+                     last_error = NULL WHERE id = $1 AND state <> 'sent' RETURNING claim_id, email",
+                )
+                .bind(id)
+                .bind(now)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if let Some(row) = row {
+                    let email: String = row.try_get("email")?;
+                    if email == "consent_request" {
+                        let claim: String = row.try_get("claim_id")?;
+                        sqlx::query(
+                            "UPDATE cpor_claim_sync SET dirty = TRUE, dirty_gen = dirty_gen + 1 WHERE claim_id = $1",
+                        )
+                        .bind(claim)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                }
+            }
+            DeliveryResult::Retry { at, error } => {
+                sqlx::query(
+                    "UPDATE cpor_outbox SET state = 'pending', attempts = attempts + 1, next_attempt_at = $2, \
+                     last_error = $3 WHERE id = $1 AND state <> 'sent'",
+                )
+                .bind(id)
+                .bind(at)
+                .bind(error)
+                .execute(&mut *tx)
+                .await?;
+            }
+            DeliveryResult::Dead { error } => {
+                sqlx::query(
+                    "UPDATE cpor_outbox SET state = 'dead', attempts = attempts + 1, last_error = $2 \
+                     WHERE id = $1 AND state <> 'sent'",
+                )
+                .bind(id)
+                .bind(error)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(super) async fn claim_emails_impl(
+        &self,
+        claim_id: &str,
+    ) -> Result<Vec<(OutboxEmail, String)>, StoreError> {
+        let rows = sqlx::query("SELECT *, state FROM cpor_outbox WHERE claim_id = $1 ORDER BY id")
+            .bind(claim_id)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter()
+            .map(|r| Ok((outbox_email(r)?, r.try_get("state")?)))
+            .collect()
+    }
+
+    pub(super) async fn outbox_counts_impl(&self) -> Result<OutboxCounts, StoreError> {
+        let rows = sqlx::query("SELECT state, count(*) AS n FROM cpor_outbox GROUP BY state")
+            .fetch_all(self.pool())
+            .await?;
+        let mut c = OutboxCounts::default();
+        for r in rows {
+            let state: String = r.try_get("state")?;
+            let n: i64 = r.try_get("n")?;
+            match state.as_str() {
+                "sent" => c.sent += n,
+                "dead" => c.dead += n,
+                _ => c.pending += n,
+            }
+        }
+        Ok(c)
+    }
+}

@@ -1,0 +1,168 @@
+//! Row types of the worker's own tables: timers, claim sync state, outbox, and one claim's writes.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::{HistoryEntry, StatusChange};
+use crate::claim::{BadClaim, Claim};
+use crate::timers::{ClaimFacts, EmailKind, TimerKind};
+
+/// A pending run of a timer, as the index holds it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TimerRow {
+    /// Which timer.
+    pub kind: TimerKind,
+    /// Its start (with the claim and kind, the run's identity).
+    pub start: DateTime<Utc>,
+    /// When it is due.
+    pub due: DateTime<Utc>,
+}
+
+/// A claim's pending timers as computed from one version of it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SyncedClaim {
+    /// The claim.
+    pub claim_id: String,
+    /// The version they were computed from.
+    pub version: i64,
+    /// The pending timers (replacing all pending rows of the claim).
+    pub pending: Vec<TimerRow>,
+    /// Why the claim's timers could not be computed, if so (then `pending` is empty).
+    pub problem: Option<String>,
+    /// The claim's `dirty_gen` when it was read: the dirty flag is cleared only if unchanged.
+    pub dirty_gen: i64,
+}
+
+/// A claim read for syncing, with the `updated_at` that moves the watermark.
+#[derive(Clone, Debug)]
+pub struct ChangedClaim {
+    /// The claim's id.
+    pub id: String,
+    /// Its version as stored.
+    pub version: i64,
+    /// Its `updated_at` as stored.
+    pub updated_at: Option<DateTime<Utc>>,
+    /// The parsed claim, or why it cannot be used.
+    pub claim: Result<Claim, BadClaim>,
+    /// Its `dirty_gen` when read (0 when never synced).
+    pub dirty_gen: i64,
+}
+
+/// An email to write to the outbox.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct OutboxEmail {
+    /// Stable across retries and re-sends: derived from the claim, the timer run and the email.
+    pub message_id: String,
+    /// The claim.
+    pub claim_id: String,
+    /// The timer that sends it.
+    pub timer: TimerKind,
+    /// The timer run's start.
+    pub start: DateTime<Utc>,
+    /// Which email.
+    pub email: EmailKind,
+    /// Recipient's name.
+    pub to_name: String,
+    /// Recipient's address.
+    pub to_address: String,
+    /// The claim's locale.
+    pub locale: String,
+    /// What the template shows (the timers' `EmailPlan`, as JSON).
+    pub payload: serde_json::Value,
+}
+
+/// Everything a pass writes for one claim, in one transaction with the claim's other writes.
+#[derive(Clone, Debug, Default)]
+pub struct ClaimWrite {
+    /// A status change, compare-and-set on the version the timers were computed from.
+    pub status_change: Option<StatusChange>,
+    /// History rows, one per action.
+    pub history: Vec<HistoryEntry>,
+    /// Emails for the outbox.
+    pub emails: Vec<OutboxEmail>,
+    /// Forward the claim to incentive evaluation (once per claim, ever).
+    pub incentive: bool,
+    /// SLA breaches: (timer, start, due).
+    pub alerts: Vec<(TimerKind, DateTime<Utc>, DateTime<Utc>)>,
+    /// Timer runs acted on: (timer, start, due, outcome).
+    pub fired: Vec<(TimerKind, DateTime<Utc>, DateTime<Utc>, String)>,
+    /// The claim's pending timers afterwards.
+    pub resync: Option<SyncedClaim>,
+}
+
+/// What a fire batch hands the decision for one claim.
+#[derive(Debug)]
+pub struct FireInput {
+    /// The claim's id.
+    pub claim_id: String,
+    /// The claim as stored now, locked for the transaction; `None` if it was deleted.
+    pub claim: Option<Result<Claim, BadClaim>>,
+    /// The version its due timers were computed from.
+    pub synced_version: i64,
+    /// What the worker already did for it.
+    pub facts: ClaimFacts,
+    /// Its `dirty_gen` when read.
+    pub dirty_gen: i64,
+}
+
+/// An outbox email due for a delivery attempt.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PendingEmail {
+    /// Row id.
+    pub id: i64,
+    /// Attempts made so far.
+    pub attempts: i32,
+    /// The email.
+    pub email: OutboxEmail,
+}
+
+/// What a delivery attempt came to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DeliveryResult {
+    /// Accepted by the server (or written to the outbox folder).
+    Sent,
+    /// A temporary failure: try again at this instant.
+    Retry {
+        /// When.
+        at: DateTime<Utc>,
+        /// The error.
+        error: String,
+    },
+    /// A permanent failure (or too many attempts): dead-lettered, never retried.
+    Dead {
+        /// The error.
+        error: String,
+    },
+}
+
+/// Counts of the outbox by state, for metrics and the report.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct OutboxCounts {
+    /// Waiting for delivery.
+    pub pending: i64,
+    /// Delivered.
+    pub sent: i64,
+    /// Dead-lettered.
+    pub dead: i64,
+}
+
+/// Builds the `Message-ID` of an email: the same for the same claim, timer run and email.
+pub fn message_id(
+    claim_id: &str,
+    timer: TimerKind,
+    start: DateTime<Utc>,
+    email: EmailKind,
+) -> String {
+    let mut safe = String::with_capacity(claim_id.len());
+    for b in claim_id.bytes() {
+        if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' {
+            safe.push(char::from(b));
+        } else {
+            safe.push_str(&format!("={b:02X}"));
+        }
+    }
+    format!(
+        "<cpor.{safe}.{timer}.{}.{email}@cpor-worker.invalid>",
+        start.timestamp_micros()
+    )
+}

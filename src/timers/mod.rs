@@ -1,0 +1,432 @@
+//! Which timers a claim has at an instant (SPEC §4), when each is due, and in what state. Pure:
+//! `tick`, `dry-run` and `explain` all call [`evaluate`]; nothing else decides what is due.
+
+mod plan;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Tz;
+use serde::Serialize;
+
+use crate::calendar::{Calendar, CalendarError, DayCount, Deadline, deadline, start_of_local_day};
+use crate::claim::Claim;
+use crate::lifecycle::{ClaimStatus, id_enum};
+
+pub use plan::{ClaimPlan, Effect, EmailKind, EmailPlan, Outcome, Recipient, plan};
+
+/// Business days the partner has to answer an information request.
+pub const PARTNER_RESPONSE_DAYS: u32 = 5;
+/// Business days of each reviewer SLA.
+pub const REVIEW_SLA_DAYS: u32 = 5;
+/// Calendar days the customer has to decline after the consent email was sent.
+pub const CONSENT_WINDOW_DAYS: u32 = 7;
+/// Calendar days the partner has to dispute a rejection.
+pub const DISPUTE_WINDOW_DAYS: u32 = 30;
+
+id_enum!(
+    /// The timers of SPEC §4 (plus the partner approval notice, the second half of consent_notification).
+    TimerKind, "timer", {
+        /// Review not started within 5 business days of submission.
+        ReviewStartSla => "review_start_sla",
+        /// No decision within 5 business days of the review's start.
+        ReviewDecisionSla => "review_decision_sla",
+        /// Reminder to the partner at the start of the response deadline's last day.
+        PartnerResponseReminder => "partner_response_reminder",
+        /// Auto-reject when the partner did not answer within 5 business days.
+        PartnerResponseDeadline => "partner_response_deadline",
+        /// Consent email to the customer once the claim is approved.
+        ConsentNotification => "consent_notification",
+        /// Approval email to the partner once the consent email was sent, naming the window's last day.
+        PartnerApprovalNotice => "partner_approval_notice",
+        /// Forward to incentive evaluation 7 calendar days after the consent email was sent.
+        ConsentWindowClose => "consent_window_close",
+        /// Reject with `customer_declined` when the customer declined.
+        CustomerDecline => "customer_decline",
+        /// One rejection email to the partner per rejection.
+        RejectionNotice => "rejection_notice",
+        /// Close the dispute window 30 calendar days after the rejection.
+        DisputeWindowClose => "dispute_window_close",
+        /// Reviewers did not answer a dispute within 5 business days.
+        DisputeReviewSla => "dispute_review_sla",
+    }
+);
+
+/// Where a timer stands at the evaluated instant.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum TimerState {
+    /// The claim is not in the situation this timer runs in.
+    NotApplicable {
+        /// Why, in words.
+        reason: String,
+    },
+    /// Running; not yet due.
+    Pending,
+    /// Due now: its action is taken on this pass.
+    Due,
+    /// Its action was taken.
+    Fired {
+        /// When.
+        at: DateTime<Utc>,
+        /// What happened.
+        outcome: String,
+    },
+}
+
+/// One timer of one claim.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Timer {
+    /// Which timer.
+    pub kind: TimerKind,
+    /// The event it counts from (also what makes each run of a timer distinct).
+    pub start: Option<DateTime<Utc>>,
+    /// The instant it is due.
+    pub due: Option<DateTime<Utc>>,
+    /// The deadline it watches, with its last day, when it counts days.
+    pub deadline: Option<DeadlineInfo>,
+    /// Where it stands.
+    #[serde(flatten)]
+    pub state: TimerState,
+}
+
+/// A deadline as shown to people: last day inclusive, local, and the instant it passes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DeadlineInfo {
+    /// The event's local date (d0).
+    pub from_date: NaiveDate,
+    /// The last day, inclusive, in `time_zone`.
+    pub last_day: NaiveDate,
+    /// The instant the deadline passes (the start of the next local day).
+    pub passes_at: DateTime<Utc>,
+    /// The zone days were counted in.
+    #[serde(serialize_with = "ser_tz")]
+    pub time_zone: Tz,
+    /// `business` or `calendar`.
+    pub counting: &'static str,
+    /// How many days.
+    pub days: u32,
+}
+
+fn ser_tz<S: serde::Serializer>(tz: &Tz, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(tz.name())
+}
+
+impl From<&Deadline> for DeadlineInfo {
+    fn from(d: &Deadline) -> Self {
+        let (counting, days) = match d.count {
+            DayCount::Business(n) => ("business", n),
+            DayCount::Calendar(n) => ("calendar", n),
+        };
+        DeadlineInfo {
+            from_date: d.from_date,
+            last_day: d.last_day,
+            passes_at: d.due,
+            time_zone: d.time_zone,
+            counting,
+            days,
+        }
+    }
+}
+
+/// What the worker already did for a claim: its fired timers and the consent email's delivery.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ClaimFacts {
+    /// Timers already fired or skipped, by kind and start.
+    pub fired: Vec<FiredTimer>,
+    /// Consent emails delivered: (the approval they were for, when delivered).
+    pub consent_sent: Vec<(DateTime<Utc>, DateTime<Utc>)>,
+}
+
+/// A timer run that has been acted on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FiredTimer {
+    /// Which timer.
+    pub kind: TimerKind,
+    /// Its start (the run).
+    pub start: DateTime<Utc>,
+    /// When it fired.
+    pub at: DateTime<Utc>,
+    /// What happened (`fired`, `skipped: …`).
+    pub outcome: String,
+}
+
+impl ClaimFacts {
+    fn fired(&self, kind: TimerKind, start: DateTime<Utc>) -> Option<&FiredTimer> {
+        self.fired
+            .iter()
+            .find(|f| f.kind == kind && f.start == start)
+    }
+
+    /// When the consent email for the approval at `approved_at` was delivered.
+    pub fn consent_sent_at(&self, approved_at: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.consent_sent
+            .iter()
+            .find(|(approval, _)| *approval == approved_at)
+            .map(|(_, sent)| *sent)
+    }
+}
+
+/// Settings that shape timers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TimerSettings {
+    /// Business days before the response deadline's last day that the reminder is due.
+    pub reminder_lead_business_days: u32,
+}
+
+/// Why a claim's timers cannot be worked out; the claim is skipped and reported.
+#[derive(Debug, thiserror::Error)]
+pub enum TimerError {
+    /// The claim's status needs a timestamp the row lacks.
+    #[error("status `{status}` needs `{column}`, which is empty")]
+    MissingTimestamp {
+        /// The claim's status.
+        status: ClaimStatus,
+        /// The empty column.
+        column: &'static str,
+    },
+    /// The day arithmetic failed (date out of the calendar's range, …).
+    #[error("deadline of {timer}: {source}")]
+    Calendar {
+        /// The timer being computed.
+        timer: TimerKind,
+        /// Why.
+        source: CalendarError,
+    },
+}
+
+/// The zone a claim's days are counted in: its own, else its calendar's.
+pub fn claim_time_zone(claim: &Claim, cal: &Calendar) -> Tz {
+    claim.time_zone.unwrap_or_else(|| cal.time_zone())
+}
+
+/// Every timer of `claim` at `now`, in SPEC §4 order, each with its state.
+///
+/// ```
+/// use chrono::{DateTime, Utc};
+/// use cpor_worker::calendar::Calendars;
+/// use cpor_worker::claim::{Claim, ClaimRow};
+/// use cpor_worker::timers::{evaluate, ClaimFacts, TimerKind, TimerSettings, TimerState};
+///
+/// let cals = Calendars::builtin().unwrap();
+/// let at = |s: &str| Some(s.parse::<DateTime<Utc>>().unwrap());
+/// let claim = Claim::try_from(ClaimRow {
+///     id: "c1".into(),
+///     status: "partner_action_required".into(),
+///     country: Some("SE".into()),
+///     info_requested_at: at("2026-12-23T14:00:00Z"),
+///     ..ClaimRow::default()
+/// })
+/// .unwrap();
+/// let settings = TimerSettings { reminder_lead_business_days: 0 };
+/// let now = "2027-01-05T23:00:00Z".parse().unwrap();
+/// let timers = evaluate(&claim, cals.for_country("SE").unwrap(), &ClaimFacts::default(), settings, now).unwrap();
+/// let deadline = timers.iter().find(|t| t.kind == TimerKind::PartnerResponseDeadline).unwrap();
+/// assert_eq!(deadline.state, TimerState::Due);
+/// assert_eq!(deadline.deadline.as_ref().unwrap().last_day.to_string(), "2027-01-05");
+/// ```
+pub fn evaluate(
+    claim: &Claim,
+    cal: &Calendar,
+    facts: &ClaimFacts,
+    settings: TimerSettings,
+    now: DateTime<Utc>,
+) -> Result<Vec<Timer>, TimerError> {
+    let tz = claim_time_zone(claim, cal);
+    let ev = Evaluator {
+        claim,
+        cal,
+        tz,
+        facts,
+        now,
+    };
+    TimerKind::ALL
+        .iter()
+        .map(|kind| ev.timer(*kind, settings))
+        .collect()
+}
+
+/// Evaluates the timers of one claim.
+struct Evaluator<'a> {
+    claim: &'a Claim,
+    cal: &'a Calendar,
+    tz: Tz,
+    facts: &'a ClaimFacts,
+    now: DateTime<Utc>,
+}
+
+/// How one timer starts and counts, before its state is known.
+enum Shape {
+    NotApplicable(String),
+    /// Due `count` after `start` (immediately when `count` is None).
+    Counting(DateTime<Utc>, Option<DayCount>),
+    /// The reminder: due at the start of a day before the deadline.
+    Reminder(DateTime<Utc>),
+}
+
+impl Evaluator<'_> {
+    fn need(
+        &self,
+        v: Option<DateTime<Utc>>,
+        column: &'static str,
+    ) -> Result<DateTime<Utc>, TimerError> {
+        v.ok_or(TimerError::MissingTimestamp {
+            status: self.claim.status,
+            column,
+        })
+    }
+
+    fn shape(&self, kind: TimerKind) -> Result<Shape, TimerError> {
+        use ClaimStatus as S;
+        use TimerKind as K;
+        let c = self.claim;
+        let na = |why: &str| Ok(Shape::NotApplicable(why.to_owned()));
+        let business = |n| Some(DayCount::Business(n));
+        let calendar = |n| Some(DayCount::Calendar(n));
+        match kind {
+            K::ReviewStartSla if c.status == S::Submitted => Ok(Shape::Counting(
+                self.need(c.submitted_at, "submitted_at")?,
+                business(REVIEW_SLA_DAYS),
+            )),
+            K::ReviewStartSla => na("runs while the claim is submitted"),
+            K::ReviewDecisionSla if c.status == S::UnderReview => Ok(Shape::Counting(
+                self.need(c.review_started_at, "review_started_at")?,
+                business(REVIEW_SLA_DAYS),
+            )),
+            K::ReviewDecisionSla => na("runs while the claim is under review"),
+            K::PartnerResponseReminder | K::PartnerResponseDeadline
+                if c.status == S::PartnerActionRequired =>
+            {
+                let start = self.need(c.info_requested_at, "info_requested_at")?;
+                Ok(if kind == K::PartnerResponseReminder {
+                    Shape::Reminder(start)
+                } else {
+                    Shape::Counting(start, business(PARTNER_RESPONSE_DAYS))
+                })
+            }
+            K::PartnerResponseReminder | K::PartnerResponseDeadline => {
+                na("runs while partner action is required")
+            }
+            K::ConsentNotification | K::PartnerApprovalNotice | K::ConsentWindowClose
+                if c.status != S::Approved =>
+            {
+                na("runs while the claim is approved")
+            }
+            K::ConsentNotification | K::PartnerApprovalNotice | K::ConsentWindowClose
+                if c.customer_declined_at.is_some() =>
+            {
+                na("the customer declined")
+            }
+            K::ConsentNotification => Ok(Shape::Counting(
+                self.need(c.approved_at, "approved_at")?,
+                None,
+            )),
+            K::PartnerApprovalNotice | K::ConsentWindowClose => {
+                let approved = self.need(c.approved_at, "approved_at")?;
+                match self.facts.consent_sent_at(approved) {
+                    None => na("waits for the consent email to be sent"),
+                    Some(sent) if kind == K::PartnerApprovalNotice => {
+                        Ok(Shape::Counting(sent, None))
+                    }
+                    Some(sent) => Ok(Shape::Counting(sent, calendar(CONSENT_WINDOW_DAYS))),
+                }
+            }
+            K::CustomerDecline => match (c.status, c.customer_declined_at) {
+                (S::Approved, Some(at)) => Ok(Shape::Counting(at, None)),
+                (S::Approved, None) => na("the customer has not declined"),
+                _ => na("runs while the claim is approved"),
+            },
+            K::RejectionNotice | K::DisputeWindowClose | K::DisputeReviewSla
+                if c.status != S::Rejected =>
+            {
+                na("runs while the claim is rejected")
+            }
+            K::RejectionNotice => Ok(Shape::Counting(
+                self.need(c.rejected_at, "rejected_at")?,
+                None,
+            )),
+            K::DisputeWindowClose => {
+                let rejected = self.need(c.rejected_at, "rejected_at")?;
+                if c.dispute_opened_at.is_some() {
+                    na("a dispute was opened")
+                } else {
+                    Ok(Shape::Counting(rejected, calendar(DISPUTE_WINDOW_DAYS)))
+                }
+            }
+            K::DisputeReviewSla => match (c.dispute_opened_at, c.dispute_resolved_at) {
+                (None, _) => na("no dispute is open"),
+                (Some(_), Some(_)) => na("the dispute was resolved"),
+                (Some(opened), None) => Ok(Shape::Counting(opened, business(REVIEW_SLA_DAYS))),
+            },
+        }
+    }
+
+    fn deadline(
+        &self,
+        kind: TimerKind,
+        start: DateTime<Utc>,
+        count: DayCount,
+    ) -> Result<Deadline, TimerError> {
+        deadline(self.cal, self.tz, start, count).map_err(|source| TimerError::Calendar {
+            timer: kind,
+            source,
+        })
+    }
+
+    fn timer(&self, kind: TimerKind, settings: TimerSettings) -> Result<Timer, TimerError> {
+        let (start, due, dl) = match self.shape(kind)? {
+            Shape::NotApplicable(reason) => {
+                return Ok(Timer {
+                    kind,
+                    start: None,
+                    due: None,
+                    deadline: None,
+                    state: TimerState::NotApplicable { reason },
+                });
+            }
+            Shape::Counting(start, None) => (start, start, None),
+            Shape::Counting(start, Some(count)) => {
+                let d = self.deadline(kind, start, count)?;
+                (start, d.due, Some(d))
+            }
+            Shape::Reminder(start) => {
+                let d = self.deadline(kind, start, DayCount::Business(PARTNER_RESPONSE_DAYS))?;
+                let lead = settings
+                    .reminder_lead_business_days
+                    .min(PARTNER_RESPONSE_DAYS - 1);
+                let day = self
+                    .cal
+                    .add_business_days(d.from_date, PARTNER_RESPONSE_DAYS - lead)
+                    .and_then(|day| start_of_local_day(day, self.tz))
+                    .map_err(|source| TimerError::Calendar {
+                        timer: kind,
+                        source,
+                    })?;
+                (start, day, Some(d))
+            }
+        };
+        let state = match self.facts.fired(kind, start) {
+            Some(f) => TimerState::Fired {
+                at: f.at,
+                outcome: f.outcome.clone(),
+            },
+            None if due <= self.now => TimerState::Due,
+            None => TimerState::Pending,
+        };
+        Ok(Timer {
+            kind,
+            start: Some(start),
+            due: Some(due),
+            deadline: dl.as_ref().map(DeadlineInfo::from),
+            state,
+        })
+    }
+}
+
+impl Timer {
+    /// True when this timer's action is due on this pass.
+    pub fn is_due(&self) -> bool {
+        self.state == TimerState::Due
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,368 @@
+//! What the due timers of one claim do: status changes, history rows, emails, incentive requests
+//! and alerts, decided purely from the claim, its timers and the instant.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Tz;
+use serde::Serialize;
+use serde_json::json;
+
+use super::{
+    CONSENT_WINDOW_DAYS, DISPUTE_WINDOW_DAYS, Timer, TimerError, TimerKind, claim_time_zone,
+};
+use crate::calendar::{Calendar, DayCount, deadline};
+use crate::claim::Claim;
+use crate::lifecycle::{Actor, ClaimStatus, InfoRequestReason, RejectionReason};
+use crate::store::{HistoryEntry, StatusChange};
+
+crate::lifecycle::id_enum!(
+    /// The emails the timers send.
+    EmailKind, "email", {
+        /// Reminder to the partner that the response deadline is near.
+        PartnerResponseReminder => "partner_response_reminder",
+        /// The claim was rejected (any reason), with how to dispute.
+        ClaimRejected => "claim_rejected",
+        /// Consent request to the customer with a link to decline.
+        ConsentRequest => "consent_request",
+        /// Approval notice to the partner naming the consent window's last day.
+        PartnerApprovalNotice => "partner_approval_notice",
+        /// The claim was forwarded to incentive evaluation.
+        ForwardedToIncentiveEvaluation => "forwarded_to_incentive_evaluation",
+    }
+);
+
+/// Who an email goes to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Recipient {
+    /// Display name.
+    pub name: String,
+    /// Address.
+    pub address: String,
+}
+
+/// An email a timer sends, with the facts its template shows.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct EmailPlan {
+    /// Which email.
+    pub kind: EmailKind,
+    /// The recipient.
+    pub to: Recipient,
+    /// The claim's locale (templates fall back to the language, then `en`).
+    pub locale: String,
+    /// The claim.
+    pub claim_id: String,
+    /// The partner's name.
+    pub partner_name: String,
+    /// The customer's name.
+    pub customer_name: String,
+    /// What the partner claims.
+    pub products: String,
+    /// Why more information was asked for (reminder).
+    pub info_request_reason: Option<InfoRequestReason>,
+    /// Why the claim was rejected (rejection email).
+    pub rejection_reason: Option<RejectionReason>,
+    /// The last day (inclusive, local) the email names: to respond, to decline, or to dispute.
+    pub last_day: Option<NaiveDate>,
+    /// The instant that last day ends (the consent window's end signs the decline link).
+    pub window_end: Option<DateTime<Utc>>,
+    /// The zone `last_day` is in.
+    pub time_zone: String,
+}
+
+/// Whether a due timer's action was taken or deliberately skipped.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", content = "why", rename_all = "snake_case")]
+pub enum Outcome {
+    /// The action was taken.
+    Fired,
+    /// Nothing was sent or changed, for the reason given (recorded so it never fires later).
+    Skipped(String),
+}
+
+impl Outcome {
+    /// `fired`, or `skipped: <why>`, as stored.
+    pub fn label(&self) -> String {
+        match self {
+            Outcome::Fired => "fired".to_owned(),
+            Outcome::Skipped(why) => format!("skipped: {why}"),
+        }
+    }
+}
+
+/// One due timer's effects, all written in one transaction.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Effect {
+    /// The timer.
+    pub timer: TimerKind,
+    /// Its start (identifies the run).
+    pub start: DateTime<Utc>,
+    /// The instant it was due.
+    pub due: DateTime<Utc>,
+    /// Taken or skipped.
+    pub outcome: Outcome,
+    /// A status change, for auto-rejections.
+    #[serde(skip)]
+    pub status_change: Option<StatusChange>,
+    /// The history row.
+    #[serde(skip)]
+    pub history: HistoryEntry,
+    /// Emails to send.
+    pub emails: Vec<EmailPlan>,
+    /// Forward to incentive evaluation.
+    pub incentive: bool,
+    /// An SLA breach to raise.
+    pub sla_alert: bool,
+    /// Other timer runs this effect settles (the rejection notice sent with an auto-rejection).
+    pub settles: Vec<(TimerKind, DateTime<Utc>)>,
+}
+
+/// The effects of one claim's due timers at one instant.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ClaimPlan {
+    /// The claim.
+    pub claim_id: String,
+    /// The status the plan was made for.
+    pub expected_status: ClaimStatus,
+    /// The version the plan was made for.
+    pub expected_version: i64,
+    /// The calendar used.
+    pub calendar: String,
+    /// In due order; stops after a status change (later timers would be stale).
+    pub effects: Vec<Effect>,
+}
+
+/// Decides what the due timers among `timers` do at `now`.
+pub fn plan(
+    claim: &Claim,
+    cal: &Calendar,
+    timers: &[Timer],
+    now: DateTime<Utc>,
+) -> Result<ClaimPlan, TimerError> {
+    let tz = claim_time_zone(claim, cal);
+    let mut due: Vec<(&Timer, DateTime<Utc>, DateTime<Utc>)> = timers
+        .iter()
+        .filter(|t| t.is_due())
+        .filter_map(|t| Some((t, t.start?, t.due?)))
+        .collect();
+    due.sort_by_key(|(_, _, due)| *due);
+    let mut effects = Vec::new();
+    for (t, start, due) in due {
+        let effect = Planner {
+            claim,
+            cal,
+            tz,
+            timers,
+            now,
+        }
+        .effect(t, start, due)?;
+        let changes_status = effect.status_change.is_some();
+        effects.push(effect);
+        if changes_status {
+            break;
+        }
+    }
+    Ok(ClaimPlan {
+        claim_id: claim.id.clone(),
+        expected_status: claim.status,
+        expected_version: claim.version,
+        calendar: cal.id().to_owned(),
+        effects,
+    })
+}
+
+struct Planner<'a> {
+    claim: &'a Claim,
+    cal: &'a Calendar,
+    tz: Tz,
+    timers: &'a [Timer],
+    now: DateTime<Utc>,
+}
+
+impl Planner<'_> {
+    fn email(&self, kind: EmailKind, to_customer: bool) -> EmailPlan {
+        let c = self.claim;
+        let (name, address) = if to_customer {
+            (&c.customer_name, &c.customer_email)
+        } else {
+            (&c.partner_name, &c.partner_email)
+        };
+        EmailPlan {
+            kind,
+            to: Recipient {
+                name: name.clone(),
+                address: address.clone(),
+            },
+            locale: c.locale.clone(),
+            claim_id: c.id.clone(),
+            partner_name: c.partner_name.clone(),
+            customer_name: c.customer_name.clone(),
+            products: c.products.clone(),
+            info_request_reason: None,
+            rejection_reason: None,
+            last_day: None,
+            window_end: None,
+            time_zone: self.tz.name().to_owned(),
+        }
+    }
+
+    /// The last day and end of a calendar-day window opening now.
+    fn window_from_now(
+        &self,
+        timer: TimerKind,
+        days: u32,
+    ) -> Result<(NaiveDate, DateTime<Utc>), TimerError> {
+        let d = deadline(self.cal, self.tz, self.now, DayCount::Calendar(days))
+            .map_err(|source| TimerError::Calendar { timer, source })?;
+        Ok((d.last_day, d.due))
+    }
+
+    fn rejection_email(
+        &self,
+        timer: TimerKind,
+        reason: Option<RejectionReason>,
+    ) -> Result<EmailPlan, TimerError> {
+        let (last_day, end) = self.window_from_now(timer, DISPUTE_WINDOW_DAYS)?;
+        let mut e = self.email(EmailKind::ClaimRejected, false);
+        e.rejection_reason = reason;
+        e.last_day = Some(last_day);
+        e.window_end = Some(end);
+        Ok(e)
+    }
+
+    fn deadline_of(&self, kind: TimerKind) -> Option<&super::DeadlineInfo> {
+        self.timers
+            .iter()
+            .find(|t| t.kind == kind)
+            .and_then(|t| t.deadline.as_ref())
+    }
+
+    fn effect(
+        &self,
+        t: &Timer,
+        start: DateTime<Utc>,
+        due: DateTime<Utc>,
+    ) -> Result<Effect, TimerError> {
+        use TimerKind as K;
+        let mut e = Effect {
+            timer: t.kind,
+            start,
+            due,
+            outcome: Outcome::Fired,
+            status_change: None,
+            history: HistoryEntry {
+                claim_id: self.claim.id.clone(),
+                occurred_at: self.now,
+                actor: Actor::System,
+                action: String::new(),
+                details: serde_json::Value::Null,
+            },
+            emails: Vec::new(),
+            incentive: false,
+            sla_alert: false,
+            settles: Vec::new(),
+        };
+        let mut reason: Option<&str> = None;
+        let action = match t.kind {
+            K::ReviewStartSla | K::ReviewDecisionSla | K::DisputeReviewSla => {
+                e.sla_alert = true;
+                "sla_breached"
+            }
+            K::PartnerResponseReminder => {
+                let response = self
+                    .deadline_of(K::PartnerResponseDeadline)
+                    .or(t.deadline.as_ref());
+                match response {
+                    Some(d) if self.now >= d.passes_at => {
+                        e.outcome = Outcome::Skipped(
+                            "the response deadline passed before the reminder could be sent".into(),
+                        );
+                        "reminder_skipped"
+                    }
+                    _ => {
+                        let mut m = self.email(EmailKind::PartnerResponseReminder, false);
+                        m.info_request_reason = self.claim.info_request_reason;
+                        m.last_day = response.map(|d| d.last_day);
+                        m.window_end = response.map(|d| d.passes_at);
+                        e.emails.push(m);
+                        "reminder_sent"
+                    }
+                }
+            }
+            K::PartnerResponseDeadline => {
+                let r = RejectionReason::NoPartnerResponse;
+                e.status_change = Some(StatusChange {
+                    to: ClaimStatus::Rejected,
+                    rejection_reason: Some(r),
+                });
+                e.emails.push(self.rejection_email(t.kind, Some(r))?);
+                e.settles.push((K::RejectionNotice, self.now));
+                reason = Some(r.as_str());
+                "auto_rejected"
+            }
+            K::CustomerDecline => {
+                let r = RejectionReason::CustomerDeclined;
+                e.status_change = Some(StatusChange {
+                    to: ClaimStatus::Rejected,
+                    rejection_reason: Some(r),
+                });
+                e.emails.push(self.rejection_email(t.kind, Some(r))?);
+                e.settles.push((K::RejectionNotice, self.now));
+                reason = Some(r.as_str());
+                "customer_decline_applied"
+            }
+            K::ConsentNotification => {
+                let (last_day, end) = self.window_from_now(t.kind, CONSENT_WINDOW_DAYS)?;
+                let mut m = self.email(EmailKind::ConsentRequest, true);
+                m.last_day = Some(last_day);
+                m.window_end = Some(end);
+                e.emails.push(m);
+                "consent_requested"
+            }
+            K::PartnerApprovalNotice => {
+                let window = self.deadline_of(K::ConsentWindowClose);
+                let mut m = self.email(EmailKind::PartnerApprovalNotice, false);
+                m.last_day = window.map(|d| d.last_day);
+                m.window_end = window.map(|d| d.passes_at);
+                e.emails.push(m);
+                "approval_notice_sent"
+            }
+            K::ConsentWindowClose => {
+                e.incentive = true;
+                e.emails
+                    .push(self.email(EmailKind::ForwardedToIncentiveEvaluation, false));
+                "forwarded_to_incentive_evaluation"
+            }
+            K::RejectionNotice => {
+                let window = self.deadline_of(K::DisputeWindowClose);
+                match window {
+                    Some(d) if self.now >= d.passes_at => {
+                        e.outcome =
+                            Outcome::Skipped("the dispute window had already closed".into());
+                        "rejection_notice_skipped"
+                    }
+                    _ => {
+                        let mut m = self.email(EmailKind::ClaimRejected, false);
+                        m.rejection_reason = self.claim.rejection_reason;
+                        m.last_day = window.map(|d| d.last_day);
+                        m.window_end = window.map(|d| d.passes_at);
+                        e.emails.push(m);
+                        reason = self.claim.rejection_reason.map(RejectionReason::as_str);
+                        "rejection_notice_sent"
+                    }
+                }
+            }
+            K::DisputeWindowClose => "dispute_window_closed",
+        };
+        e.history.action = action.to_owned();
+        e.history.details = json!({
+            "timer": t.kind,
+            "start": start,
+            "due": due,
+            "deadline": t.deadline,
+            "calendar": self.cal.id(),
+            "time_zone": self.tz.name(),
+            "reason": reason,
+            "outcome": e.outcome.label(),
+        });
+        Ok(e)
+    }
+}

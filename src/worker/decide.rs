@@ -1,0 +1,198 @@
+//! Turning one claim's timers into the writes of a pass: the same [`evaluate`] and [`plan`] that
+//! `dry-run` and `explain` show, then the claim's pending timers recomputed for its new state.
+
+use chrono::{DateTime, Utc};
+
+use crate::calendar::Calendars;
+use crate::claim::Claim;
+use crate::lifecycle::ClaimStatus;
+use crate::store::{
+    ChangedClaim, ClaimWrite, FireInput, OutboxEmail, SyncedClaim, TimerRow, message_id,
+};
+use crate::timers::{
+    ClaimFacts, ClaimPlan, FiredTimer, TimerKind, TimerSettings, TimerState, evaluate, plan,
+};
+
+/// What one claim came to in a fire batch, for the pass's tally and log.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Decided {
+    /// Effects were written (possibly none if nothing was due after all).
+    Acted(ClaimPlan),
+    /// The claim changed since its timers were computed: recomputed, nothing fired.
+    Changed,
+    /// The claim cannot be used; recorded as a problem, nothing fired.
+    Problem(String),
+    /// The claim row is gone; its timers were dropped.
+    Gone,
+}
+
+/// The pending timers of a claim as the worker would index them, or the problem that prevents it.
+pub fn sync_claim(
+    calendars: &Calendars,
+    settings: TimerSettings,
+    claim: &ChangedClaim,
+    facts: &ClaimFacts,
+    now: DateTime<Utc>,
+) -> SyncedClaim {
+    let pending = match &claim.claim {
+        Err(bad) => Err(bad.problem.clone()),
+        Ok(c) => pending_timers(calendars, settings, c, facts, now),
+    };
+    let (pending, problem) = match pending {
+        Ok(p) => (p, None),
+        Err(e) => (Vec::new(), Some(e)),
+    };
+    SyncedClaim {
+        claim_id: claim.id.clone(),
+        version: claim.version,
+        pending,
+        problem,
+        dirty_gen: claim.dirty_gen,
+    }
+}
+
+fn pending_timers(
+    calendars: &Calendars,
+    settings: TimerSettings,
+    claim: &Claim,
+    facts: &ClaimFacts,
+    now: DateTime<Utc>,
+) -> Result<Vec<TimerRow>, String> {
+    let cal = calendars
+        .for_country(&claim.country)
+        .ok_or_else(|| format!("no holiday calendar serves country {}", claim.country))?;
+    let timers = evaluate(claim, cal, facts, settings, now).map_err(|e| e.to_string())?;
+    Ok(timers
+        .into_iter()
+        .filter(|t| matches!(t.state, TimerState::Pending | TimerState::Due))
+        .filter_map(|t| {
+            Some(TimerRow {
+                kind: t.kind,
+                start: t.start?,
+                due: t.due?,
+            })
+        })
+        .collect())
+}
+
+/// Decides what to write for one claim whose timers are due at `now`.
+pub fn decide(
+    calendars: &Calendars,
+    settings: TimerSettings,
+    input: FireInput,
+    now: DateTime<Utc>,
+) -> (ClaimWrite, Decided) {
+    let resync = |version: i64, pending: Vec<TimerRow>, problem: Option<String>| SyncedClaim {
+        claim_id: input.claim_id.clone(),
+        version,
+        pending,
+        problem,
+        dirty_gen: input.dirty_gen,
+    };
+    let claim = match &input.claim {
+        None => {
+            let w = ClaimWrite {
+                resync: Some(resync(input.synced_version, Vec::new(), None)),
+                ..ClaimWrite::default()
+            };
+            return (w, Decided::Gone);
+        }
+        Some(Err(bad)) => {
+            let w = ClaimWrite {
+                resync: Some(resync(
+                    input.synced_version,
+                    Vec::new(),
+                    Some(bad.problem.clone()),
+                )),
+                ..ClaimWrite::default()
+            };
+            return (w, Decided::Problem(bad.problem.clone()));
+        }
+        Some(Ok(c)) => c,
+    };
+    let recompute = |c: &Claim, f: &ClaimFacts| match pending_timers(calendars, settings, c, f, now)
+    {
+        Ok(p) => resync(c.version, p, None),
+        Err(e) => resync(c.version, Vec::new(), Some(e)),
+    };
+    if claim.version != input.synced_version {
+        let w = ClaimWrite {
+            resync: Some(recompute(claim, &input.facts)),
+            ..ClaimWrite::default()
+        };
+        return (w, Decided::Changed);
+    }
+    let Some(cal) = calendars.for_country(&claim.country) else {
+        let problem = format!("no holiday calendar serves country {}", claim.country);
+        let w = ClaimWrite {
+            resync: Some(resync(claim.version, Vec::new(), Some(problem.clone()))),
+            ..ClaimWrite::default()
+        };
+        return (w, Decided::Problem(problem));
+    };
+    let planned =
+        evaluate(claim, cal, &input.facts, settings, now).and_then(|t| plan(claim, cal, &t, now));
+    let plan = match planned {
+        Ok(p) => p,
+        Err(e) => {
+            let problem = e.to_string();
+            let w = ClaimWrite {
+                resync: Some(resync(claim.version, Vec::new(), Some(problem.clone()))),
+                ..ClaimWrite::default()
+            };
+            return (w, Decided::Problem(problem));
+        }
+    };
+    let mut w = ClaimWrite::default();
+    let mut after = claim.clone();
+    let mut facts = input.facts.clone();
+    for e in &plan.effects {
+        if let Some(sc) = &e.status_change {
+            w.status_change = Some(sc.clone());
+            after.status = sc.to;
+            if sc.to == ClaimStatus::Rejected {
+                after.rejected_at = Some(now);
+                after.rejection_reason = sc.rejection_reason.or(after.rejection_reason);
+            }
+            after.updated_at = Some(now);
+            after.version += 1;
+        }
+        w.history.push(e.history.clone());
+        w.incentive |= e.incentive;
+        if e.sla_alert {
+            w.alerts.push((e.timer, e.start, e.due));
+        }
+        for m in &e.emails {
+            w.emails.push(OutboxEmail {
+                message_id: message_id(&claim.id, e.timer, e.start, m.kind),
+                claim_id: claim.id.clone(),
+                timer: e.timer,
+                start: e.start,
+                email: m.kind,
+                to_name: m.to.name.clone(),
+                to_address: m.to.address.clone(),
+                locale: m.locale.clone(),
+                payload: serde_json::to_value(m).unwrap_or_default(),
+            });
+        }
+        let label = e.outcome.label();
+        w.fired.push((e.timer, e.start, e.due, label.clone()));
+        facts.fired.push(fired(e.timer, e.start, now, label));
+        for (kind, start) in &e.settles {
+            let label = format!("fired: sent with {}", e.timer);
+            w.fired.push((*kind, *start, *start, label.clone()));
+            facts.fired.push(fired(*kind, *start, now, label));
+        }
+    }
+    w.resync = Some(recompute(&after, &facts));
+    (w, Decided::Acted(plan))
+}
+
+fn fired(kind: TimerKind, start: DateTime<Utc>, at: DateTime<Utc>, outcome: String) -> FiredTimer {
+    FiredTimer {
+        kind,
+        start,
+        at,
+        outcome,
+    }
+}

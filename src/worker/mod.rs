@@ -1,0 +1,243 @@
+//! One pass of the worker — recompute the timers of claims that changed, fire what is due, then
+//! deliver the outbox — as a function of an instant, so `tick --at`, `run` and tests share it.
+
+mod decide;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+
+use crate::calendar::Calendars;
+use crate::store::{ChangedClaim, Store, StoreError};
+use crate::timers::TimerSettings;
+
+pub use decide::{Decided, decide, sync_claim};
+
+/// Worker state key of the change watermark: `RFC3339 instant|claim id`.
+const WATERMARK_KEY: &str = "claims_watermark";
+/// Worker state key of the calendars' fingerprint the pending timers were computed with.
+const FINGERPRINT_KEY: &str = "calendar_fingerprint";
+/// Claims read per sync page.
+const SYNC_PAGE: i64 = 1000;
+
+/// What the worker needs besides the store.
+#[derive(Clone)]
+pub struct Engine {
+    /// Holiday calendars in force.
+    pub calendars: Arc<Calendars>,
+    /// Timer settings.
+    pub settings: TimerSettings,
+    /// Claims per fire transaction.
+    pub batch_size: i64,
+    /// How far behind the watermark a pass re-reads, for transactions that committed late.
+    pub lookback: Duration,
+}
+
+/// A claim that could not be handled, and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    /// The claim.
+    pub claim_id: String,
+    /// What is wrong.
+    pub problem: String,
+}
+
+/// What one pass did.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct TickOutcome {
+    /// The instant the pass acted as of.
+    pub at: DateTime<Utc>,
+    /// Claims whose timers were recomputed.
+    pub synced: usize,
+    /// Timer runs acted on, by `timer: outcome`.
+    pub fired: BTreeMap<String, usize>,
+    /// Claims left alone because they changed after their timers were computed.
+    pub changed_meanwhile: usize,
+    /// Claims skipped, with the reason.
+    pub problems: Vec<Problem>,
+    /// Emails written to the outbox.
+    pub emails_queued: usize,
+}
+
+impl Engine {
+    /// The fingerprint of all calendars in force, as stored.
+    pub fn fingerprint(&self) -> String {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for cal in self.calendars.iter() {
+            h ^= cal.fingerprint();
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        format!("{h:016x}")
+    }
+
+    /// Recomputes the timers of every claim that changed (or must be recomputed) since the last pass.
+    pub async fn sync<S: Store>(
+        &self,
+        store: &S,
+        now: DateTime<Utc>,
+        out: &mut TickOutcome,
+    ) -> Result<(), StoreError> {
+        let fingerprint = self.fingerprint();
+        let calendars_changed =
+            store.state_get(FINGERPRINT_KEY).await?.as_deref() != Some(&fingerprint);
+        let watermark = store
+            .state_get(WATERMARK_KEY)
+            .await?
+            .and_then(|w| parse_watermark(&w));
+        let mut after = watermark
+            .clone()
+            .map(|(t, _)| (t - self.lookback, String::new()));
+        let mut newest = watermark;
+        loop {
+            let page = store.changed_claims(after.clone(), SYNC_PAGE).await?;
+            let Some(last) = page.last() else { break };
+            if let Some(t) = last.updated_at {
+                after = Some((t, last.id.clone()));
+                if newest.as_ref().is_none_or(|(n, _)| t > *n) {
+                    newest = Some((t, last.id.clone()));
+                }
+            }
+            let full = page.len() as i64 == SYNC_PAGE;
+            self.save(store, &page, &fingerprint, now, out).await?;
+            if !full || last.updated_at.is_none() {
+                break;
+            }
+        }
+        if let Some((t, id)) = newest {
+            store
+                .state_set(WATERMARK_KEY, &format!("{}|{id}", t.to_rfc3339()), now)
+                .await?;
+        }
+        let mut after_id = String::new();
+        loop {
+            let page = store
+                .stale_claims(&fingerprint, calendars_changed, &after_id, SYNC_PAGE)
+                .await?;
+            let Some(last) = page.last() else { break };
+            after_id = last.id.clone();
+            self.save(store, &page, &fingerprint, now, out).await?;
+        }
+        if calendars_changed {
+            store.state_set(FINGERPRINT_KEY, &fingerprint, now).await?;
+        }
+        Ok(())
+    }
+
+    async fn save<S: Store>(
+        &self,
+        store: &S,
+        page: &[ChangedClaim],
+        fingerprint: &str,
+        now: DateTime<Utc>,
+        out: &mut TickOutcome,
+    ) -> Result<(), StoreError> {
+        let ids: Vec<String> = page.iter().map(|c| c.id.clone()).collect();
+        let facts = store.facts(&ids).await?;
+        let synced: Vec<_> = page
+            .iter()
+            .map(|c| {
+                let f = facts.get(&c.id).cloned().unwrap_or_default();
+                sync_claim(&self.calendars, self.settings, c, &f, now)
+            })
+            .collect();
+        for s in &synced {
+            if let Some(problem) = &s.problem {
+                tracing::warn!(claim_id = %s.claim_id, problem = %problem, "claim skipped: its timers cannot be computed");
+                out.problems.push(Problem {
+                    claim_id: s.claim_id.clone(),
+                    problem: problem.clone(),
+                });
+            }
+        }
+        out.synced += synced.len();
+        store.save_sync(&synced, fingerprint, now).await
+    }
+
+    /// Fires every timer due at `now`, batch by batch, until none is left.
+    pub async fn fire<S: Store>(
+        &self,
+        store: &S,
+        now: DateTime<Utc>,
+        out: &mut TickOutcome,
+    ) -> Result<(), StoreError> {
+        let fingerprint = self.fingerprint();
+        // Each batch settles every claim it takes (fired, recomputed or marked), so the number
+        // of batches is bounded; the cap only guards against a bug looping forever.
+        for _ in 0..100_000 {
+            let mut decided = Vec::new();
+            let handled = store
+                .fire_batch(now, self.batch_size, &fingerprint, |input| {
+                    let id = input.claim_id.clone();
+                    let (write, d) = decide(&self.calendars, self.settings, input, now);
+                    decided.push((id, d, write.emails.len()));
+                    write
+                })
+                .await?;
+            if handled == 0 {
+                break;
+            }
+            for (claim_id, d, emails) in decided {
+                out.emails_queued += emails;
+                self.tally(&claim_id, d, out);
+            }
+        }
+        Ok(())
+    }
+
+    fn tally(&self, claim_id: &str, d: Decided, out: &mut TickOutcome) {
+        match d {
+            Decided::Acted(plan) => {
+                for e in &plan.effects {
+                    tracing::info!(
+                        claim_id = %claim_id,
+                        timer = %e.timer,
+                        due = %e.due.to_rfc3339(),
+                        action = %e.history.action,
+                        outcome = %e.outcome.label(),
+                        "timer fired"
+                    );
+                    *out.fired
+                        .entry(format!("{}: {}", e.timer, e.outcome.label()))
+                        .or_default() += 1;
+                }
+            }
+            Decided::Changed => {
+                tracing::info!(claim_id = %claim_id, "claim changed since its timers were computed: left alone, recomputed");
+                out.changed_meanwhile += 1;
+            }
+            Decided::Problem(problem) => {
+                tracing::warn!(claim_id = %claim_id, problem = %problem, "claim skipped");
+                out.problems.push(Problem {
+                    claim_id: claim_id.to_owned(),
+                    problem,
+                });
+            }
+            Decided::Gone => {
+                tracing::info!(claim_id = %claim_id, "claim deleted: its timers were dropped")
+            }
+        }
+    }
+
+    /// One pass at `now`: sync, fire; delivery is the caller's next step.
+    pub async fn tick<S: Store>(
+        &self,
+        store: &S,
+        now: DateTime<Utc>,
+    ) -> Result<TickOutcome, StoreError> {
+        let mut out = TickOutcome {
+            at: now,
+            ..TickOutcome::default()
+        };
+        self.sync(store, now, &mut out).await?;
+        self.fire(store, now, &mut out).await?;
+        Ok(out)
+    }
+}
+
+fn parse_watermark(s: &str) -> Option<(DateTime<Utc>, String)> {
+    let (t, id) = s.split_once('|')?;
+    let t = DateTime::parse_from_rfc3339(t).ok()?.with_timezone(&Utc);
+    Some((t, id.to_owned()))
+}
