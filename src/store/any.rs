@@ -5,9 +5,9 @@ use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 
 use super::{
-    ApplyOutcome, Backend, ChangedClaim, ClaimChange, ClaimWrite, DeliveryResult, FireInput,
-    HistoryEntry, LoadedClaim, OutboxCounts, OutboxEmail, PendingEmail, PgStore, SqliteStore,
-    Store, StoreError, SyncedClaim, TimerRow,
+    ApplyOutcome, Backend, ChangedClaim, ClaimChange, ClaimWrite, DeadEmail, DeliveryResult,
+    FireInput, HistoryEntry, LoadedClaim, OutboxCounts, OutboxEmail, PendingEmail, PgStore,
+    SqliteStore, Store, StoreError, SyncedClaim, TimerRow,
 };
 use crate::claim::{Claim, ClaimRow};
 use crate::config::{DatabaseConfig, DatabaseUrl};
@@ -169,5 +169,21 @@ impl Store for AnyStore {
 
     async fn outbox_counts(&self) -> Result<OutboxCounts, StoreError> {
         dispatch!(self, s => s.outbox_counts().await)
+    }
+
+    async fn claims_page(
+        &self,
+        after_id: &str,
+        limit: i64,
+    ) -> Result<Vec<ChangedClaim>, StoreError> {
+        dispatch!(self, s => s.claims_page(after_id, limit).await)
+    }
+
+    async fn dead_emails(&self) -> Result<Vec<DeadEmail>, StoreError> {
+        dispatch!(self, s => s.dead_emails().await)
+    }
+
+    async fn claim_problems(&self) -> Result<Vec<(String, String)>, StoreError> {
+        dispatch!(self, s => s.claim_problems().await)
     }
 }

@@ -21,8 +21,8 @@ pub use any::{AnyStore, connect};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 pub use work::{
-    ChangedClaim, ClaimWrite, DeliveryResult, FireInput, OutboxCounts, OutboxEmail, PendingEmail,
-    SyncedClaim, TimerRow, message_id,
+    ChangedClaim, ClaimWrite, DeadEmail, DeliveryResult, FireInput, OutboxCounts, OutboxEmail,
+    PendingEmail, SyncedClaim, TimerRow, message_id,
 };
 
 use std::collections::HashMap;
@@ -252,6 +252,21 @@ pub trait Store: Send + Sync {
         &self,
         claim_id: &str,
     ) -> impl Future<Output = Result<Vec<(OutboxEmail, String)>, StoreError>> + Send;
+
+    /// Claims in id order after `after_id`, at most `limit`: every claim in bounded memory.
+    fn claims_page(
+        &self,
+        after_id: &str,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<ChangedClaim>, StoreError>> + Send;
+
+    /// Dead-lettered outbox emails, oldest first.
+    fn dead_emails(&self) -> impl Future<Output = Result<Vec<DeadEmail>, StoreError>> + Send;
+
+    /// Claims whose timers could not be computed at their last sync, with the problem.
+    fn claim_problems(
+        &self,
+    ) -> impl Future<Output = Result<Vec<(String, String)>, StoreError>> + Send;
 
     /// How many outbox emails are in each state.
     fn outbox_counts(&self) -> impl Future<Output = Result<OutboxCounts, StoreError>> + Send;

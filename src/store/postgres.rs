@@ -8,9 +8,9 @@ use sqlx::{Postgres, Row, Transaction};
 use std::collections::HashMap;
 
 use super::{
-    ApplyOutcome, Backend, ChangedClaim, ClaimChange, ClaimWrite, DeliveryResult, FireInput,
-    HistoryEntry, LoadedClaim, OutboxCounts, OutboxEmail, PendingEmail, Store, StoreError,
-    SyncedClaim, TimerRow, claim_columns, postgres_work, row::claim_row,
+    ApplyOutcome, Backend, ChangedClaim, ClaimChange, ClaimWrite, DeadEmail, DeliveryResult,
+    FireInput, HistoryEntry, LoadedClaim, OutboxCounts, OutboxEmail, PendingEmail, Store,
+    StoreError, SyncedClaim, TimerRow, claim_columns, postgres_work, row::claim_row,
 };
 use crate::claim::{Claim, ClaimRow};
 use crate::timers::ClaimFacts;
@@ -358,5 +358,21 @@ impl Store for PgStore {
 
     async fn outbox_counts(&self) -> Result<OutboxCounts, StoreError> {
         self.outbox_counts_impl().await
+    }
+
+    async fn claims_page(
+        &self,
+        after_id: &str,
+        limit: i64,
+    ) -> Result<Vec<ChangedClaim>, StoreError> {
+        self.claims_page_impl(after_id, limit).await
+    }
+
+    async fn dead_emails(&self) -> Result<Vec<DeadEmail>, StoreError> {
+        self.dead_emails_impl().await
+    }
+
+    async fn claim_problems(&self) -> Result<Vec<(String, String)>, StoreError> {
+        self.claim_problems_impl().await
     }
 }

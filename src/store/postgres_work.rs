@@ -9,8 +9,8 @@ use sqlx::{PgConnection, Row};
 
 use super::postgres::read_claim;
 use super::{
-    ChangedClaim, ClaimWrite, DeliveryResult, FireInput, OutboxCounts, OutboxEmail, PendingEmail,
-    PgStore, StoreError, SyncedClaim, TimerRow, claim_columns,
+    ChangedClaim, ClaimWrite, DeadEmail, DeliveryResult, FireInput, OutboxCounts, OutboxEmail,
+    PendingEmail, PgStore, StoreError, SyncedClaim, TimerRow, claim_columns,
 };
 use crate::timers::{ClaimFacts, FiredTimer};
 
@@ -579,5 +579,49 @@ impl PgStore {
             }
         }
         Ok(c)
+    }
+}
+
+impl PgStore {
+    pub(super) async fn claims_page_impl(
+        &self,
+        after_id: &str,
+        limit: i64,
+    ) -> Result<Vec<ChangedClaim>, StoreError> {
+        let rows = sqlx::query(concat!(
+            changed_select!(),
+            "WHERE id > $1 ORDER BY id LIMIT $2"
+        ))
+        .bind(after_id)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(changed).collect()
+    }
+
+    pub(super) async fn dead_emails_impl(&self) -> Result<Vec<DeadEmail>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM cpor_outbox WHERE state = 'dead' ORDER BY id")
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(DeadEmail {
+                    email: outbox_email(r)?,
+                    attempts: r.try_get("attempts")?,
+                    last_error: r.try_get("last_error")?,
+                })
+            })
+            .collect()
+    }
+
+    pub(super) async fn claim_problems_impl(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT claim_id, problem FROM cpor_claim_sync WHERE problem IS NOT NULL ORDER BY claim_id",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("claim_id")?, r.try_get("problem")?)))
+            .collect()
     }
 }

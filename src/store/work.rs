@@ -116,6 +116,17 @@ pub struct PendingEmail {
     pub email: OutboxEmail,
 }
 
+/// An outbox email that will not be delivered, with why.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DeadEmail {
+    /// The email.
+    pub email: OutboxEmail,
+    /// Attempts made.
+    pub attempts: i32,
+    /// The last error.
+    pub last_error: Option<String>,
+}
+
 /// What a delivery attempt came to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DeliveryResult {

@@ -23,6 +23,7 @@ backend_tests!(
     vanished_claim_is_gone,
     incentive_request_is_written_once,
     concurrent_actions_on_one_version_apply_once,
+    claims_page_reads_every_claim_in_id_order,
 );
 
 fn t0() -> DateTime<Utc> {
@@ -351,4 +352,34 @@ async fn concurrent_actions_on_one_version_apply_once(store: AnyStore) {
     assert_eq!(applied, 1);
     assert_eq!(store.history("c-1").await.unwrap().len(), 1);
     assert_eq!(store.claim("c-1").await.unwrap().version, 4);
+}
+
+async fn claims_page_reads_every_claim_in_id_order(store: AnyStore) {
+    migrated(&store).await;
+    for i in (0..7).rev() {
+        store
+            .put_claim_row(&sample(&format!("c-{i}"), "submitted"))
+            .await
+            .unwrap();
+    }
+    harness::exec(
+        &store,
+        "INSERT INTO claims (id, status, country, updated_at, version) \
+         VALUES ('c-3a', 'bogus', 'SE', '2026-01-05T10:00:00Z', 1)",
+    )
+    .await;
+    let mut seen = Vec::new();
+    let mut after = String::new();
+    loop {
+        let page = store.claims_page(&after, 3).await.unwrap();
+        let Some(last) = page.last() else { break };
+        after = last.id.clone();
+        seen.extend(page.into_iter().map(|c| (c.id, c.claim.is_ok())));
+    }
+    let ids: Vec<&str> = seen.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(
+        ids,
+        ["c-0", "c-1", "c-2", "c-3", "c-3a", "c-4", "c-5", "c-6"]
+    );
+    assert_eq!(seen.iter().filter(|(_, ok)| !ok).count(), 1);
 }
