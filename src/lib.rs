@@ -10,7 +10,9 @@
 //! - [`worker`]: one pass — recompute changed claims' timers, fire what is due.
 //! - [`config`]: settings from the built-in defaults, a file and the environment, validated.
 //! - [`demo`]: sample claims for trying the worker out.
-//! - [`telemetry`]: log output.
+//! - [`daemon`]: `run`: passes on a cron schedule, HTTP endpoints, graceful stop.
+//! - [`http`]: `/healthz`, `/readyz`, `/metrics`.
+//! - [`telemetry`]: log output and metric names.
 //! - [`cli`]: the command line.
 #![warn(missing_docs)]
 
@@ -18,7 +20,9 @@ pub mod calendar;
 pub mod claim;
 pub mod cli;
 pub mod config;
+pub mod daemon;
 pub mod demo;
+pub mod http;
 pub mod lifecycle;
 pub mod store;
 pub mod telemetry;
