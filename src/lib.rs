@@ -7,6 +7,7 @@
 //! - [`calendar`]: holiday calendars as data, business-day arithmetic, time zones (pure).
 //! - [`store`]: the database behind one trait, on PostgreSQL and SQLite.
 //! - [`config`]: settings from the built-in defaults, a file and the environment, validated.
+//! - [`mail`]: email templates per locale, decline tokens, SMTP and .eml delivery, retry policy.
 //! - [`demo`]: sample claims for trying the worker out.
 //! - [`telemetry`]: log output.
 //! - [`cli`]: the command line.
@@ -18,5 +19,6 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod lifecycle;
+pub mod mail;
 pub mod store;
 pub mod telemetry;

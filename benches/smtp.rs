@@ -1,0 +1,2 @@
+//! SMTP throughput bench (filled in by the next commit).
+fn main() {}
