@@ -2,4 +2,7 @@
 
 mod cli_basic;
 mod harness;
+mod mail_smtp;
+mod mail_templates;
+mod mail_token;
 mod store_conformance;

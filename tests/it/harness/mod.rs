@@ -1,6 +1,7 @@
 //! Test harness: real databases (a throwaway PostgreSQL cluster, SQLite temp files) and the binary.
 
 pub mod postgres;
+pub mod smtp;
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
