@@ -261,10 +261,18 @@ impl Transport for FileTransport {
     }
 }
 
+/// SMTP connections [`transport_from_config`] keeps open. lettre 0.11.23 leaves Nagle on, so each
+/// connection waits out the server's 40 ms delayed ACK once per message (~22 messages/s per
+/// connection; see docs/benchmarks-mail.md): throughput scales with this number.
+pub const DEFAULT_SMTP_POOL_SIZE: u32 = 8;
+
 /// The transport the settings ask for: SMTP when `mail.smtp_url` is set, else the outbox folder.
 pub fn transport_from_config(mail: &MailConfig) -> Result<Box<dyn Transport>, DeliveryError> {
     Ok(match &mail.smtp_url {
-        Some(url) => Box::new(SmtpTransport::from_url(url.expose(), 8)?),
+        Some(url) => Box::new(SmtpTransport::from_url(
+            url.expose(),
+            DEFAULT_SMTP_POOL_SIZE,
+        )?),
         None => Box::new(FileTransport::new(&mail.outbox_dir)),
     })
 }
