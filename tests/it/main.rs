@@ -2,6 +2,7 @@
 
 mod cli_basic;
 mod harness;
+mod mail_cli;
 mod mail_smtp;
 mod mail_templates;
 mod mail_token;
