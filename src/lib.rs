@@ -9,6 +9,7 @@
 //! - [`store`]: the database behind one trait, on PostgreSQL and SQLite.
 //! - [`worker`]: one pass — recompute changed claims' timers, fire what is due.
 //! - [`config`]: settings from the built-in defaults, a file and the environment, validated.
+//! - [`mail`]: email templates per locale, decline tokens, SMTP and .eml delivery, retry policy.
 //! - [`demo`]: sample claims for trying the worker out.
 //! - [`daemon`]: `run`: passes on a cron schedule, HTTP endpoints, graceful stop.
 //! - [`http`]: `/healthz`, `/readyz`, `/metrics`.
@@ -24,6 +25,7 @@ pub mod daemon;
 pub mod demo;
 pub mod http;
 pub mod lifecycle;
+pub mod mail;
 pub mod store;
 pub mod telemetry;
 pub mod timers;

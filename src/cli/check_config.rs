@@ -29,6 +29,9 @@ pub fn run(path: Option<&Path>) -> anyhow::Result<()> {
     let config = load_config(path)?;
     println!("settings OK (read: {})", config.sources.join(", "));
     println!("database: {:?}", config.database.url);
+    let templates =
+        crate::mail::Templates::load(&config.templates_dir).context("email templates")?;
+    println!("templates OK: {:?}", templates);
     match &config.mail.smtp_url {
         Some(_) => println!("mail: SMTP (URL from settings, not shown)"),
         None => println!("mail: .eml files in {}", config.mail.outbox_dir.display()),

@@ -10,8 +10,10 @@ mod deadline;
 mod demo;
 mod migrate;
 mod pending;
+mod send_test_email;
 mod store;
 mod tick;
+mod verify_token;
 
 pub use check_config::{load_config, warn_if_demo_secret};
 
@@ -62,6 +64,8 @@ pub enum Command {
     SendTestEmail(SendTestEmailArgs),
     /// Load sample claims (every status, several countries) into the configured database.
     Demo(demo::DemoArgs),
+    /// Check a decline link's token; print its claim id and window end as JSON (exit 2 if invalid).
+    VerifyToken(verify_token::VerifyTokenArgs),
 }
 
 /// Options of `run`.
@@ -142,11 +146,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Tick(args) => tick::run(config_path, args).await,
         Command::DryRun(_) => pending::not_yet("dry-run", 6),
         Command::Explain(_) => pending::not_yet("explain", 6),
-        Command::SendTestEmail(_) => pending::not_yet("send-test-email", 5),
+        Command::SendTestEmail(args) => send_test_email::run(config_path, args).await,
         Command::Deadline(args) => deadline::run(config_path, args),
         Command::Calendar(args) => calendar::run(config_path, args),
         Command::Migrate(_) => migrate::run(config_path).await,
         Command::CheckConfig => check_config::run(config_path),
         Command::Demo(args) => demo::run(config_path, args).await,
+        Command::VerifyToken(args) => verify_token::run(config_path, args),
     }
 }

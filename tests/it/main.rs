@@ -5,5 +5,9 @@ mod harness;
 
 mod cli_basic;
 mod cli_calendar;
+mod mail_cli;
+mod mail_smtp;
+mod mail_templates;
+mod mail_token;
 mod store_conformance;
 mod timers_lifecycle;

@@ -1,6 +1,7 @@
 //! Test harness: real databases (a throwaway PostgreSQL cluster, SQLite temp files) and the binary.
 
 pub mod postgres;
+pub mod smtp;
 
 /// Generates (used by the suites written once for both backends) one `#[tokio::test]` per backend for each listed test function.
 macro_rules! backend_tests {

@@ -1,0 +1,339 @@
+//! What each email says, as typed data: one struct per template, one [`EmailContext`] enum over
+//! them that serialises to JSON (tagged by `template`) so the outbox can store it and render later.
+//!
+//! Dates are local calendar dates already resolved in the claim's time zone (the deadline's last
+//! day, inclusive); the templates format them per locale.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::claim::Claim;
+use crate::lifecycle::{InfoRequestReason, RejectionReason};
+
+/// The emails the worker sends; the snake_case id names the template files.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TemplateId {
+    /// To the partner: answer the reviewer's information request before the last day.
+    PartnerResponseReminder,
+    /// To the partner: the claim was rejected; why, and how to dispute.
+    ClaimRejected,
+    /// To the customer: a partner claims an association; how to decline.
+    ConsentRequest,
+    /// To the partner: approved; the customer may decline until the window's last day.
+    PartnerApprovalNotice,
+    /// To the partner: the consent window passed; forwarded to incentive evaluation.
+    ForwardedToIncentiveEvaluation,
+    /// To operations: SLA breaches.
+    SlaAlertDigest,
+}
+
+/// Who an email is written for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Audience {
+    /// The claim's partner (`partner_name`, `partner_email`).
+    Partner,
+    /// The claim's customer (`customer_name`, `customer_email`).
+    Customer,
+    /// The operations address (`mail.ops_alert_to`).
+    Operations,
+}
+
+impl TemplateId {
+    /// Every template, in a fixed order.
+    pub const ALL: &'static [TemplateId] = &[
+        Self::PartnerResponseReminder,
+        Self::ClaimRejected,
+        Self::ConsentRequest,
+        Self::PartnerApprovalNotice,
+        Self::ForwardedToIncentiveEvaluation,
+        Self::SlaAlertDigest,
+    ];
+
+    /// The id used in file names, JSON and the outbox.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::PartnerResponseReminder => "partner_response_reminder",
+            Self::ClaimRejected => "claim_rejected",
+            Self::ConsentRequest => "consent_request",
+            Self::PartnerApprovalNotice => "partner_approval_notice",
+            Self::ForwardedToIncentiveEvaluation => "forwarded_to_incentive_evaluation",
+            Self::SlaAlertDigest => "sla_alert_digest",
+        }
+    }
+
+    /// Who receives this email.
+    pub const fn audience(self) -> Audience {
+        match self {
+            Self::ConsentRequest => Audience::Customer,
+            Self::SlaAlertDigest => Audience::Operations,
+            _ => Audience::Partner,
+        }
+    }
+}
+
+impl std::fmt::Display for TemplateId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `partner_response_reminder`: the reviewer asked for more information.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PartnerResponseReminder {
+    /// The claim's id.
+    pub claim_id: String,
+    /// Greeted by name.
+    pub partner_name: String,
+    /// Which customer the claim is about.
+    pub customer_name: String,
+    /// What the reviewer asked for.
+    pub reason: InfoRequestReason,
+    /// Last day to respond, inclusive, in the claim's time zone.
+    pub last_day: NaiveDate,
+    /// Where to respond.
+    pub dashboard_url: String,
+}
+
+/// `claim_rejected`: rejected for any reason; may be disputed until `dispute_last_day`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ClaimRejected {
+    /// The claim's id.
+    pub claim_id: String,
+    /// Greeted by name.
+    pub partner_name: String,
+    /// Which customer the claim is about.
+    pub customer_name: String,
+    /// Why it was rejected.
+    pub reason: RejectionReason,
+    /// Last day to dispute (30 calendar days after the rejection), inclusive, local.
+    pub dispute_last_day: NaiveDate,
+    /// Where to see the claim and dispute it.
+    pub dashboard_url: String,
+}
+
+/// `consent_request`: tells the customer who claims an association and how to decline.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ConsentRequest {
+    /// The claim's id.
+    pub claim_id: String,
+    /// Greeted by name.
+    pub customer_name: String,
+    /// The partner that claims the association.
+    pub partner_name: String,
+    /// Products the association covers.
+    pub products: Vec<String>,
+    /// Last day to decline, inclusive, in the claim's time zone.
+    pub last_day: NaiveDate,
+    /// The signed decline link ([`crate::mail::decline_link`]).
+    pub decline_link: String,
+}
+
+/// `partner_approval_notice`: approved; the customer may decline until `consent_last_day`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PartnerApprovalNotice {
+    /// The claim's id.
+    pub claim_id: String,
+    /// Greeted by name.
+    pub partner_name: String,
+    /// Which customer the claim is about.
+    pub customer_name: String,
+    /// Products the association covers.
+    pub products: Vec<String>,
+    /// Last day of the customer's consent window, inclusive, local.
+    pub consent_last_day: NaiveDate,
+    /// Where to follow the claim.
+    pub dashboard_url: String,
+}
+
+/// `forwarded_to_incentive_evaluation`: the consent window passed without a decline.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ForwardedToIncentiveEvaluation {
+    /// The claim's id.
+    pub claim_id: String,
+    /// Greeted by name.
+    pub partner_name: String,
+    /// Which customer the claim is about.
+    pub customer_name: String,
+    /// Products the association covers.
+    pub products: Vec<String>,
+    /// Where to follow the claim.
+    pub dashboard_url: String,
+}
+
+/// One SLA breach in a digest.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SlaBreach {
+    /// The claim's id.
+    pub claim_id: String,
+    /// The timer id, e.g. `review_start_sla`.
+    pub timer: String,
+    /// The instant the SLA ended.
+    pub deadline: DateTime<Utc>,
+    /// How long past `deadline` the digest was made, in seconds.
+    pub overdue_seconds: i64,
+}
+
+/// `sla_alert_digest`: a list of SLA breaches for operations.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SlaAlertDigest {
+    /// When the digest was made.
+    pub generated_at: DateTime<Utc>,
+    /// The breaches, in the order given.
+    pub breaches: Vec<SlaBreach>,
+}
+
+/// Everything one email needs; JSON form `{"template": "<id>", …fields}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "template", rename_all = "snake_case")]
+#[allow(clippy::large_enum_variant)]
+pub enum EmailContext {
+    /// See [`PartnerResponseReminder`].
+    PartnerResponseReminder(PartnerResponseReminder),
+    /// See [`ClaimRejected`].
+    ClaimRejected(ClaimRejected),
+    /// See [`ConsentRequest`].
+    ConsentRequest(ConsentRequest),
+    /// See [`PartnerApprovalNotice`].
+    PartnerApprovalNotice(PartnerApprovalNotice),
+    /// See [`ForwardedToIncentiveEvaluation`].
+    ForwardedToIncentiveEvaluation(ForwardedToIncentiveEvaluation),
+    /// See [`SlaAlertDigest`].
+    SlaAlertDigest(SlaAlertDigest),
+}
+
+impl EmailContext {
+    /// Which template renders this context.
+    pub fn template_id(&self) -> TemplateId {
+        match self {
+            Self::PartnerResponseReminder(_) => TemplateId::PartnerResponseReminder,
+            Self::ClaimRejected(_) => TemplateId::ClaimRejected,
+            Self::ConsentRequest(_) => TemplateId::ConsentRequest,
+            Self::PartnerApprovalNotice(_) => TemplateId::PartnerApprovalNotice,
+            Self::ForwardedToIncentiveEvaluation(_) => TemplateId::ForwardedToIncentiveEvaluation,
+            Self::SlaAlertDigest(_) => TemplateId::SlaAlertDigest,
+        }
+    }
+
+    /// The fields as a minijinja value (the struct inside, without the tag).
+    pub(crate) fn fields(&self) -> minijinja::Value {
+        use minijinja::Value;
+        use minijinja::value::Serde;
+        match self {
+            Self::PartnerResponseReminder(c) => Value::from(Serde(c)),
+            Self::ClaimRejected(c) => Value::from(Serde(c)),
+            Self::ConsentRequest(c) => Value::from(Serde(c)),
+            Self::PartnerApprovalNotice(c) => Value::from(Serde(c)),
+            Self::ForwardedToIncentiveEvaluation(c) => Value::from(Serde(c)),
+            Self::SlaAlertDigest(c) => Value::from(Serde(c)),
+        }
+    }
+
+    /// `partner_response_reminder` for `claim` (its info-request reason; `last_day` from the calendar).
+    pub fn partner_response_reminder(
+        claim: &Claim,
+        reason: InfoRequestReason,
+        last_day: NaiveDate,
+        dashboard_url: &Url,
+    ) -> Self {
+        Self::PartnerResponseReminder(PartnerResponseReminder {
+            claim_id: claim.id.clone(),
+            partner_name: claim.partner_name.clone(),
+            customer_name: claim.customer_name.clone(),
+            reason,
+            last_day,
+            dashboard_url: dashboard_url.to_string(),
+        })
+    }
+
+    /// `claim_rejected` for `claim` with `reason`; `dispute_last_day` is 30 calendar days on.
+    pub fn claim_rejected(
+        claim: &Claim,
+        reason: RejectionReason,
+        dispute_last_day: NaiveDate,
+        dashboard_url: &Url,
+    ) -> Self {
+        Self::ClaimRejected(ClaimRejected {
+            claim_id: claim.id.clone(),
+            partner_name: claim.partner_name.clone(),
+            customer_name: claim.customer_name.clone(),
+            reason,
+            dispute_last_day,
+            dashboard_url: dashboard_url.to_string(),
+        })
+    }
+
+    /// `consent_request` for `claim`; `decline_link` from [`crate::mail::decline_link`].
+    pub fn consent_request(claim: &Claim, last_day: NaiveDate, decline_link: String) -> Self {
+        Self::ConsentRequest(ConsentRequest {
+            claim_id: claim.id.clone(),
+            customer_name: claim.customer_name.clone(),
+            partner_name: claim.partner_name.clone(),
+            products: split_products(&claim.products),
+            last_day,
+            decline_link,
+        })
+    }
+
+    /// `partner_approval_notice` for `claim`, naming the consent window's last day.
+    pub fn partner_approval_notice(
+        claim: &Claim,
+        consent_last_day: NaiveDate,
+        dashboard_url: &Url,
+    ) -> Self {
+        Self::PartnerApprovalNotice(PartnerApprovalNotice {
+            claim_id: claim.id.clone(),
+            partner_name: claim.partner_name.clone(),
+            customer_name: claim.customer_name.clone(),
+            products: split_products(&claim.products),
+            consent_last_day,
+            dashboard_url: dashboard_url.to_string(),
+        })
+    }
+
+    /// `forwarded_to_incentive_evaluation` for `claim`.
+    pub fn forwarded_to_incentive_evaluation(claim: &Claim, dashboard_url: &Url) -> Self {
+        Self::ForwardedToIncentiveEvaluation(ForwardedToIncentiveEvaluation {
+            claim_id: claim.id.clone(),
+            partner_name: claim.partner_name.clone(),
+            customer_name: claim.customer_name.clone(),
+            products: split_products(&claim.products),
+            dashboard_url: dashboard_url.to_string(),
+        })
+    }
+}
+
+/// Splits the claims table's `products` text (comma, semicolon or newline separated) into names.
+pub fn split_products(products: &str) -> Vec<String> {
+    products
+        .split([',', ';', '\n'])
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn context_json_is_tagged_by_template_id_and_round_trips() {
+        for ctx in crate::mail::samples::all() {
+            let json = serde_json::to_value(&ctx).unwrap();
+            assert_eq!(json["template"], ctx.template_id().as_str());
+            let back: EmailContext = serde_json::from_value(json).unwrap();
+            assert_eq!(back, ctx);
+        }
+    }
+
+    #[test]
+    fn products_split_on_common_separators() {
+        assert_eq!(
+            split_products(" Dynamics 365 Sales, Microsoft 365 E5;;Teams\n"),
+            vec!["Dynamics 365 Sales", "Microsoft 365 E5", "Teams"]
+        );
+    }
+}

@@ -1,0 +1,47 @@
+//! Emails: typed contexts, minijinja templates per locale, signed decline tokens, delivery
+//! transports (SMTP or `.eml` files) and the retry policy the outbox loop applies.
+//!
+//! The outbox loop (`outbox.rs`, elsewhere) stores an [`EmailContext`] as JSON, renders it with
+//! [`Templates::render`], wraps the result in an [`OutgoingEmail`] and hands it to a
+//! [`Transport`]; a [`DeliveryError::Temporary`] is retried at [`RetryPolicy::next_attempt`]
+//! until [`RetryPolicy::max_attempts`], a [`DeliveryError::Permanent`] is dead-lettered at once.
+
+pub mod context;
+pub mod delivery;
+mod format;
+pub mod retry;
+pub mod samples;
+pub mod templates;
+pub mod token;
+
+pub use context::{
+    Audience, ClaimRejected, ConsentRequest, EmailContext, ForwardedToIncentiveEvaluation,
+    PartnerApprovalNotice, PartnerResponseReminder, SlaAlertDigest, SlaBreach, TemplateId,
+};
+pub use delivery::{
+    DeliveryError, FileTransport, OutgoingEmail, SmtpTransport, Transport, transport_from_config,
+};
+pub use retry::{RetryDecision, RetryPolicy};
+pub use templates::{RenderedEmail, Templates};
+pub use token::{DeclineToken, TokenError, decline_link, sign_decline_token, verify_decline_token};
+
+/// Templates that could not be read or rendered; every message names the file at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    /// A template failed to parse or render (syntax error, undefined variable, missing include).
+    #[error("email template {file}: {message}")]
+    Template {
+        /// The file (on disk, or `built-in …` for an embedded default).
+        file: String,
+        /// minijinja's message, with the line.
+        message: String,
+    },
+    /// The templates folder exists but could not be listed.
+    #[error("cannot read email templates folder {path}: {source}")]
+    Dir {
+        /// The folder.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
