@@ -8,8 +8,9 @@ use chrono::{Duration, Utc};
 
 use crate::calendar::Calendars;
 use crate::config::Config;
+use crate::mail::{Templates, transport_from_config};
 use crate::timers::TimerSettings;
-use crate::worker::{Engine, TickOutcome};
+use crate::worker::{Engine, Mailer, TickOutcome};
 
 /// Loads the calendars and timer settings a pass needs.
 pub fn engine(config: &Config) -> anyhow::Result<Engine> {
@@ -25,6 +26,18 @@ pub fn engine(config: &Config) -> anyhow::Result<Engine> {
     })
 }
 
+/// Loads the templates and opens the configured transport (SMTP, or the outbox folder).
+pub fn mailer(config: &Config) -> anyhow::Result<Mailer> {
+    let templates = Templates::load(&config.templates_dir).context("loading email templates")?;
+    let transport = transport_from_config(&config.mail).context("setting up email delivery")?;
+    Ok(Mailer::new(
+        config,
+        Arc::new(templates),
+        Arc::from(transport),
+        config.mail.smtp_pool_size as usize,
+    ))
+}
+
 /// Runs `tick`.
 pub async fn run(config_path: Option<&Path>, args: super::TickArgs) -> anyhow::Result<()> {
     let config = super::load_config(config_path)?;
@@ -36,10 +49,15 @@ pub async fn run(config_path: Option<&Path>, args: super::TickArgs) -> anyhow::R
     let engine = engine(&config)?;
     let migrate = config.database.migrate_on_start && !args.no_migrate;
     let store = super::store::open(&config, migrate).await?;
-    let outcome = engine.tick(&store, now).await.context("running the pass")?;
-    if !args.no_send {
-        anyhow::bail!("delivering the outbox is not yet implemented (issue 5): use --no-send");
-    }
+    let mailer = if args.no_send {
+        None
+    } else {
+        Some(mailer(&config)?)
+    };
+    let outcome = engine
+        .pass(&store, mailer.as_ref(), now)
+        .await
+        .context("running the pass")?;
     print_outcome(&outcome, args.json)
 }
 
@@ -57,6 +75,11 @@ pub fn print_outcome(outcome: &TickOutcome, json: bool) -> anyhow::Result<()> {
         outcome.emails_queued,
         outcome.changed_meanwhile,
         outcome.problems.len()
+    );
+    let d = &outcome.delivery;
+    println!(
+        "delivery: {} sent, {} to retry later, {} dead-lettered",
+        d.sent, d.retried, d.dead
     );
     for (what, n) in &outcome.fired {
         println!("  {n:>6}  {what}");

@@ -89,6 +89,8 @@ pub struct MailConfig {
     pub from: String,
     /// SMTP server, or `None` for the outbox folder.
     pub smtp_url: Option<Secret<Url>>,
+    /// SMTP connections kept open (and emails sent at once).
+    pub smtp_pool_size: u32,
     /// Folder for `.eml` files.
     pub outbox_dir: PathBuf,
     /// Recipient of SLA alert digests.
@@ -232,6 +234,12 @@ fn validate(
             }
         },
     };
+    let smtp_pool_size = p
+        .required("mail.smtp_pool_size", &raw.mail.smtp_pool_size)
+        .unwrap_or(1);
+    if !(1..=256).contains(&smtp_pool_size) {
+        p.add("mail.smtp_pool_size", "must be 1–256");
+    }
     let outbox_dir = PathBuf::from(
         p.required("mail.outbox_dir", &raw.mail.outbox_dir)
             .unwrap_or_default(),
@@ -374,6 +382,7 @@ fn validate(
             mail: MailConfig {
                 from,
                 smtp_url,
+                smtp_pool_size,
                 outbox_dir,
                 ops_alert_to,
             },

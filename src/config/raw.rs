@@ -40,7 +40,7 @@ section!(
 );
 section!(
     /// `[mail]`
-    RawMail, "mail" { from: String, smtp_url: String, outbox_dir: String, ops_alert_to: String }
+    RawMail, "mail" { from: String, smtp_url: String, smtp_pool_size: u32, outbox_dir: String, ops_alert_to: String }
 );
 section!(
     /// `[links]`

@@ -269,10 +269,7 @@ pub const DEFAULT_SMTP_POOL_SIZE: u32 = 8;
 /// The transport the settings ask for: SMTP when `mail.smtp_url` is set, else the outbox folder.
 pub fn transport_from_config(mail: &MailConfig) -> Result<Box<dyn Transport>, DeliveryError> {
     Ok(match &mail.smtp_url {
-        Some(url) => Box::new(SmtpTransport::from_url(
-            url.expose(),
-            DEFAULT_SMTP_POOL_SIZE,
-        )?),
+        Some(url) => Box::new(SmtpTransport::from_url(url.expose(), mail.smtp_pool_size)?),
         None => Box::new(FileTransport::new(&mail.outbox_dir)),
     })
 }

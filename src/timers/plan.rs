@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{
@@ -31,7 +31,7 @@ crate::lifecycle::id_enum!(
 );
 
 /// Who an email goes to.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Recipient {
     /// Display name.
     pub name: String,
@@ -40,7 +40,7 @@ pub struct Recipient {
 }
 
 /// An email a timer sends, with the facts its template shows.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EmailPlan {
     /// Which email.
     pub kind: EmailKind,
@@ -332,22 +332,32 @@ impl Planner<'_> {
                 "forwarded_to_incentive_evaluation"
             }
             K::RejectionNotice => {
-                let window = self.deadline_of(K::DisputeWindowClose);
-                match window {
-                    Some(d) if self.now >= d.passes_at => {
-                        e.outcome =
-                            Outcome::Skipped("the dispute window had already closed".into());
-                        "rejection_notice_skipped"
-                    }
-                    _ => {
-                        let mut m = self.email(EmailKind::ClaimRejected, false);
-                        m.rejection_reason = self.claim.rejection_reason;
-                        m.last_day = window.map(|d| d.last_day);
-                        m.window_end = window.map(|d| d.passes_at);
-                        e.emails.push(m);
-                        reason = self.claim.rejection_reason.map(RejectionReason::as_str);
-                        "rejection_notice_sent"
-                    }
+                // The dispute window counts from the rejection, whether or not a dispute is open.
+                let window = deadline(
+                    self.cal,
+                    self.tz,
+                    start,
+                    DayCount::Calendar(DISPUTE_WINDOW_DAYS),
+                )
+                .map_err(|source| TimerError::Calendar {
+                    timer: t.kind,
+                    source,
+                })?;
+                if self.claim.dispute_opened_at.is_some() {
+                    e.outcome =
+                        Outcome::Skipped("the partner has already disputed the rejection".into());
+                    "rejection_notice_skipped"
+                } else if self.now >= window.due {
+                    e.outcome = Outcome::Skipped("the dispute window had already closed".into());
+                    "rejection_notice_skipped"
+                } else {
+                    let mut m = self.email(EmailKind::ClaimRejected, false);
+                    m.rejection_reason = self.claim.rejection_reason;
+                    m.last_day = Some(window.last_day);
+                    m.window_end = Some(window.due);
+                    e.emails.push(m);
+                    reason = self.claim.rejection_reason.map(RejectionReason::as_str);
+                    "rejection_notice_sent"
                 }
             }
             K::DisputeWindowClose => "dispute_window_closed",

@@ -2,6 +2,7 @@
 //! deliver the outbox — as a function of an instant, so `tick --at`, `run` and tests share it.
 
 mod decide;
+mod deliver;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use crate::store::{ChangedClaim, Store, StoreError};
 use crate::timers::TimerSettings;
 
 pub use decide::{Decided, decide, sync_claim};
+pub use deliver::{DeliverOutcome, Mailer};
 
 /// Worker state key of the change watermark: `RFC3339 instant|claim id`.
 const WATERMARK_KEY: &str = "claims_watermark";
@@ -59,6 +61,8 @@ pub struct TickOutcome {
     pub problems: Vec<Problem>,
     /// Emails written to the outbox.
     pub emails_queued: usize,
+    /// What delivering the outbox did (all zero with `--no-send`).
+    pub delivery: DeliverOutcome,
 }
 
 impl Engine {
@@ -220,18 +224,40 @@ impl Engine {
         }
     }
 
-    /// One pass at `now`: sync, fire; delivery is the caller's next step.
+    /// One pass at `now` without delivery: sync, then fire.
     pub async fn tick<S: Store>(
         &self,
         store: &S,
+        now: DateTime<Utc>,
+    ) -> Result<TickOutcome, StoreError> {
+        self.pass(store, None, now).await
+    }
+
+    /// One pass at `now`: sync, fire, deliver the outbox with `mailer` (if any). A delivered consent
+    /// email starts its claim's window, so the pass then runs again (at most twice more) to act on it.
+    pub async fn pass<S: Store>(
+        &self,
+        store: &S,
+        mailer: Option<&Mailer>,
         now: DateTime<Utc>,
     ) -> Result<TickOutcome, StoreError> {
         let mut out = TickOutcome {
             at: now,
             ..TickOutcome::default()
         };
-        self.sync(store, now, &mut out).await?;
-        self.fire(store, now, &mut out).await?;
+        for _round in 0..3 {
+            self.sync(store, now, &mut out).await?;
+            self.fire(store, now, &mut out).await?;
+            let Some(mailer) = mailer else { break };
+            let d = mailer.deliver(store, now).await?;
+            out.delivery.sent += d.sent;
+            out.delivery.consent_sent += d.consent_sent;
+            out.delivery.retried += d.retried;
+            out.delivery.dead += d.dead;
+            if d.consent_sent == 0 {
+                break;
+            }
+        }
         Ok(out)
     }
 }

@@ -1,0 +1,184 @@
+//! `demo` then `tick` as a user runs them: one email per due action, in the outbox folder or at a
+//! real SMTP server, and nothing more on a second pass; SMTP trouble delays mail, never timers.
+
+use std::collections::BTreeSet;
+
+use cpor_worker::store::{AnyStore, SqliteStore, Store};
+
+use crate::harness::run_in;
+use crate::harness::smtp::{SmtpSink, free_port};
+
+const T: &str = "2026-11-25T09:00:00Z";
+const LATER: &str = "2026-11-25T12:00:00Z";
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn ok(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> String {
+    let out = run_in(dir, args, env);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{args:?}: {}",
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+async fn store(dir: &std::path::Path) -> AnyStore {
+    let url = format!("sqlite://{}", dir.join("cpor.db").display());
+    AnyStore::Sqlite(SqliteStore::connect(&url, 1).await.unwrap())
+}
+
+/// Message-IDs of every outbox row in `state`.
+async fn outbox_ids(store: &AnyStore, state: &str) -> BTreeSet<String> {
+    let mut ids = BTreeSet::new();
+    for c in store.claims().await.unwrap().into_iter().flatten() {
+        for (e, s) in store.claim_emails(&c.id).await.unwrap() {
+            if s == state {
+                ids.insert(e.message_id);
+            }
+        }
+    }
+    ids
+}
+
+fn message_id(raw: &[u8]) -> String {
+    let text = String::from_utf8_lossy(raw);
+    let line = text
+        .lines()
+        .find(|l| l.to_ascii_lowercase().starts_with("message-id:"))
+        .expect("Message-ID header");
+    line["message-id:".len()..].trim().to_owned()
+}
+
+#[tokio::test]
+async fn demo_then_tick_writes_one_eml_per_action_and_a_second_tick_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    ok(dir.path(), &["demo", "--at", T], &[]);
+    let first = ok(dir.path(), &["tick", "--at", T], &[]);
+    assert!(first.contains("0 dead-lettered"), "{first}");
+    let store = store(dir.path()).await;
+    let sent = outbox_ids(&store, "sent").await;
+    assert!(sent.len() >= 8, "{sent:?}");
+    let files: BTreeSet<String> = std::fs::read_dir(dir.path().join("outbox"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(files.len(), sent.len(), "{files:?}");
+    for id in &sent {
+        let name = format!("{}.eml", id.trim_matches(['<', '>']));
+        assert!(files.contains(&name), "{name} missing from {files:?}");
+    }
+    let second = ok(dir.path(), &["tick", "--at", T], &[]);
+    assert!(
+        second.contains("0 timer runs acted on") && second.contains("0 sent"),
+        "{second}"
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("outbox"))
+            .unwrap()
+            .count(),
+        files.len()
+    );
+}
+
+#[tokio::test]
+async fn demo_then_tick_delivers_each_email_once_over_smtp() {
+    let Some(sink) = SmtpSink::start("demo_then_tick_over_smtp", &[]) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let url = sink.url().to_string();
+    let env = [("CPOR_SMTP_URL", url.as_str())];
+    ok(dir.path(), &["demo", "--at", T], &env);
+    ok(dir.path(), &["tick", "--at", T], &env);
+    ok(dir.path(), &["tick", "--at", T], &env);
+    let store = store(dir.path()).await;
+    let sent = outbox_ids(&store, "sent").await;
+    let received: Vec<String> = sink
+        .messages()
+        .iter()
+        .map(|(raw, _)| message_id(raw))
+        .collect();
+    let unique: BTreeSet<String> = received.iter().cloned().collect();
+    assert_eq!(
+        received.len(),
+        unique.len(),
+        "a message arrived twice: {received:?}"
+    );
+    assert_eq!(unique, sent);
+    assert!(
+        !dir.path().join("outbox").exists(),
+        "SMTP set: no .eml files"
+    );
+}
+
+#[tokio::test]
+async fn a_server_that_answers_4xx_then_recovers_gets_everything_once() {
+    let Some(sink) = SmtpSink::start("4xx_then_recovers", &["--fail-first", "3"]) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let url = sink.url().to_string();
+    let env = [("CPOR_SMTP_URL", url.as_str())];
+    ok(dir.path(), &["demo", "--at", T], &env);
+    let first = ok(dir.path(), &["tick", "--at", T], &env);
+    assert!(first.contains("3 to retry later"), "{first}");
+    ok(dir.path(), &["tick", "--at", LATER], &env);
+    let store = store(dir.path()).await;
+    assert!(outbox_ids(&store, "pending").await.is_empty());
+    let received: Vec<String> = sink
+        .messages()
+        .iter()
+        .map(|(raw, _)| message_id(raw))
+        .collect();
+    let unique: BTreeSet<String> = received.iter().cloned().collect();
+    assert_eq!(received.len(), unique.len());
+    assert_eq!(unique, outbox_ids(&store, "sent").await);
+}
+
+#[tokio::test]
+async fn an_smtp_outage_delays_emails_but_not_timers() {
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let down = format!("smtp://127.0.0.1:{port}");
+    ok(dir.path(), &["demo", "--at", T], &[]);
+    let first = ok(
+        dir.path(),
+        &["tick", "--at", T],
+        &[("CPOR_SMTP_URL", down.as_str())],
+    );
+    assert!(
+        first.contains("0 sent") && !first.contains(" 0 to retry later"),
+        "{first}"
+    );
+    let store = store(dir.path()).await;
+    assert_eq!(
+        store.claim("CPOR-100007").await.unwrap().status.as_str(),
+        "rejected",
+        "the auto-rejection happened while SMTP was down"
+    );
+    let queued = outbox_ids(&store, "pending").await;
+    assert!(!queued.is_empty());
+    let Some(sink) = SmtpSink::start("smtp_outage", &[]) else {
+        return;
+    };
+    let up = sink.url().to_string();
+    ok(
+        dir.path(),
+        &["tick", "--at", LATER],
+        &[("CPOR_SMTP_URL", up.as_str())],
+    );
+    let received: BTreeSet<String> = sink
+        .messages()
+        .iter()
+        .map(|(raw, _)| message_id(raw))
+        .collect();
+    assert!(
+        queued.is_subset(&received),
+        "queued {queued:?} received {received:?}"
+    );
+}
