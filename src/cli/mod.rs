@@ -10,6 +10,7 @@ mod deadline;
 mod demo;
 mod migrate;
 mod pending;
+mod run;
 mod send_test_email;
 mod store;
 mod tick;
@@ -74,6 +75,12 @@ pub struct RunArgs {
     /// Do not apply migrations at start.
     #[arg(long)]
     pub no_migrate: bool,
+    /// Load the demo claims first if the database has no claims (to try the worker out).
+    #[arg(long)]
+    pub demo: bool,
+    /// Wait for the first scheduled pass instead of running one at start.
+    #[arg(long)]
+    pub no_initial_pass: bool,
 }
 
 /// Options of `tick`.
@@ -142,7 +149,7 @@ pub struct SendTestEmailArgs {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let config_path = cli.config.as_deref();
     match cli.command {
-        Command::Run(_) => pending::not_yet("run", 4),
+        Command::Run(args) => run::run(config_path, args).await,
         Command::Tick(args) => tick::run(config_path, args).await,
         Command::DryRun(_) => pending::not_yet("dry-run", 6),
         Command::Explain(_) => pending::not_yet("explain", 6),

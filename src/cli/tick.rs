@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use chrono::{Duration, Utc};
+use tokio_util::sync::CancellationToken;
 
 use crate::calendar::Calendars;
 use crate::config::Config;
@@ -23,6 +24,7 @@ pub fn engine(config: &Config) -> anyhow::Result<Engine> {
         },
         batch_size: i64::from(config.batch_size),
         lookback: Duration::minutes(10),
+        stop: CancellationToken::new(),
     })
 }
 

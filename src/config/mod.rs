@@ -300,6 +300,8 @@ fn validate(
             "schedule.cron",
             format!("`{cron}` must have 6 fields: sec min hour day month weekday"),
         );
+    } else if let Err(e) = crate::daemon::Schedule::parse(&cron, chrono_tz::UTC) {
+        p.add("schedule.cron", e);
     }
     let schedule_time_zone = p
         .required("schedule.time_zone", &raw.schedule.time_zone)

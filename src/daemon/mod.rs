@@ -1,5 +1,194 @@
-//! The daemon behind `run`: passes on a cron schedule, HTTP endpoints, graceful stop.
+//! The daemon behind `run`: passes on a cron schedule (never two at once), outbox delivery, the
+//! HTTP endpoints, and a graceful stop that lets the batch in hand finish.
 
 mod schedule;
 
+use std::time::Instant;
+
+use chrono::Utc;
+use metrics_exporter_prometheus::PrometheusHandle;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio_cron_scheduler::{Job, JobScheduler};
+
 pub use schedule::{Schedule, ScheduleError};
+
+use crate::http::{AppState, router};
+use crate::store::{AnyStore, Store};
+use crate::telemetry;
+use crate::worker::{Engine, Mailer, TickOutcome};
+
+/// Everything `run` needs, handed in by the caller.
+pub struct Daemon {
+    /// Timer engine (its `stop` token stops the daemon).
+    pub engine: Engine,
+    /// The database.
+    pub store: AnyStore,
+    /// Delivery of the outbox.
+    pub mailer: Mailer,
+    /// When passes run.
+    pub schedule: Schedule,
+    /// The metrics the HTTP endpoint renders.
+    pub metrics: PrometheusHandle,
+}
+
+/// The daemon could not start or stopped on an error.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// The scheduler failed.
+    #[error("scheduler: {0}")]
+    Scheduler(String),
+    /// The HTTP server failed.
+    #[error("http server: {0}")]
+    Http(#[from] std::io::Error),
+}
+
+impl Daemon {
+    /// Serves HTTP on `listener` and runs passes on the schedule until `engine.stop` is cancelled.
+    pub async fn run(self, listener: TcpListener) -> Result<(), DaemonError> {
+        let stop = self.engine.stop.clone();
+        let app = router(AppState {
+            store: self.store.clone(),
+            metrics: self.metrics.clone(),
+        });
+        let http_stop = stop.clone();
+        let http = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move { http_stop.cancelled().await })
+                .await
+        });
+
+        let scheduler = JobScheduler::new()
+            .await
+            .map_err(|e| DaemonError::Scheduler(e.to_string()))?;
+        scheduler
+            .start()
+            .await
+            .map_err(|e| DaemonError::Scheduler(e.to_string()))?;
+        // Each trigger is one message; a trigger arriving while a pass runs is dropped, so two
+        // passes never overlap (the scheduler itself would happily run them side by side).
+        let (tx, mut rx) = mpsc::channel::<()>(1);
+        self.schedule_next(&scheduler, &tx).await?;
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                Some(()) = rx.recv() => {
+                    self.schedule_next(&scheduler, &tx).await?;
+                    self.one_pass().await;
+                }
+            }
+        }
+        let mut scheduler = scheduler;
+        let _ = scheduler.shutdown().await;
+        match http.await {
+            Ok(r) => r?,
+            Err(e) => tracing::error!(error = %e, "http server task failed"),
+        }
+        tracing::info!("stopped");
+        Ok(())
+    }
+
+    /// Adds a one-shot job at the schedule's next instant; computing each instant afresh in the
+    /// configured zone keeps a local-time schedule right across DST changes.
+    async fn schedule_next(
+        &self,
+        scheduler: &JobScheduler,
+        tx: &mpsc::Sender<()>,
+    ) -> Result<(), DaemonError> {
+        let now = Utc::now();
+        let Some(next) = self.schedule.next_after(now) else {
+            tracing::warn!("the cron schedule never fires again: no more passes");
+            return Ok(());
+        };
+        let wait = (next - now).to_std().unwrap_or_default();
+        let tx = tx.clone();
+        let job = Job::new_one_shot_at_instant_async(Instant::now() + wait, move |_id, _sched| {
+            let tx = tx.clone();
+            Box::pin(async move {
+                if tx.try_send(()).is_err() {
+                    tracing::warn!("a pass is still running: this scheduled pass is skipped");
+                }
+            })
+        })
+        .map_err(|e| DaemonError::Scheduler(e.to_string()))?;
+        scheduler
+            .add(job)
+            .await
+            .map_err(|e| DaemonError::Scheduler(e.to_string()))?;
+        tracing::debug!(next = %next.to_rfc3339(), "next pass scheduled");
+        Ok(())
+    }
+
+    /// Runs one pass at the current time and records its metrics; errors are logged, not fatal.
+    pub async fn one_pass(&self) {
+        let started = Instant::now();
+        let now = Utc::now();
+        let result = self.engine.pass(&self.store, Some(&self.mailer), now).await;
+        metrics::histogram!(telemetry::PASS_SECONDS).record(started.elapsed().as_secs_f64());
+        match result {
+            Ok(outcome) => {
+                record(&outcome);
+                metrics::counter!(telemetry::PASSES, "result" => "ok").increment(1);
+                metrics::gauge!(telemetry::LAST_SUCCESS).set(now.timestamp() as f64);
+                tracing::info!(
+                    recomputed = outcome.synced,
+                    acted = outcome.fired.values().sum::<usize>(),
+                    sent = outcome.delivery.sent,
+                    skipped_claims = outcome.problems.len(),
+                    "pass done"
+                );
+            }
+            Err(e) => {
+                metrics::counter!(telemetry::PASSES, "result" => "error").increment(1);
+                tracing::error!(error = %e, "pass failed; the next one retries");
+            }
+        }
+        match self.store.due_timers(Utc::now(), 100_000).await {
+            Ok(due) => metrics::gauge!(telemetry::OVERDUE_TIMERS).set(due.len() as f64),
+            Err(e) => tracing::warn!(error = %e, "cannot count overdue timers"),
+        }
+    }
+}
+
+/// Adds a pass's outcome to the metrics.
+fn record(outcome: &TickOutcome) {
+    for (what, n) in &outcome.fired {
+        let (timer, result) = what.split_once(": ").unwrap_or((what.as_str(), ""));
+        let result = if result.starts_with("skipped") {
+            "skipped"
+        } else {
+            "fired"
+        };
+        metrics::counter!(telemetry::TIMERS_FIRED, "timer" => timer.to_owned(), "outcome" => result)
+            .increment(*n as u64);
+        if timer.ends_with("_sla") && result == "fired" {
+            metrics::counter!(telemetry::SLA_BREACHES, "timer" => timer.to_owned())
+                .increment(*n as u64);
+        }
+    }
+    metrics::counter!(telemetry::CLAIMS_SKIPPED).increment(outcome.problems.len() as u64);
+    metrics::counter!(telemetry::CLAIMS_CHANGED_MEANWHILE)
+        .increment(outcome.changed_meanwhile as u64);
+}
+
+/// Resolves when the process gets SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

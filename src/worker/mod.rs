@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
+use tokio_util::sync::CancellationToken;
 
 use crate::calendar::Calendars;
 use crate::store::{ChangedClaim, Store, StoreError};
@@ -35,6 +36,8 @@ pub struct Engine {
     pub batch_size: i64,
     /// How far behind the watermark a pass re-reads, for transactions that committed late.
     pub lookback: Duration,
+    /// Cancelled to stop: a pass then ends after the batch in hand (each batch is atomic).
+    pub stop: CancellationToken,
 }
 
 /// A claim that could not be handled, and why.
@@ -170,6 +173,10 @@ impl Engine {
         // Each batch settles every claim it takes (fired, recomputed or marked), so the number
         // of batches is bounded; the cap only guards against a bug looping forever.
         for _ in 0..100_000 {
+            if self.stop.is_cancelled() {
+                tracing::info!("stopping: the pass ends after the batch in hand");
+                break;
+            }
             let mut decided = Vec::new();
             let handled = store
                 .fire_batch(now, self.batch_size, &fingerprint, |input| {
@@ -246,6 +253,9 @@ impl Engine {
             ..TickOutcome::default()
         };
         for _round in 0..3 {
+            if self.stop.is_cancelled() {
+                break;
+            }
             self.sync(store, now, &mut out).await?;
             self.fire(store, now, &mut out).await?;
             let Some(mailer) = mailer else { break };

@@ -37,6 +37,7 @@ fn engine() -> Engine {
         },
         batch_size: 3,
         lookback: Duration::minutes(10),
+        stop: tokio_util::sync::CancellationToken::new(),
     }
 }
 

@@ -1,0 +1,57 @@
+//! `cpor-worker run`: the daemon.
+
+use std::path::Path;
+
+use anyhow::Context;
+use chrono::Utc;
+
+use crate::daemon::{Daemon, Schedule, shutdown_signal};
+use crate::store::Store;
+
+/// Runs `run`.
+pub async fn run(config_path: Option<&Path>, args: super::RunArgs) -> anyhow::Result<()> {
+    let config = super::load_config(config_path)?;
+    super::warn_if_demo_secret(&config);
+    let schedule = Schedule::parse(&config.schedule_cron, config.schedule_time_zone)
+        .context("settings: schedule.cron")?;
+    let engine = super::tick::engine(&config)?;
+    let mailer = super::tick::mailer(&config)?;
+    let migrate = config.database.migrate_on_start && !args.no_migrate;
+    let store = super::store::open(&config, migrate).await?;
+    if args.demo && store.count_claims().await? == 0 {
+        for row in crate::demo::demo_claims(Utc::now()) {
+            store.put_claim_row(&row).await?;
+        }
+        tracing::info!("loaded the demo claims into an empty database");
+    }
+    let metrics = crate::telemetry::install_metrics()?;
+    let listener = tokio::net::TcpListener::bind(config.http_listen)
+        .await
+        .with_context(|| format!("binding http.listen {}", config.http_listen))?;
+    tracing::info!(
+        http = %listener.local_addr()?,
+        database = ?config.database.url,
+        mail = %mailer.describe(),
+        cron = %config.schedule_cron,
+        time_zone = %config.schedule_time_zone,
+        "cpor-worker running"
+    );
+    let stop = engine.stop.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("stop signal received: finishing the batch in hand");
+        stop.cancel();
+    });
+    let daemon = Daemon {
+        engine,
+        store,
+        mailer,
+        schedule,
+        metrics,
+    };
+    if !args.no_initial_pass {
+        daemon.one_pass().await;
+    }
+    daemon.run(listener).await?;
+    Ok(())
+}
