@@ -307,10 +307,7 @@ impl Store for PgStore {
         fingerprint: &str,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        Self::save_sync_in(&mut tx, synced, fingerprint, at).await?;
-        tx.commit().await?;
-        Ok(())
+        self.save_sync_locked(synced, fingerprint, at).await
     }
 
     async fn due_timers(

@@ -196,6 +196,53 @@ impl PgStore {
         Ok(())
     }
 
+    /// Saves recomputed timers under the claims' row locks, skipping (and marking dirty for the
+    /// next pass) claims that another transaction holds or that changed since they were read.
+    pub(super) async fn save_sync_locked(
+        &self,
+        synced: &[SyncedClaim],
+        fingerprint: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        if synced.is_empty() {
+            return Ok(());
+        }
+        let mut sorted: Vec<&SyncedClaim> = synced.iter().collect();
+        sorted.sort_by(|a, b| a.claim_id.cmp(&b.claim_id));
+        let ids: Vec<&str> = sorted.iter().map(|s| s.claim_id.as_str()).collect();
+        let mut tx = self.pool().begin().await?;
+        let locked: HashMap<String, i64> = sqlx::query(
+            "SELECT id, version::bigint AS version FROM claims WHERE id = ANY($1) ORDER BY id \
+             FOR UPDATE SKIP LOCKED",
+        )
+        .bind(&ids)
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(|r| Ok((r.try_get("id")?, r.try_get("version")?)))
+        .collect::<Result<_, StoreError>>()?;
+        let (keep, skip): (Vec<&SyncedClaim>, Vec<&SyncedClaim>) = sorted
+            .into_iter()
+            .partition(|s| locked.get(&s.claim_id) == Some(&s.version));
+        let keep: Vec<SyncedClaim> = keep.into_iter().cloned().collect();
+        Self::save_sync_in(&mut tx, &keep, fingerprint, at).await?;
+        tx.commit().await?;
+        if !skip.is_empty() {
+            let ids: Vec<&str> = skip.iter().map(|s| s.claim_id.as_str()).collect();
+            sqlx::query(
+                "INSERT INTO cpor_claim_sync (claim_id, version, fingerprint, dirty, dirty_gen, synced_at) \
+                 SELECT c, -1, $2, TRUE, 1, $3 FROM UNNEST($1::text[]) AS u(c) \
+                 ON CONFLICT (claim_id) DO UPDATE SET dirty = TRUE, dirty_gen = cpor_claim_sync.dirty_gen + 1",
+            )
+            .bind(&ids)
+            .bind(fingerprint)
+            .bind(at)
+            .execute(self.pool())
+            .await?;
+        }
+        Ok(())
+    }
+
     pub(super) async fn due_timers_impl(
         &self,
         now: DateTime<Utc>,
@@ -260,9 +307,12 @@ where
     }
     let mut ids: Vec<String> = synced_version.keys().cloned().collect();
     ids.sort();
+    // The claim row lock is what serialises everyone who writes a claim's timers. SKIP LOCKED:
+    // a claim held by another replica (or the main system) is left for a later batch, so a
+    // fire batch never waits and replicas cannot deadlock.
     let rows = sqlx::query(concat!(
         changed_select!(),
-        "WHERE id = ANY($1) ORDER BY id FOR UPDATE OF claims"
+        "WHERE id = ANY($1) ORDER BY id FOR UPDATE OF claims SKIP LOCKED"
     ))
     .bind(&ids)
     .fetch_all(&mut *tx)
@@ -271,6 +321,15 @@ where
     for r in &rows {
         let c = changed(r)?;
         claims.insert(c.id.clone(), c);
+    }
+    let existing: Vec<String> = sqlx::query_scalar("SELECT id FROM claims WHERE id = ANY($1)")
+        .bind(&ids)
+        .fetch_all(&mut *tx)
+        .await?;
+    ids.retain(|id| claims.contains_key(id) || !existing.contains(id));
+    if ids.is_empty() {
+        tx.commit().await?;
+        return Ok(0);
     }
     let mut facts = PgStore::facts_impl(&mut tx, &ids).await?;
     let mut writes = Vec::with_capacity(ids.len());

@@ -11,5 +11,6 @@ mod mail_cli;
 mod mail_smtp;
 mod mail_templates;
 mod mail_token;
+mod replicas;
 mod store_conformance;
 mod timers_lifecycle;
