@@ -146,3 +146,58 @@ fn a_bad_cron_expression_stops_start_up_naming_it() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_follows_the_database_and_passes_resume_after_it_returns() {
+    if harness::postgres::skipped("readiness_follows_the_database") {
+        return;
+    }
+    let cluster = harness::pgcluster::Cluster::start(false).expect("own PostgreSQL cluster");
+    let url = format!("postgres://postgres@127.0.0.1:{}/postgres", cluster.port);
+    let dir = tempfile::tempdir().unwrap();
+    let (child, port) = start_daemon(dir.path(), &["--demo"], &[("CPOR_DATABASE_URL", &url)]);
+    assert!(
+        wait_for(20, || http_get(port, "/readyz")
+            .is_some_and(|(s, _)| s == 200)),
+        "never ready"
+    );
+
+    cluster.stop().expect("stop PostgreSQL");
+    assert!(
+        wait_for(15, || http_get(port, "/readyz")
+            .is_some_and(|(s, _)| s == 503)),
+        "still ready with the database stopped"
+    );
+    assert_eq!(
+        http_get(port, "/healthz").map(|(s, _)| s),
+        Some(200),
+        "alive all the same"
+    );
+
+    cluster.restart().expect("start PostgreSQL again");
+    let back = Instant::now();
+    assert!(
+        wait_for(5, || http_get(port, "/readyz")
+            .is_some_and(|(s, _)| s == 200)),
+        "not ready within 5 s of the database returning"
+    );
+    eprintln!(
+        "ready again {:?} after the database returned",
+        back.elapsed()
+    );
+    let passes = |body: &str| {
+        body.lines()
+            .find(|l| l.starts_with("cpor_passes_total{result=\"ok\"}"))
+            .and_then(|l| l.split_whitespace().last())
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let before = passes(&http_get(port, "/metrics").unwrap().1);
+    assert!(
+        wait_for(10, || http_get(port, "/metrics")
+            .is_some_and(|(_, b)| passes(&b) > before)),
+        "passes did not resume"
+    );
+    let (code, err) = stop(child);
+    assert_eq!(code, Some(0), "{err}");
+}

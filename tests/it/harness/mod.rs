@@ -1,5 +1,6 @@
 //! Test harness: real databases (a throwaway PostgreSQL cluster, SQLite temp files) and the binary.
 
+pub mod pgcluster;
 pub mod postgres;
 pub mod smtp;
 
