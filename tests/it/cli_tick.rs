@@ -182,3 +182,65 @@ async fn an_smtp_outage_delays_emails_but_not_timers() {
         "queued {queued:?} received {received:?}"
     );
 }
+
+#[tokio::test]
+async fn a_changed_calendar_file_moves_pending_deadlines() {
+    let dir = tempfile::tempdir().unwrap();
+    ok(dir.path(), &["migrate"], &[]);
+    let store = store(dir.path()).await;
+    let at = |s: &str| Some(s.parse().unwrap());
+    store
+        .put_claim_row(&cpor_worker::claim::ClaimRow {
+            id: "c1".into(),
+            status: "partner_action_required".into(),
+            partner_email: Some("p@partner.example".into()),
+            country: Some("SE".into()),
+            info_requested_at: at("2026-03-02T09:00:00Z"),
+            info_request_reason: Some("missing_products".into()),
+            updated_at: at("2026-03-02T09:00:00Z"),
+            version: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    ok(
+        dir.path(),
+        &["tick", "--no-send", "--at", "2026-03-02T10:00:00Z"],
+        &[],
+    );
+    // The operator adds a company closure on Thursday 5 March: the fifth business day after
+    // Monday 2 March moves from Monday 9 to Tuesday 10 March.
+    let cals = dir.path().join("calendars");
+    std::fs::create_dir(&cals).unwrap();
+    let se = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/config/calendars/se.toml"
+    ))
+    .unwrap();
+    std::fs::write(
+        cals.join("se.toml"),
+        format!(
+            "{se}\n[[date]]\ndate = 2026-03-05\nname = \"Company closure\"\nkind = \"closure\"\n"
+        ),
+    )
+    .unwrap();
+    let env = [("CPOR_CALENDARS_DIR", cals.to_str().unwrap())];
+    ok(
+        dir.path(),
+        &["tick", "--no-send", "--at", "2026-03-09T23:00:00Z"],
+        &env,
+    );
+    assert_eq!(
+        store.claim("c1").await.unwrap().status.as_str(),
+        "partner_action_required"
+    );
+    ok(
+        dir.path(),
+        &["tick", "--no-send", "--at", "2026-03-10T23:00:00Z"],
+        &env,
+    );
+    assert_eq!(store.claim("c1").await.unwrap().status.as_str(), "rejected");
+    let h = store.history("c1").await.unwrap();
+    let reject = h.iter().find(|h| h.action == "auto_rejected").unwrap();
+    assert_eq!(reject.details["deadline"]["last_day"], "2026-03-10");
+}
