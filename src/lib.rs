@@ -8,6 +8,7 @@
 //! - [`timers`]: which timers a claim has at an instant and what the due ones do (pure).
 //! - [`store`]: the database behind one trait, on PostgreSQL and SQLite.
 //! - [`worker`]: one pass — recompute changed claims' timers, fire what is due.
+//! - [`report`]: the operator's dry-run report and `explain`, from the same evaluate/plan.
 //! - [`config`]: settings from the built-in defaults, a file and the environment, validated.
 //! - [`demo`]: sample claims for trying the worker out.
 //! - [`telemetry`]: log output.
@@ -20,6 +21,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod lifecycle;
+pub mod report;
 pub mod store;
 pub mod telemetry;
 pub mod timers;

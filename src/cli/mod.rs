@@ -8,6 +8,8 @@ mod calendar;
 mod check_config;
 mod deadline;
 mod demo;
+mod dry_run;
+mod explain;
 mod migrate;
 mod pending;
 mod store;
@@ -140,8 +142,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Run(_) => pending::not_yet("run", 4),
         Command::Tick(args) => tick::run(config_path, args).await,
-        Command::DryRun(_) => pending::not_yet("dry-run", 6),
-        Command::Explain(_) => pending::not_yet("explain", 6),
+        Command::DryRun(args) => dry_run::run(config_path, args).await,
+        Command::Explain(args) => explain::run(config_path, args).await,
         Command::SendTestEmail(_) => pending::not_yet("send-test-email", 5),
         Command::Deadline(args) => deadline::run(config_path, args),
         Command::Calendar(args) => calendar::run(config_path, args),
