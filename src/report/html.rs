@@ -56,7 +56,7 @@ const PALETTE: &[&str] = &[
 const CSS: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222}\
 h1{font-size:20px}h2{font-size:16px;margin-top:28px}\
 table{border-collapse:collapse;margin:8px 0}th,td{border:1px solid #ccc;padding:3px 6px;text-align:left;vertical-align:top}\
-th{background:#f3f3f3}td.n{text-align:right}tr.sla td{background:#fff1f0}\
+th{background:#f3f3f3}td.n{text-align:right}td:nth-child(-n+5){white-space:nowrap}tr.sla td{background:#fff1f0}\
 .legend span{display:inline-block;margin-right:14px}.legend i{display:inline-block;width:11px;height:11px;margin-right:4px}\
 small{color:#666}";
 
@@ -117,7 +117,7 @@ pub fn chart(s: &Summary) -> String {
     let scale = (h - top - bottom) / max;
     let every = (bars.len() / 20).max(1);
     let mut o = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" role=\"img\" aria-label=\"actions per day\">\
+        "<svg width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" role=\"img\" aria-label=\"actions per day\">\
 <line x1=\"{left}\" y1=\"{y0}\" x2=\"{x1}\" y2=\"{y0}\" stroke=\"#888\"/>\
 <text x=\"4\" y=\"{ty}\" font-size=\"11\">{max}</text>",
         y0 = h - bottom,

@@ -5,5 +5,6 @@ mod harness;
 
 mod cli_basic;
 mod cli_calendar;
+mod cli_report;
 mod store_conformance;
 mod timers_lifecycle;
