@@ -8,6 +8,7 @@
 //! - [`timers`]: which timers a claim has at an instant and what the due ones do (pure).
 //! - [`store`]: the database behind one trait, on PostgreSQL and SQLite.
 //! - [`worker`]: one pass — recompute changed claims' timers, fire what is due.
+//! - [`report`]: the operator's dry-run report and `explain`, from the same evaluate/plan.
 //! - [`config`]: settings from the built-in defaults, a file and the environment, validated.
 //! - [`mail`]: email templates per locale, decline tokens, SMTP and .eml delivery, retry policy.
 //! - [`demo`]: sample claims for trying the worker out.
@@ -26,6 +27,7 @@ pub mod demo;
 pub mod http;
 pub mod lifecycle;
 pub mod mail;
+pub mod report;
 pub mod store;
 pub mod telemetry;
 pub mod timers;

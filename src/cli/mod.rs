@@ -8,8 +8,9 @@ mod calendar;
 mod check_config;
 mod deadline;
 mod demo;
+mod dry_run;
+mod explain;
 mod migrate;
-mod pending;
 mod run;
 mod send_test_email;
 mod store;
@@ -151,8 +152,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Run(args) => run::run(config_path, args).await,
         Command::Tick(args) => tick::run(config_path, args).await,
-        Command::DryRun(_) => pending::not_yet("dry-run", 6),
-        Command::Explain(_) => pending::not_yet("explain", 6),
+        Command::DryRun(args) => dry_run::run(config_path, args).await,
+        Command::Explain(args) => explain::run(config_path, args).await,
         Command::SendTestEmail(args) => send_test_email::run(config_path, args).await,
         Command::Deadline(args) => deadline::run(config_path, args),
         Command::Calendar(args) => calendar::run(config_path, args),

@@ -154,16 +154,3 @@ async fn migrate_and_demo_work_on_postgres() {
     assert_eq!(db.store.count_claims().await.unwrap(), 17);
     assert!(!dir.path().join("cpor.db").exists());
 }
-
-#[test]
-fn commands_of_later_issues_say_so_and_fail() {
-    let dir = tempfile::tempdir().unwrap();
-    for args in [&["dry-run"][..], &["explain", "CPOR-100001"]] {
-        let out = run_in(dir.path(), args, &[]);
-        assert_eq!(out.status.code(), Some(2), "{args:?}");
-        assert!(
-            text(&out.stderr).contains("not yet implemented"),
-            "{args:?}"
-        );
-    }
-}

@@ -5,6 +5,7 @@ mod harness;
 
 mod cli_basic;
 mod cli_calendar;
+mod cli_report;
 mod cli_run;
 mod cli_tick;
 mod mail_cli;

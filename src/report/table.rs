@@ -1,0 +1,230 @@
+//! `--format table`: text for a 100-column terminal — the summary, then the rows due now and
+//! within the horizon (one line each, plus indented lines for the deadline and the emails), then
+//! problems and dead-lettered emails. Rows are rendered as they come into spill files.
+
+use std::io::{self, Write};
+
+use chrono::NaiveDate;
+
+use super::rows::{ProblemRow, Row, When};
+use super::scan::Sink;
+use super::short_utc;
+use super::spill::Spill;
+use super::summary::Summary;
+use crate::lifecycle::ClaimStatus;
+use crate::store::DeadEmail;
+use crate::timers::TimerKind;
+
+/// The terminal width the table fits.
+pub const WIDTH: usize = 100;
+
+/// Writes the table at the end, rows kept on disk meanwhile.
+pub struct TableSink<W: Write> {
+    out: W,
+    now: Spill,
+    horizon: Spill,
+    problems: Spill,
+}
+
+impl<W: Write> TableSink<W> {
+    /// A sink writing to `out`.
+    pub fn new(out: W) -> io::Result<Self> {
+        Ok(TableSink {
+            out,
+            now: Spill::new()?,
+            horizon: Spill::new()?,
+            problems: Spill::new()?,
+        })
+    }
+}
+
+/// `s` cut to `w` characters, the last one `…` when cut.
+pub(super) fn fit(s: &str, w: usize) -> String {
+    if s.chars().count() <= w {
+        return s.to_owned();
+    }
+    let mut t: String = s.chars().take(w.saturating_sub(1)).collect();
+    t.push('…');
+    t
+}
+
+/// A status in at most 9 characters.
+pub fn short_status(s: ClaimStatus) -> &'static str {
+    match s {
+        ClaimStatus::UnderReview => "in_review",
+        ClaimStatus::PartnerActionRequired => "info_req",
+        other => other.as_str(),
+    }
+}
+
+/// A timer in at most 17 characters.
+pub fn short_timer(k: TimerKind) -> &'static str {
+    use TimerKind as K;
+    match k {
+        K::ReviewDecisionSla => "review_decis_sla",
+        K::PartnerResponseReminder => "response_reminder",
+        K::PartnerResponseDeadline => "response_deadline",
+        K::ConsentNotification => "consent_notice",
+        K::PartnerApprovalNotice => "approval_notice",
+        K::ConsentWindowClose => "consent_close",
+        K::DisputeWindowClose => "dispute_close",
+        K::DisputeReviewSla => "dispute_sla",
+        other => other.as_str(),
+    }
+}
+
+fn day(d: NaiveDate) -> String {
+    d.format("%a %Y-%m-%d").to_string()
+}
+
+fn row_lines(r: &Row, w: &mut impl Write) -> io::Result<()> {
+    let left = r
+        .business_days_left
+        .map(|n| n.to_string())
+        .unwrap_or_default();
+    let sla = if r.sla_breach { "SLA! " } else { "" };
+    let line = format!(
+        "{:<14} {:<9} {:<17} {:<10} {:<16} {:>4} {}",
+        fit(&r.claim_id, 14),
+        short_status(r.status),
+        short_timer(r.timer),
+        r.started_at.format("%Y-%m-%d"),
+        short_utc(r.due_at),
+        left,
+        fit(&format!("{sla}{}", r.action), 24),
+    );
+    writeln!(w, "{}", fit(line.trim_end(), WIDTH))?;
+    let pad = "      ";
+    if let (Some(last), Some(local)) = (r.last_day, &r.deadline_local) {
+        // `2026-12-30T00:00:00+01:00` → `2026-12-30 00:00+01:00`
+        let local = format!(
+            "{} {}",
+            local.get(..10).unwrap_or(local),
+            local.get(11..16).unwrap_or("")
+        ) + local.get(19..).unwrap_or("");
+        let mut s = format!(
+            "{pad}last day {} {}, {} {} days; passes {local}",
+            day(last),
+            r.time_zone,
+            r.days.unwrap_or(0),
+            r.counting.unwrap_or(""),
+        );
+        if let Some(u) = r.deadline_utc.filter(|u| *u != r.due_at) {
+            s.push_str(&format!(" ({}Z)", u.format("%m-%d %H:%M")));
+        }
+        writeln!(w, "{}", fit(&s, WIDTH))?;
+    }
+    if r.outcome != "fired" {
+        writeln!(w, "{}", fit(&format!("{pad}{}", r.outcome), WIDTH))?;
+    }
+    for e in &r.emails {
+        let s = format!("{pad}email {} ({}) -> {}", e.kind, e.locale, e.to);
+        writeln!(w, "{}", fit(&s, WIDTH))?;
+    }
+    Ok(())
+}
+
+const HEAD: &str =
+    "CLAIM          STATUS    TIMER             STARTED    DUE (UTC)        LEFT ACTION";
+
+/// The summary block shared by the table and (as text) nowhere else.
+fn write_summary(out: &mut dyn Write, s: &Summary) -> io::Result<()> {
+    writeln!(
+        out,
+        "cpor-worker dry-run at {} UTC, horizon {} (until {} UTC)",
+        short_utc(s.at),
+        s.horizon,
+        short_utc(s.until)
+    )?;
+    writeln!(
+        out,
+        "claims read {}, shown {}; due now {}, within horizon {}; emails {}",
+        s.claims_read, s.claims_matched, s.rows_now, s.rows_horizon, s.emails
+    )?;
+    writeln!(
+        out,
+        "SLA breaches now {}, within horizon {}; claims with problems {}; dead-lettered emails {}",
+        s.sla_breaches_now, s.sla_breaches_horizon, s.problems, s.dead_emails
+    )?;
+    writeln!(out, "\nSUMMARY BY ACTION                      NOW  HORIZON")?;
+    if s.by_action.is_empty() {
+        writeln!(out, "  (nothing due)")?;
+    }
+    for (action, c) in &s.by_action {
+        writeln!(
+            out,
+            "  {:<34} {:>6} {:>8}",
+            fit(action, 34),
+            c.now,
+            c.horizon
+        )?;
+    }
+    writeln!(out, "\nSUMMARY BY DAY (UTC)  COUNT")?;
+    let bars = s.bars();
+    let max = bars.iter().map(|(_, c)| c.total).max().unwrap_or(0).max(1);
+    for (label, c) in bars {
+        let n = ((c.total * 60).div_ceil(max)) as usize;
+        writeln!(out, "  {:<18} {:>6}  {}", label, c.total, "#".repeat(n))?;
+    }
+    Ok(())
+}
+
+fn section(out: &mut dyn Write, title: &str, spill: &mut Spill, head: &str) -> io::Result<()> {
+    writeln!(out, "\n{title} ({})", spill.len())?;
+    if spill.is_empty() {
+        return writeln!(out, "  (none)");
+    }
+    writeln!(out, "{head}")?;
+    spill.drain_into(out)
+}
+
+impl<W: Write> Sink for TableSink<W> {
+    fn row(&mut self, r: &Row) -> io::Result<()> {
+        match r.when {
+            When::Now => row_lines(r, self.now.entry()),
+            When::Horizon => row_lines(r, self.horizon.entry()),
+        }
+    }
+
+    fn problem(&mut self, p: &ProblemRow) -> io::Result<()> {
+        let s = format!("{:<14} {:<15} {}", fit(&p.claim_id, 14), p.kind, p.problem);
+        writeln!(self.problems.entry(), "{}", fit(&s, WIDTH))
+    }
+
+    fn finish(&mut self, s: &Summary, dead: &[DeadEmail]) -> io::Result<()> {
+        let out: &mut dyn Write = &mut self.out;
+        write_summary(out, s)?;
+        writeln!(
+            out,
+            "\nAbbreviated: in_review = under_review, info_req = partner_action_required; \
+             LEFT = business\ndays from today (local) to the last day. Full names: --format json or csv."
+        )?;
+        let title = format!("DUE NOW: what `tick --at {}` would do", s.at.to_rfc3339());
+        section(out, &title, &mut self.now, HEAD)?;
+        section(out, "DUE WITHIN THE HORIZON", &mut self.horizon, HEAD)?;
+        section(
+            out,
+            "CLAIMS THAT CANNOT BE PROCESSED",
+            &mut self.problems,
+            "CLAIM          PROBLEM         DETAIL",
+        )?;
+        writeln!(out, "\nDEAD-LETTERED EMAILS ({})", dead.len())?;
+        if dead.is_empty() {
+            writeln!(out, "  (none)")?;
+        }
+        for d in dead {
+            let e = &d.email;
+            let s = format!(
+                "{:<14} {} ({}) -> {}: {} attempts, {}",
+                fit(&e.claim_id, 14),
+                e.email,
+                e.locale,
+                e.to_address,
+                d.attempts,
+                d.last_error.as_deref().unwrap_or("no error recorded")
+            );
+            writeln!(out, "{}", fit(&s, WIDTH))?;
+        }
+        out.flush()
+    }
+}
