@@ -50,6 +50,8 @@ impl Daemon {
         let app = router(AppState {
             store: self.store.clone(),
             metrics: self.metrics.clone(),
+            calendars: self.engine.calendars.clone(),
+            settings: self.engine.settings,
         });
         let http_stop = stop.clone();
         let http = tokio::spawn(async move {
