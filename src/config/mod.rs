@@ -91,6 +91,8 @@ pub struct MailConfig {
     pub smtp_url: Option<Secret<Url>>,
     /// SMTP connections kept open (and emails sent at once).
     pub smtp_pool_size: u32,
+    /// Extra CA certificate(s) (PEM) trusted for the SMTP server's TLS.
+    pub smtp_ca_file: Option<PathBuf>,
     /// Folder for `.eml` files.
     pub outbox_dir: PathBuf,
     /// Recipient of SLA alert digests.
@@ -240,6 +242,21 @@ fn validate(
     if !(1..=256).contains(&smtp_pool_size) {
         p.add("mail.smtp_pool_size", "must be 1–256");
     }
+    let smtp_ca_file = raw
+        .mail
+        .smtp_ca_file
+        .as_deref()
+        .map(str::trim)
+        .filter(|f| !f.is_empty())
+        .map(PathBuf::from);
+    if let Some(f) = &smtp_ca_file
+        && !f.is_file()
+    {
+        p.add(
+            "mail.smtp_ca_file",
+            format!("`{}` is not a readable file", f.display()),
+        );
+    }
     let outbox_dir = PathBuf::from(
         p.required("mail.outbox_dir", &raw.mail.outbox_dir)
             .unwrap_or_default(),
@@ -385,6 +402,7 @@ fn validate(
                 from,
                 smtp_url,
                 smtp_pool_size,
+                smtp_ca_file,
                 outbox_dir,
                 ops_alert_to,
             },

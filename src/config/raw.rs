@@ -40,7 +40,7 @@ section!(
 );
 section!(
     /// `[mail]`
-    RawMail, "mail" { from: String, smtp_url: String, smtp_pool_size: u32, outbox_dir: String, ops_alert_to: String }
+    RawMail, "mail" { from: String, smtp_url: String, smtp_pool_size: u32, smtp_ca_file: String, outbox_dir: String, ops_alert_to: String }
 );
 section!(
     /// `[links]`
@@ -127,6 +127,11 @@ impl RawConfig {
         };
         set("CPOR_DATABASE_URL", "database.url", &mut self.database.url);
         set("CPOR_SMTP_URL", "mail.smtp_url", &mut self.mail.smtp_url);
+        set(
+            "CPOR_SMTP_CA_FILE",
+            "mail.smtp_ca_file",
+            &mut self.mail.smtp_ca_file,
+        );
         set("CPOR_MAIL_FROM", "mail.from", &mut self.mail.from);
         set("CPOR_LOG_FORMAT", "log.format", &mut self.log.format);
         set(

@@ -113,14 +113,32 @@ impl SmtpTransport {
     /// From `smtp://[user:pass@]host[:port]` (STARTTLS when offered, else plain; port 587) or
     /// `smtps://…` (implicit TLS; port 465); at most `pool_size` connections.
     pub fn from_url(url: &Url, pool_size: u32) -> Result<Self, DeliveryError> {
+        Self::from_url_with_ca(url, pool_size, None)
+    }
+
+    /// Like [`SmtpTransport::from_url`], also trusting the CA certificate(s) in `ca_pem` (for a
+    /// relay with a private CA) besides the public roots.
+    pub fn from_url_with_ca(
+        url: &Url,
+        pool_size: u32,
+        ca_pem: Option<&[u8]>,
+    ) -> Result<Self, DeliveryError> {
         let bad = |m: &str| DeliveryError::Permanent(format!("SMTP URL: {m}"));
         let host = url.host_str().ok_or_else(|| bad("no host"))?.to_owned();
-        let (tls_params, default_port, implicit) = match url.scheme() {
-            "smtp" => (TlsParameters::new(host.clone()), 587, false),
-            "smtps" => (TlsParameters::new(host.clone()), 465, true),
+        let (default_port, implicit) = match url.scheme() {
+            "smtp" => (587, false),
+            "smtps" => (465, true),
             other => return Err(bad(&format!("scheme `{other}` is not smtp or smtps"))),
         };
-        let tls_params = tls_params.map_err(|e| bad(&format!("TLS setup: {e}")))?;
+        let mut tls_builder = TlsParameters::builder(host.clone());
+        if let Some(pem) = ca_pem {
+            let cert = lettre::transport::smtp::client::Certificate::from_pem(pem)
+                .map_err(|e| bad(&format!("CA certificate: {e}")))?;
+            tls_builder = tls_builder.add_root_certificate(cert);
+        }
+        let tls_params = tls_builder
+            .build()
+            .map_err(|e| bad(&format!("TLS setup: {e}")))?;
         let port = url.port().unwrap_or(default_port);
         let tls = if implicit {
             Tls::Wrapper(tls_params)
@@ -269,7 +287,19 @@ pub const DEFAULT_SMTP_POOL_SIZE: u32 = 8;
 /// The transport the settings ask for: SMTP when `mail.smtp_url` is set, else the outbox folder.
 pub fn transport_from_config(mail: &MailConfig) -> Result<Box<dyn Transport>, DeliveryError> {
     Ok(match &mail.smtp_url {
-        Some(url) => Box::new(SmtpTransport::from_url(url.expose(), mail.smtp_pool_size)?),
+        Some(url) => {
+            let ca = match &mail.smtp_ca_file {
+                Some(path) => Some(std::fs::read(path).map_err(|e| {
+                    DeliveryError::Permanent(format!("mail.smtp_ca_file {}: {e}", path.display()))
+                })?),
+                None => None,
+            };
+            Box::new(SmtpTransport::from_url_with_ca(
+                url.expose(),
+                mail.smtp_pool_size,
+                ca.as_deref(),
+            )?)
+        }
         None => Box::new(FileTransport::new(&mail.outbox_dir)),
     })
 }

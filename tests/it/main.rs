@@ -11,6 +11,7 @@ mod cli_tick;
 mod mail_cli;
 mod mail_smtp;
 mod mail_templates;
+mod mail_tls;
 mod mail_token;
 mod replicas;
 mod store_conformance;

@@ -6,11 +6,15 @@ received) with DIR/NNNNNN.rcpt (envelope recipients, one a line). It can misbeha
   --fail-first N   answer "451 4.3.0" to the DATA of the first N messages (then recover)
   --reject ADDR    answer "550 5.1.1" to RCPT TO:<ADDR> (repeatable)
   --discard        accept but write nothing (for benchmarks)
+  --tls-cert F --tls-key F   serve TLS with this certificate: STARTTLS (required), or with
+                   --implicit-tls the whole connection in TLS (smtps)
+  --auth USER:PASS require AUTH with these credentials (only offered over TLS)
 Runs until killed (SIGTERM/SIGINT).
 """
 import argparse
 import os
 import signal
+import ssl
 import threading
 
 from aiosmtpd.controller import Controller
@@ -56,10 +60,35 @@ def main():
     p.add_argument("--fail-first", type=int, default=0)
     p.add_argument("--reject", action="append", default=[])
     p.add_argument("--discard", action="store_true")
+    p.add_argument("--tls-cert")
+    p.add_argument("--tls-key")
+    p.add_argument("--implicit-tls", action="store_true")
+    p.add_argument("--auth")
     a = p.parse_args()
     os.makedirs(a.dir, exist_ok=True)
     handler = Handler(a.dir, a.fail_first, a.reject, a.discard)
-    controller = Controller(handler, hostname="127.0.0.1", port=a.port)
+    kwargs = {}
+    if a.tls_cert:
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(a.tls_cert, a.tls_key)
+        if a.implicit_tls:
+            kwargs["ssl_context"] = ctx
+        else:
+            kwargs["tls_context"] = ctx
+            kwargs["require_starttls"] = True
+    if a.auth:
+        from aiosmtpd.smtp import AuthResult
+        user, password = a.auth.split(":", 1)
+
+        def authenticator(server, session, envelope, mechanism, auth_data):
+            ok = getattr(auth_data, "login", b"") == user.encode() and \
+                getattr(auth_data, "password", b"") == password.encode()
+            return AuthResult(success=ok)
+
+        kwargs["authenticator"] = authenticator
+        kwargs["auth_required"] = True
+        kwargs["auth_require_tls"] = True
+    controller = Controller(handler, hostname="127.0.0.1", port=a.port, **kwargs)
     controller.start()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
