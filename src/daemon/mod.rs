@@ -145,8 +145,8 @@ impl Daemon {
                 tracing::error!(error = %e, "pass failed; the next one retries");
             }
         }
-        match self.store.due_timers(Utc::now(), 100_000).await {
-            Ok(due) => metrics::gauge!(telemetry::OVERDUE_TIMERS).set(due.len() as f64),
+        match self.store.count_due(Utc::now()).await {
+            Ok(due) => metrics::gauge!(telemetry::OVERDUE_TIMERS).set(due as f64),
             Err(e) => tracing::warn!(error = %e, "cannot count overdue timers"),
         }
     }

@@ -186,4 +186,8 @@ impl Store for AnyStore {
     async fn claim_problems(&self) -> Result<Vec<(String, String)>, StoreError> {
         dispatch!(self, s => s.claim_problems().await)
     }
+
+    async fn count_due(&self, now: DateTime<Utc>) -> Result<i64, StoreError> {
+        dispatch!(self, s => s.count_due(now).await)
+    }
 }

@@ -211,6 +211,10 @@ pub trait Store: Send + Sync {
         at: DateTime<Utc>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// How many pending timers are due at `now` (the overdue gauge).
+    fn count_due(&self, now: DateTime<Utc>)
+    -> impl Future<Output = Result<i64, StoreError>> + Send;
+
     /// Pending timers due at `now`, earliest first, at most `limit`.
     fn due_timers(
         &self,

@@ -372,4 +372,13 @@ impl Store for PgStore {
     async fn claim_problems(&self) -> Result<Vec<(String, String)>, StoreError> {
         self.claim_problems_impl().await
     }
+
+    async fn count_due(&self, now: DateTime<Utc>) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT count(*) FROM cpor_timers WHERE state = 'pending' AND due_at <= $1",
+        )
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?)
+    }
 }
