@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use super::{
     ApplyOutcome, Backend, ChangedClaim, ClaimChange, ClaimWrite, DeadEmail, DeliveryResult,
     FireInput, HistoryEntry, LoadedClaim, OutboxCounts, OutboxEmail, PendingEmail, PgStore,
-    SqliteStore, Store, StoreError, SyncedClaim, TimerRow,
+    SqliteStore, Store, StoreError, SyncedClaim,
 };
 use crate::claim::{Claim, ClaimRow};
 use crate::config::{DatabaseConfig, DatabaseUrl};
@@ -122,14 +122,6 @@ impl Store for AnyStore {
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         dispatch!(self, s => s.save_sync(synced, fingerprint, at).await)
-    }
-
-    async fn due_timers(
-        &self,
-        now: DateTime<Utc>,
-        limit: i64,
-    ) -> Result<Vec<(String, TimerRow)>, StoreError> {
-        dispatch!(self, s => s.due_timers(now, limit).await)
     }
 
     async fn fire_batch<F>(

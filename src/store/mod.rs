@@ -215,13 +215,6 @@ pub trait Store: Send + Sync {
     fn count_due(&self, now: DateTime<Utc>)
     -> impl Future<Output = Result<i64, StoreError>> + Send;
 
-    /// Pending timers due at `now`, earliest first, at most `limit`.
-    fn due_timers(
-        &self,
-        now: DateTime<Utc>,
-        limit: i64,
-    ) -> impl Future<Output = Result<Vec<(String, TimerRow)>, StoreError>> + Send;
-
     /// One fire batch in one transaction: takes up to `limit` claims with timers due at `now`
     /// (skipping those another replica holds), locks them, asks `decide` what to write for each,
     /// and writes it all. Returns how many claims were handled (0: nothing was due).

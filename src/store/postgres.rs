@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use super::{
     ApplyOutcome, Backend, ChangedClaim, ClaimChange, ClaimWrite, DeadEmail, DeliveryResult,
     FireInput, HistoryEntry, LoadedClaim, OutboxCounts, OutboxEmail, PendingEmail, Store,
-    StoreError, SyncedClaim, TimerRow, claim_columns, postgres_work, row::claim_row,
+    StoreError, SyncedClaim, claim_columns, postgres_work, row::claim_row,
 };
 use crate::claim::{Claim, ClaimRow};
 use crate::timers::ClaimFacts;
@@ -308,14 +308,6 @@ impl Store for PgStore {
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         self.save_sync_locked(synced, fingerprint, at).await
-    }
-
-    async fn due_timers(
-        &self,
-        now: DateTime<Utc>,
-        limit: i64,
-    ) -> Result<Vec<(String, TimerRow)>, StoreError> {
-        self.due_timers_impl(now, limit).await
     }
 
     async fn fire_batch<F>(

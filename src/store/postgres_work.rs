@@ -10,7 +10,7 @@ use sqlx::{PgConnection, Row};
 use super::postgres::read_claim;
 use super::{
     ChangedClaim, ClaimWrite, DeadEmail, DeliveryResult, FireInput, OutboxCounts, OutboxEmail,
-    PendingEmail, PgStore, StoreError, SyncedClaim, TimerRow, claim_columns,
+    PendingEmail, PgStore, StoreError, SyncedClaim, claim_columns,
 };
 use crate::timers::{ClaimFacts, FiredTimer};
 
@@ -241,34 +241,6 @@ impl PgStore {
             .await?;
         }
         Ok(())
-    }
-
-    pub(super) async fn due_timers_impl(
-        &self,
-        now: DateTime<Utc>,
-        limit: i64,
-    ) -> Result<Vec<(String, TimerRow)>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT claim_id, timer, started_at, due_at FROM cpor_timers \
-             WHERE state = 'pending' AND due_at <= $1 ORDER BY due_at, claim_id LIMIT $2",
-        )
-        .bind(now)
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter()
-            .map(|r| {
-                let timer: String = r.try_get("timer")?;
-                Ok((
-                    r.try_get("claim_id")?,
-                    TimerRow {
-                        kind: timer.parse().map_err(|e| corrupt("cpor_timers.timer", e))?,
-                        start: r.try_get("started_at")?,
-                        due: r.try_get("due_at")?,
-                    },
-                ))
-            })
-            .collect()
     }
 }
 

@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use super::{
     ApplyOutcome, Backend, ChangedClaim, ClaimChange, ClaimWrite, DeadEmail, DeliveryResult,
     FireInput, HistoryEntry, LoadedClaim, OutboxCounts, OutboxEmail, PendingEmail, Store,
-    StoreError, SyncedClaim, TimerRow, claim_columns, row::claim_row, sqlite_work,
+    StoreError, SyncedClaim, claim_columns, row::claim_row, sqlite_work,
 };
 use crate::claim::{Claim, ClaimRow};
 use crate::timers::ClaimFacts;
@@ -347,14 +347,6 @@ impl Store for SqliteStore {
         Self::save_sync_in(&mut tx, synced, fingerprint, at).await?;
         tx.commit().await?;
         Ok(())
-    }
-
-    async fn due_timers(
-        &self,
-        now: DateTime<Utc>,
-        limit: i64,
-    ) -> Result<Vec<(String, TimerRow)>, StoreError> {
-        self.due_timers_impl(now, limit).await
     }
 
     async fn fire_batch<F>(

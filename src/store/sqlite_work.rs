@@ -10,7 +10,7 @@ use sqlx::{Row, SqliteConnection};
 use super::sqlite::{format_ts, parse_ts, read_claim};
 use super::{
     ChangedClaim, ClaimWrite, DeadEmail, DeliveryResult, FireInput, OutboxCounts, OutboxEmail,
-    PendingEmail, SqliteStore, StoreError, SyncedClaim, TimerRow, claim_columns,
+    PendingEmail, SqliteStore, StoreError, SyncedClaim, claim_columns,
 };
 use crate::timers::{ClaimFacts, FiredTimer};
 
@@ -180,34 +180,6 @@ impl SqliteStore {
             .await?;
         }
         Ok(())
-    }
-
-    pub(super) async fn due_timers_impl(
-        &self,
-        now: DateTime<Utc>,
-        limit: i64,
-    ) -> Result<Vec<(String, TimerRow)>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT claim_id, timer, started_at, due_at FROM cpor_timers \
-             WHERE state = 'pending' AND due_at <= ? ORDER BY due_at, claim_id LIMIT ?",
-        )
-        .bind(format_ts(now))
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter()
-            .map(|r| {
-                let timer: String = r.try_get("timer")?;
-                Ok((
-                    r.try_get("claim_id")?,
-                    TimerRow {
-                        kind: timer.parse().map_err(|e| corrupt("cpor_timers.timer", e))?,
-                        start: ts(r, "started_at")?,
-                        due: ts(r, "due_at")?,
-                    },
-                ))
-            })
-            .collect()
     }
 }
 
