@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use super::{
     ApplyOutcome, Backend, ChangedClaim, ClaimChange, ClaimWrite, DeadEmail, DeliveryResult,
     FireInput, HistoryEntry, LoadedClaim, OutboxCounts, OutboxEmail, PendingEmail, PgStore,
-    SqliteStore, Store, StoreError, SyncedClaim,
+    SlaAlert, SqliteStore, Store, StoreError, SyncedClaim,
 };
 use crate::claim::{Claim, ClaimRow};
 use crate::config::{DatabaseConfig, DatabaseUrl};
@@ -181,5 +181,17 @@ impl Store for AnyStore {
 
     async fn count_due(&self, now: DateTime<Utc>) -> Result<i64, StoreError> {
         dispatch!(self, s => s.count_due(now).await)
+    }
+
+    async fn queue_sla_digest<F>(
+        &self,
+        now: DateTime<Utc>,
+        limit: i64,
+        build: F,
+    ) -> Result<usize, StoreError>
+    where
+        F: FnOnce(&[SlaAlert]) -> OutboxEmail + Send,
+    {
+        dispatch!(self, s => s.queue_sla_digest(now, limit, build).await)
     }
 }

@@ -22,7 +22,7 @@ pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 pub use work::{
     ChangedClaim, ClaimWrite, DeadEmail, DeliveryResult, FireInput, OutboxCounts, OutboxEmail,
-    PendingEmail, SyncedClaim, TimerRow, message_id,
+    PendingEmail, SlaAlert, SyncedClaim, TimerRow, message_id,
 };
 
 use std::collections::HashMap;
@@ -264,6 +264,18 @@ pub trait Store: Send + Sync {
     fn claim_problems(
         &self,
     ) -> impl Future<Output = Result<Vec<(String, String)>, StoreError>> + Send;
+
+    /// In one transaction: takes up to `limit` SLA breaches no digest has reported yet, writes
+    /// the email `build` makes of them to the outbox and marks them reported. Returns how many
+    /// breaches it reported (0: none waiting, nothing written).
+    fn queue_sla_digest<F>(
+        &self,
+        now: DateTime<Utc>,
+        limit: i64,
+        build: F,
+    ) -> impl Future<Output = Result<usize, StoreError>> + Send
+    where
+        F: FnOnce(&[SlaAlert]) -> OutboxEmail + Send;
 
     /// How many outbox emails are in each state.
     fn outbox_counts(&self) -> impl Future<Output = Result<OutboxCounts, StoreError>> + Send;

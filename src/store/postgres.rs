@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use super::{
     ApplyOutcome, Backend, ChangedClaim, ClaimChange, ClaimWrite, DeadEmail, DeliveryResult,
-    FireInput, HistoryEntry, LoadedClaim, OutboxCounts, OutboxEmail, PendingEmail, Store,
+    FireInput, HistoryEntry, LoadedClaim, OutboxCounts, OutboxEmail, PendingEmail, SlaAlert, Store,
     StoreError, SyncedClaim, claim_columns, postgres_work, row::claim_row,
 };
 use crate::claim::{Claim, ClaimRow};
@@ -372,5 +372,17 @@ impl Store for PgStore {
         .bind(now)
         .fetch_one(&self.pool)
         .await?)
+    }
+
+    async fn queue_sla_digest<F>(
+        &self,
+        now: DateTime<Utc>,
+        limit: i64,
+        build: F,
+    ) -> Result<usize, StoreError>
+    where
+        F: FnOnce(&[SlaAlert]) -> OutboxEmail + Send,
+    {
+        postgres_work::queue_sla_digest(self, now, limit, build).await
     }
 }

@@ -10,7 +10,7 @@ use sqlx::{PgConnection, Row};
 use super::postgres::read_claim;
 use super::{
     ChangedClaim, ClaimWrite, DeadEmail, DeliveryResult, FireInput, OutboxCounts, OutboxEmail,
-    PendingEmail, PgStore, StoreError, SyncedClaim, claim_columns,
+    PendingEmail, PgStore, SlaAlert, StoreError, SyncedClaim, claim_columns,
 };
 use crate::timers::{ClaimFacts, FiredTimer};
 
@@ -655,4 +655,60 @@ impl PgStore {
             .map(|r| Ok((r.try_get("claim_id")?, r.try_get("problem")?)))
             .collect()
     }
+}
+
+/// Writes one digest of unreported SLA breaches to the outbox and marks them reported.
+pub(super) async fn queue_sla_digest<F>(
+    store: &PgStore,
+    now: DateTime<Utc>,
+    limit: i64,
+    build: F,
+) -> Result<usize, StoreError>
+where
+    F: FnOnce(&[SlaAlert]) -> OutboxEmail + Send,
+{
+    let mut tx = store.pool().begin().await?;
+    let rows = sqlx::query(
+        "SELECT claim_id, timer, started_at, due_at, raised_at FROM cpor_sla_alerts \
+         WHERE notified_at IS NULL ORDER BY raised_at, claim_id LIMIT $1 FOR UPDATE SKIP LOCKED",
+    )
+    .bind(limit)
+    .fetch_all(&mut *tx)
+    .await?;
+    let alerts = rows
+        .iter()
+        .map(|r| {
+            let timer: String = r.try_get("timer")?;
+            Ok(SlaAlert {
+                claim_id: r.try_get("claim_id")?,
+                timer: timer
+                    .parse()
+                    .map_err(|e| corrupt("cpor_sla_alerts.timer", e))?,
+                start: r.try_get("started_at")?,
+                due: r.try_get("due_at")?,
+                raised_at: r.try_get("raised_at")?,
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    if alerts.is_empty() {
+        tx.commit().await?;
+        return Ok(0);
+    }
+    let email = build(&alerts);
+    insert_emails(&mut tx, &[&email], now).await?;
+    let ids: Vec<&str> = alerts.iter().map(|a| a.claim_id.as_str()).collect();
+    let timers: Vec<&str> = alerts.iter().map(|a| a.timer.as_str()).collect();
+    let starts: Vec<DateTime<Utc>> = alerts.iter().map(|a| a.start).collect();
+    sqlx::query(
+        "UPDATE cpor_sla_alerts a SET notified_at = $4 FROM UNNEST($1::text[], $2::text[], \
+         $3::timestamptz[]) AS u(c, t, s) WHERE a.claim_id = u.c AND a.timer = u.t AND a.started_at = u.s",
+    )
+    .bind(&ids)
+    .bind(&timers)
+    .bind(&starts)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(alerts.len())
 }

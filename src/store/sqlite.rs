@@ -14,7 +14,7 @@ use std::collections::HashMap;
 
 use super::{
     ApplyOutcome, Backend, ChangedClaim, ClaimChange, ClaimWrite, DeadEmail, DeliveryResult,
-    FireInput, HistoryEntry, LoadedClaim, OutboxCounts, OutboxEmail, PendingEmail, Store,
+    FireInput, HistoryEntry, LoadedClaim, OutboxCounts, OutboxEmail, PendingEmail, SlaAlert, Store,
     StoreError, SyncedClaim, claim_columns, row::claim_row, sqlite_work,
 };
 use crate::claim::{Claim, ClaimRow};
@@ -411,5 +411,17 @@ impl Store for SqliteStore {
         .bind(format_ts(now))
         .fetch_one(&self.pool)
         .await?)
+    }
+
+    async fn queue_sla_digest<F>(
+        &self,
+        now: DateTime<Utc>,
+        limit: i64,
+        build: F,
+    ) -> Result<usize, StoreError>
+    where
+        F: FnOnce(&[SlaAlert]) -> OutboxEmail + Send,
+    {
+        sqlite_work::queue_sla_digest(self, now, limit, build).await
     }
 }

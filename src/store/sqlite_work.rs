@@ -10,7 +10,7 @@ use sqlx::{Row, SqliteConnection};
 use super::sqlite::{format_ts, parse_ts, read_claim};
 use super::{
     ChangedClaim, ClaimWrite, DeadEmail, DeliveryResult, FireInput, OutboxCounts, OutboxEmail,
-    PendingEmail, SqliteStore, StoreError, SyncedClaim, claim_columns,
+    PendingEmail, SlaAlert, SqliteStore, StoreError, SyncedClaim, claim_columns,
 };
 use crate::timers::{ClaimFacts, FiredTimer};
 
@@ -306,24 +306,7 @@ async fn write_one(
         .await?;
     }
     for e in &w.emails {
-        sqlx::query(
-            "INSERT INTO cpor_outbox (message_id, claim_id, timer, started_at, email, to_name, to_address, \
-               locale, payload, state, attempts, next_attempt_at, created_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'pending', 0, ?10, ?10) \
-             ON CONFLICT (message_id) DO NOTHING",
-        )
-        .bind(&e.message_id)
-        .bind(&e.claim_id)
-        .bind(e.timer.as_str())
-        .bind(format_ts(e.start))
-        .bind(e.email.as_str())
-        .bind(&e.to_name)
-        .bind(&e.to_address)
-        .bind(&e.locale)
-        .bind(e.payload.to_string())
-        .bind(&at)
-        .execute(&mut *conn)
-        .await?;
+        insert_email(conn, e, &at).await?;
     }
     for (t, s, d, o) in &w.fired {
         sqlx::query(
@@ -524,4 +507,85 @@ impl SqliteStore {
             .map(|r| Ok((r.try_get("claim_id")?, r.try_get("problem")?)))
             .collect()
     }
+}
+
+/// Writes one outbox email (a second write of the same Message-ID is ignored).
+async fn insert_email(
+    conn: &mut SqliteConnection,
+    e: &OutboxEmail,
+    at: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO cpor_outbox (message_id, claim_id, timer, started_at, email, to_name, to_address, \
+           locale, payload, state, attempts, next_attempt_at, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'pending', 0, ?10, ?10) \
+         ON CONFLICT (message_id) DO NOTHING",
+    )
+    .bind(&e.message_id)
+    .bind(&e.claim_id)
+    .bind(e.timer.as_str())
+    .bind(format_ts(e.start))
+    .bind(e.email.as_str())
+    .bind(&e.to_name)
+    .bind(&e.to_address)
+    .bind(&e.locale)
+    .bind(e.payload.to_string())
+    .bind(at)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Writes one digest of unreported SLA breaches to the outbox and marks them reported.
+pub(super) async fn queue_sla_digest<F>(
+    store: &SqliteStore,
+    now: DateTime<Utc>,
+    limit: i64,
+    build: F,
+) -> Result<usize, StoreError>
+where
+    F: FnOnce(&[SlaAlert]) -> OutboxEmail + Send,
+{
+    let mut tx = store.pool().begin_with("BEGIN IMMEDIATE").await?;
+    let rows = sqlx::query(
+        "SELECT claim_id, timer, started_at, due_at, raised_at FROM cpor_sla_alerts \
+         WHERE notified_at IS NULL ORDER BY raised_at, claim_id LIMIT ?",
+    )
+    .bind(limit)
+    .fetch_all(&mut *tx)
+    .await?;
+    let alerts = rows
+        .iter()
+        .map(|r| {
+            let timer: String = r.try_get("timer")?;
+            Ok(SlaAlert {
+                claim_id: r.try_get("claim_id")?,
+                timer: timer
+                    .parse()
+                    .map_err(|e| corrupt("cpor_sla_alerts.timer", e))?,
+                start: ts(r, "started_at")?,
+                due: ts(r, "due_at")?,
+                raised_at: ts(r, "raised_at")?,
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    if alerts.is_empty() {
+        tx.commit().await?;
+        return Ok(0);
+    }
+    let at = format_ts(now);
+    insert_email(&mut tx, &build(&alerts), &at).await?;
+    for a in &alerts {
+        sqlx::query(
+            "UPDATE cpor_sla_alerts SET notified_at = ? WHERE claim_id = ? AND timer = ? AND started_at = ?",
+        )
+        .bind(&at)
+        .bind(&a.claim_id)
+        .bind(a.timer.as_str())
+        .bind(format_ts(a.start))
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(alerts.len())
 }

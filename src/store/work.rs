@@ -127,6 +127,21 @@ pub struct DeadEmail {
     pub last_error: Option<String>,
 }
 
+/// An SLA breach raised by a pass.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SlaAlert {
+    /// The claim.
+    pub claim_id: String,
+    /// The SLA timer.
+    pub timer: TimerKind,
+    /// Its start.
+    pub start: DateTime<Utc>,
+    /// When the SLA ended.
+    pub due: DateTime<Utc>,
+    /// When the breach was raised.
+    pub raised_at: DateTime<Utc>,
+}
+
 /// What a delivery attempt came to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DeliveryResult {

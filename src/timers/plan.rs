@@ -27,6 +27,8 @@ crate::lifecycle::id_enum!(
         PartnerApprovalNotice => "partner_approval_notice",
         /// The claim was forwarded to incentive evaluation.
         ForwardedToIncentiveEvaluation => "forwarded_to_incentive_evaluation",
+        /// The operations digest of SLA breaches (sent per pass, not by a claim's timer).
+        SlaAlertDigest => "sla_alert_digest",
     }
 );
 

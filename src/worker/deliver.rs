@@ -11,15 +11,17 @@ use url::Url;
 use crate::config::{Config, Secret};
 use crate::mail::context::{
     ClaimRejected, ConsentRequest, ForwardedToIncentiveEvaluation, PartnerApprovalNotice,
-    PartnerResponseReminder, split_products,
+    PartnerResponseReminder, SlaAlertDigest, SlaBreach, split_products,
 };
 use crate::mail::{
     DeliveryError, EmailContext, OutgoingEmail, RetryDecision, RetryPolicy, Templates, Transport,
     decline_link,
 };
-use crate::store::{DeliveryResult, OutboxEmail, PendingEmail, Store, StoreError};
+use crate::store::{
+    DeliveryResult, OutboxEmail, PendingEmail, SlaAlert, Store, StoreError, message_id,
+};
 use crate::telemetry;
-use crate::timers::{EmailKind, EmailPlan};
+use crate::timers::{EmailKind, EmailPlan, TimerKind};
 
 /// How long a taken email is reserved for one attempt before another sender may retry it.
 const LEASE: Duration = Duration::minutes(5);
@@ -34,6 +36,7 @@ pub struct Mailer {
     secret: Secret<String>,
     retry: RetryPolicy,
     concurrency: usize,
+    ops_to: Option<String>,
 }
 
 /// What one delivery round did.
@@ -66,6 +69,7 @@ impl Mailer {
             secret: config.consent_secret.clone(),
             retry: RetryPolicy::default(),
             concurrency: concurrency.max(1),
+            ops_to: config.mail.ops_alert_to.clone(),
         }
     }
 
@@ -76,6 +80,11 @@ impl Mailer {
 
     /// The template facts of an outbox email, or why it cannot be written.
     pub fn context(&self, email: &OutboxEmail) -> Result<EmailContext, String> {
+        if email.email == EmailKind::SlaAlertDigest {
+            return serde_json::from_value(email.payload.clone())
+                .map(EmailContext::SlaAlertDigest)
+                .map_err(|e| format!("stored digest is unreadable: {e}"));
+        }
         let p: EmailPlan = serde_json::from_value(email.payload.clone())
             .map_err(|e| format!("stored email facts are unreadable: {e}"))?;
         let dashboard_url = self.dashboard_url.to_string();
@@ -129,6 +138,7 @@ impl Mailer {
                     dashboard_url,
                 })
             }
+            EmailKind::SlaAlertDigest => return Err("a digest is not a claim's email".to_owned()),
             EmailKind::ForwardedToIncentiveEvaluation => {
                 EmailContext::ForwardedToIncentiveEvaluation(ForwardedToIncentiveEvaluation {
                     products: split_products(&p.products),
@@ -157,6 +167,33 @@ impl Mailer {
             text: rendered.text,
             html: rendered.html,
         })
+    }
+
+    /// Writes SLA breaches no digest has reported yet into digest emails to `mail.ops_alert_to`
+    /// (none when it is not set); returns how many breaches were reported.
+    pub async fn queue_sla_digest<S: Store>(
+        &self,
+        store: &S,
+        now: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        const PER_DIGEST: i64 = 500;
+        let Some(to) = &self.ops_to else {
+            return Ok(0);
+        };
+        let mut total = 0;
+        loop {
+            let n = store
+                .queue_sla_digest(now, PER_DIGEST, |alerts| digest_email(to, alerts, now))
+                .await?;
+            total += n;
+            if n < PER_DIGEST as usize {
+                break;
+            }
+        }
+        if total > 0 {
+            tracing::info!(breaches = total, to = %to, "SLA digest queued for operations");
+        }
+        Ok(total)
     }
 
     /// Delivers every outbox email due at `now`; failures are recorded, never dropped.
@@ -244,5 +281,79 @@ impl Mailer {
             },
         };
         store.record_delivery(pending.id, &outcome, now).await
+    }
+}
+
+/// The outbox email of one SLA digest; its Message-ID comes from its first breach, which no
+/// other digest reports.
+fn digest_email(to: &str, alerts: &[SlaAlert], now: DateTime<Utc>) -> OutboxEmail {
+    let digest = SlaAlertDigest {
+        generated_at: now,
+        breaches: alerts
+            .iter()
+            .map(|a| SlaBreach {
+                claim_id: a.claim_id.clone(),
+                timer: a.timer.to_string(),
+                deadline: a.due,
+                overdue_seconds: (now - a.due).num_seconds().max(0),
+            })
+            .collect(),
+    };
+    let (name, address) = split_mailbox(to);
+    let (first_claim, first_timer, first_start) = alerts
+        .first()
+        .map(|a| (a.claim_id.as_str(), a.timer, a.start))
+        .unwrap_or(("ops", TimerKind::ReviewStartSla, now));
+    OutboxEmail {
+        message_id: message_id(
+            first_claim,
+            first_timer,
+            first_start,
+            EmailKind::SlaAlertDigest,
+        ),
+        claim_id: OPS_CLAIM_ID.to_owned(),
+        timer: first_timer,
+        start: now,
+        email: EmailKind::SlaAlertDigest,
+        to_name: name,
+        to_address: address,
+        locale: "en".to_owned(),
+        payload: serde_json::to_value(&digest).unwrap_or_default(),
+    }
+}
+
+/// The `claim_id` an operations digest has in the outbox (it belongs to no claim).
+pub const OPS_CLAIM_ID: &str = "(operations)";
+
+/// Splits `Name <addr>` into its name and address; a bare address is named "Operations".
+fn split_mailbox(s: &str) -> (String, String) {
+    match (s.rfind('<'), s.rfind('>')) {
+        (Some(a), Some(b)) if a < b => {
+            let name = s[..a].trim().trim_matches('"').trim();
+            let name = if name.is_empty() { "Operations" } else { name };
+            (name.to_owned(), s[a + 1..b].trim().to_owned())
+        }
+        _ => ("Operations".to_owned(), s.trim().to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_mailbox;
+
+    #[test]
+    fn mailboxes_split_into_name_and_address() {
+        assert_eq!(
+            split_mailbox("Ops <ops@x.example>"),
+            ("Ops".into(), "ops@x.example".into())
+        );
+        assert_eq!(
+            split_mailbox("\"On Call\" <oc@x.example>"),
+            ("On Call".into(), "oc@x.example".into())
+        );
+        assert_eq!(
+            split_mailbox("ops@x.example"),
+            ("Operations".into(), "ops@x.example".into())
+        );
     }
 }

@@ -64,6 +64,8 @@ pub struct TickOutcome {
     pub problems: Vec<Problem>,
     /// Emails written to the outbox.
     pub emails_queued: usize,
+    /// SLA breaches reported to operations in a digest email.
+    pub sla_reported: usize,
     /// What delivering the outbox did (all zero with `--no-send`).
     pub delivery: DeliverOutcome,
 }
@@ -259,6 +261,7 @@ impl Engine {
             self.sync(store, now, &mut out).await?;
             self.fire(store, now, &mut out).await?;
             let Some(mailer) = mailer else { break };
+            out.sla_reported += mailer.queue_sla_digest(store, now).await?;
             let d = mailer.deliver(store, now).await?;
             out.delivery.sent += d.sent;
             out.delivery.consent_sent += d.consent_sent;

@@ -244,3 +244,44 @@ async fn a_changed_calendar_file_moves_pending_deadlines() {
     let reject = h.iter().find(|h| h.action == "auto_rejected").unwrap();
     assert_eq!(reject.details["deadline"]["last_day"], "2026-03-10");
 }
+
+#[tokio::test]
+async fn sla_breaches_reach_operations_in_one_digest() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("ops.toml"),
+        "[mail]\nops_alert_to = \"Ops <ops@cpor.example>\"\n",
+    )
+    .unwrap();
+    let cfg = ["--config", "ops.toml"];
+    ok(dir.path(), &[&["demo", "--at", T][..], &cfg].concat(), &[]);
+    ok(dir.path(), &[&["tick", "--at", T][..], &cfg].concat(), &[]);
+    ok(
+        dir.path(),
+        &[&["tick", "--at", LATER][..], &cfg].concat(),
+        &[],
+    );
+    let digests: Vec<String> = std::fs::read_dir(dir.path().join("outbox"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains("sla_alert_digest"))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap())
+        .collect();
+    assert_eq!(
+        digests.len(),
+        1,
+        "one digest for the pass, none for the next"
+    );
+    let d = &digests[0];
+    assert!(d.contains("ops@cpor.example"), "{d}");
+    for claim in ["CPOR-100003", "CPOR-100005", "CPOR-100015"] {
+        assert!(d.contains(claim), "{claim} missing from the digest");
+    }
+    for timer in [
+        "review_start_sla",
+        "review_decision_sla",
+        "dispute_review_sla",
+    ] {
+        assert!(d.contains(timer), "{timer} missing from the digest");
+    }
+}

@@ -7,7 +7,7 @@ use cpor_worker::calendar::Calendars;
 use cpor_worker::claim::ClaimRow;
 use cpor_worker::lifecycle::{ClaimStatus, RejectionReason};
 use cpor_worker::store::{AnyStore, DeliveryResult, Store};
-use cpor_worker::timers::TimerSettings;
+use cpor_worker::timers::{EmailKind, TimerSettings};
 use cpor_worker::worker::{Engine, TickOutcome};
 
 use crate::harness;
@@ -338,6 +338,37 @@ async fn sla_breaches_are_raised_once(store: AnyStore) {
     }
     assert_eq!(fired_total(&tick(&store, "2026-03-12T00:00:00Z").await), 0);
     assert_eq!(actions(&store, "s1").await, ["sla_breached"]);
+    // Each breach goes into exactly one operations digest, however the digests are cut.
+    let mut reported = Vec::new();
+    for expected in [2, 1, 0] {
+        let n = store
+            .queue_sla_digest(t("2026-03-12T00:00:00Z"), 2, |alerts| {
+                reported.extend(alerts.iter().map(|a| a.claim_id.clone()));
+                let a = &alerts[0];
+                cpor_worker::store::OutboxEmail {
+                    message_id: cpor_worker::store::message_id(
+                        &a.claim_id,
+                        a.timer,
+                        a.start,
+                        EmailKind::SlaAlertDigest,
+                    ),
+                    claim_id: "(operations)".into(),
+                    timer: a.timer,
+                    start: a.raised_at,
+                    email: EmailKind::SlaAlertDigest,
+                    to_name: "Ops".into(),
+                    to_address: "ops@cpor.example".into(),
+                    locale: "en".into(),
+                    payload: serde_json::json!({}),
+                }
+            })
+            .await
+            .unwrap();
+        assert_eq!(n, expected);
+    }
+    reported.sort();
+    assert_eq!(reported, ["d1", "r1", "s1"]);
+    assert_eq!(store.claim_emails("(operations)").await.unwrap().len(), 2);
 }
 
 async fn holidays_and_dst_inside_the_window_are_counted(store: AnyStore) {
