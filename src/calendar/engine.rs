@@ -166,6 +166,14 @@ impl Calendar {
             })
     }
 
+    /// [`Calendar::add_business_days`] from a day index (days since [`RANGE_START`]), for the
+    /// deadline fast path that already has the index.
+    #[inline]
+    pub(super) fn nth_business_day_after_index(&self, i: usize, n: u32) -> Option<NaiveDate> {
+        let k = (*self.rank.get(i)? as usize + n as usize).checked_sub(1)?;
+        self.bdays.get(k).copied()
+    }
+
     /// Business days in `(a, b]` (negative when `b < a`), so that
     /// `business_days_between(d0, add_business_days(d0, n)) == n` for business-day results.
     ///

@@ -10,6 +10,7 @@
 mod builtin;
 mod engine;
 mod generate;
+mod midnights;
 pub mod rules;
 mod zone;
 

@@ -48,6 +48,9 @@ pub fn deadline(
     from: DateTime<Utc>,
     count: DayCount,
 ) -> Result<Deadline, CalendarError> {
+    if let Some(d) = fast_deadline(cal, tz, from, count) {
+        return Ok(d);
+    }
     let from_date = from.with_timezone(&tz).date_naive();
     let last_day = match count {
         DayCount::Business(n) => cal.add_business_days(from_date, n)?,
@@ -67,6 +70,33 @@ pub fn deadline(
     })
 }
 
+/// [`deadline`] through the zone's midnight table and day indices: O(1), and `None` (use the
+/// general path) whenever anything falls outside the table.
+#[inline]
+fn fast_deadline(cal: &Calendar, tz: Tz, from: DateTime<Utc>, count: DayCount) -> Option<Deadline> {
+    use super::midnights::{day_index, midnights};
+    let m = midnights(tz)?;
+    let i0 = m.local_index(from)?;
+    let from_date = super::RANGE_START.checked_add_days(Days::new(i0 as u64))?;
+    let (last_day, last_i) = match count {
+        DayCount::Business(n) => {
+            let d = cal.nth_business_day_after_index(i0, n)?;
+            (d, day_index(d)?)
+        }
+        DayCount::Calendar(n) => {
+            let i = i0 + n as usize;
+            (from_date.checked_add_days(Days::new(n.into()))?, i)
+        }
+    };
+    Some(Deadline {
+        from_date,
+        last_day,
+        due: m.start_at_index(last_i + 1)?,
+        time_zone: tz,
+        count,
+    })
+}
+
 /// The first instant of local day `date` in `tz`: local midnight; the earlier one when midnight
 /// happens twice; where a DST change skips midnight, the first instant that exists after it.
 ///
@@ -79,6 +109,18 @@ pub fn deadline(
 /// assert_eq!(t.to_rfc3339(), "2024-03-10T05:00:00+00:00");
 /// ```
 pub fn start_of_local_day(date: NaiveDate, tz: Tz) -> Result<DateTime<Utc>, CalendarError> {
+    match super::midnights::midnights(tz).and_then(|m| m.start_of_day(date)) {
+        Some(t) => Ok(t),
+        None => start_of_local_day_slow(date, tz),
+    }
+}
+
+/// [`start_of_local_day`] computed from the zone's rules (the table's source, and the fallback
+/// outside its range).
+pub(super) fn start_of_local_day_slow(
+    date: NaiveDate,
+    tz: Tz,
+) -> Result<DateTime<Utc>, CalendarError> {
     let midnight = date.and_time(chrono::NaiveTime::MIN);
     match tz.from_local_datetime(&midnight) {
         LocalResult::Single(t) => Ok(t.with_timezone(&Utc)),
