@@ -285,3 +285,36 @@ async fn sla_breaches_reach_operations_in_one_digest() {
         assert!(d.contains(timer), "{timer} missing from the digest");
     }
 }
+
+#[test]
+fn json_logs_carry_one_event_per_action_with_claim_and_timer() {
+    let dir = tempfile::tempdir().unwrap();
+    ok(dir.path(), &["demo", "--at", T], &[]);
+    let out = run_in(
+        dir.path(),
+        &["tick", "--at", T],
+        &[("CPOR_LOG_FORMAT", "json")],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let lines: Vec<serde_json::Value> = text(&out.stderr)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let fired: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| l["message"] == "timer fired")
+        .collect();
+    assert!(fired.len() >= 10, "{lines:?}");
+    for f in &fired {
+        assert!(
+            f["claim_id"].is_string() && f["timer"].is_string() && f["action"].is_string(),
+            "{f}"
+        );
+    }
+    assert!(
+        fired
+            .iter()
+            .any(|f| f["claim_id"] == "CPOR-100007" && f["timer"] == "partner_response_deadline"),
+        "{fired:?}"
+    );
+}
