@@ -28,6 +28,8 @@ pub const SLA_BREACHES: &str = "cpor_sla_breaches_total";
 pub const CLAIMS_SKIPPED: &str = "cpor_claims_skipped_total";
 /// Claims left alone because the main system changed them meanwhile.
 pub const CLAIMS_CHANGED_MEANWHILE: &str = "cpor_claims_changed_meanwhile_total";
+/// Emails written in a fallback language because the claim's locale has no templates.
+pub const LOCALE_FALLBACKS: &str = "cpor_email_locale_fallbacks_total";
 /// Emails waiting in the outbox / dead-lettered, by `state`.
 pub const OUTBOX: &str = "cpor_outbox_emails";
 

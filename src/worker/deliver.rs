@@ -158,6 +158,19 @@ impl Mailer {
             .templates
             .render(&email.locale, &ctx)
             .map_err(|e| format!("rendering: {e}"))?;
+        let wanted = email.locale.split('-').next().unwrap_or_default();
+        if !wanted.eq_ignore_ascii_case(&rendered.locale_used) {
+            metrics::counter!(telemetry::LOCALE_FALLBACKS).increment(1);
+            tracing::warn!(
+                claim_id = %email.claim_id,
+                email = %email.email,
+                locale = %email.locale,
+                used = %rendered.locale_used,
+                "no templates for locale {}: email falls back to {}",
+                email.locale,
+                rendered.locale_used
+            );
+        }
         Ok(OutgoingEmail {
             message_id: email.message_id.clone(),
             from: self.from.clone(),
