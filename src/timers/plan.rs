@@ -289,8 +289,16 @@ impl Planner<'_> {
                     }
                 }
             }
-            K::PartnerResponseDeadline => {
-                let r = RejectionReason::NoPartnerResponse;
+            K::PartnerResponseDeadline | K::CustomerDecline => {
+                let (r, action) = if t.kind == K::CustomerDecline {
+                    (
+                        RejectionReason::CustomerDeclined,
+                        "customer_decline_applied",
+                    )
+                } else {
+                    (RejectionReason::NoPartnerResponse, "auto_rejected")
+                };
+                // The worker rejects: the rejection email goes with it, settling the notice.
                 e.status_change = Some(StatusChange {
                     to: ClaimStatus::Rejected,
                     rejection_reason: Some(r),
@@ -298,18 +306,7 @@ impl Planner<'_> {
                 e.emails.push(self.rejection_email(t.kind, Some(r))?);
                 e.settles.push((K::RejectionNotice, self.now));
                 reason = Some(r.as_str());
-                "auto_rejected"
-            }
-            K::CustomerDecline => {
-                let r = RejectionReason::CustomerDeclined;
-                e.status_change = Some(StatusChange {
-                    to: ClaimStatus::Rejected,
-                    rejection_reason: Some(r),
-                });
-                e.emails.push(self.rejection_email(t.kind, Some(r))?);
-                e.settles.push((K::RejectionNotice, self.now));
-                reason = Some(r.as_str());
-                "customer_decline_applied"
+                action
             }
             K::ConsentNotification => {
                 let (last_day, end) = self.window_from_now(t.kind, CONSENT_WINDOW_DAYS)?;
