@@ -8,6 +8,7 @@ use serde::Serialize;
 use tokio::task::JoinSet;
 use url::Url;
 
+use crate::calendar::start_of_local_day;
 use crate::config::{Config, Secret};
 use crate::mail::context::{
     ClaimRejected, ConsentRequest, ForwardedToIncentiveEvaluation, PartnerApprovalNotice,
@@ -21,7 +22,7 @@ use crate::store::{
     DeliveryResult, OutboxEmail, PendingEmail, SlaAlert, Store, StoreError, message_id,
 };
 use crate::telemetry;
-use crate::timers::{EmailKind, EmailPlan, TimerKind};
+use crate::timers::{CONSENT_WINDOW_DAYS, EmailKind, EmailPlan, TimerKind};
 
 /// How long a taken email is reserved for one attempt before another sender may retry it.
 const LEASE: Duration = Duration::minutes(5);
@@ -78,8 +79,24 @@ impl Mailer {
         self.transport.describe()
     }
 
-    /// The template facts of an outbox email, or why it cannot be written.
-    pub fn context(&self, email: &OutboxEmail) -> Result<EmailContext, String> {
+    /// The consent window of a consent request sent at `sent`: it starts when the email is
+    /// actually sent (SPEC §4), so its last day is counted from the delivery, in the claim's zone.
+    fn consent_window(
+        p: &EmailPlan,
+        sent: DateTime<Utc>,
+    ) -> Result<(chrono::NaiveDate, DateTime<Utc>), String> {
+        let tz = crate::config::parse_time_zone(&p.time_zone)?;
+        let last = sent.with_timezone(&tz).date_naive()
+            + chrono::Days::new(u64::from(CONSENT_WINDOW_DAYS));
+        let end = last
+            .succ_opt()
+            .ok_or("date out of range")
+            .and_then(|d| start_of_local_day(d, tz).map_err(|_| "no local midnight"))?;
+        Ok((last, end))
+    }
+
+    /// The template facts of an outbox email delivered at `now`, or why it cannot be written.
+    pub fn context(&self, email: &OutboxEmail, now: DateTime<Utc>) -> Result<EmailContext, String> {
         if email.email == EmailKind::SlaAlertDigest {
             return serde_json::from_value(email.payload.clone())
                 .map(EmailContext::SlaAlertDigest)
@@ -116,12 +133,10 @@ impl Mailer {
                 dashboard_url,
             }),
             EmailKind::ConsentRequest => {
-                let end = p
-                    .window_end
-                    .ok_or("a consent request needs the window's end")?;
+                let (last, end) = Self::consent_window(&p, now)?;
                 EmailContext::ConsentRequest(ConsentRequest {
                     decline_link: decline_link(&self.decline_url, &self.secret, &p.claim_id, end),
-                    last_day: last_day()?,
+                    last_day: last,
                     products: split_products(&p.products),
                     claim_id: p.claim_id,
                     customer_name: p.customer_name,
@@ -152,8 +167,12 @@ impl Mailer {
     }
 
     /// The message an outbox email becomes: rendered in the claim's locale, with its stable Message-ID.
-    pub fn compose(&self, email: &OutboxEmail) -> Result<OutgoingEmail, String> {
-        let ctx = self.context(email)?;
+    pub fn compose(
+        &self,
+        email: &OutboxEmail,
+        now: DateTime<Utc>,
+    ) -> Result<OutgoingEmail, String> {
+        let ctx = self.context(email, now)?;
         let rendered = self
             .templates
             .render(&email.locale, &ctx)
@@ -225,7 +244,7 @@ impl Mailer {
             let mut sends = JoinSet::new();
             let mut results = Vec::with_capacity(taken.len());
             for pending in taken {
-                match self.compose(&pending.email) {
+                match self.compose(&pending.email, now) {
                     Err(problem) => results.push((pending, Err(DeliveryError::Permanent(problem)))),
                     Ok(msg) => {
                         while sends.len() >= self.concurrency {

@@ -318,3 +318,72 @@ fn json_logs_carry_one_event_per_action_with_claim_and_timer() {
         "{fired:?}"
     );
 }
+
+/// The decoded text part of an `.eml` file.
+fn body_text(path: &std::path::Path) -> String {
+    let raw = std::fs::read(path).unwrap();
+    let msg = mail_parser::MessageParser::default().parse(&raw).unwrap();
+    msg.body_text(0).unwrap().into_owned()
+}
+
+#[tokio::test]
+async fn the_consent_window_counts_from_the_delivery_even_after_an_outage() {
+    let dir = tempfile::tempdir().unwrap();
+    ok(dir.path(), &["migrate"], &[]);
+    let store = store(dir.path()).await;
+    let at = |s: &str| Some(s.parse().unwrap());
+    store
+        .put_claim_row(&cpor_worker::claim::ClaimRow {
+            id: "c1".into(),
+            status: "approved".into(),
+            partner_name: Some("Nordljus Konsult AB".into()),
+            partner_email: Some("p@partner.example".into()),
+            customer_name: Some("Cedar Valley Health".into()),
+            customer_email: Some("c@customer.example".into()),
+            products: Some("Power BI Pro".into()),
+            country: Some("SE".into()),
+            locale: Some("en".into()),
+            approved_at: at("2026-11-27T10:00:00Z"),
+            updated_at: at("2026-11-27T10:00:00Z"),
+            version: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let down = format!("smtp://127.0.0.1:{}", free_port());
+    ok(
+        dir.path(),
+        &["tick", "--at", "2026-11-27T10:00:00Z"],
+        &[("CPOR_SMTP_URL", down.as_str())],
+    );
+    // Delivered four days late: the customer still gets seven full days from the delivery.
+    ok(dir.path(), &["tick", "--at", "2026-12-01T10:00:00Z"], &[]);
+    let files: Vec<std::path::PathBuf> = std::fs::read_dir(dir.path().join("outbox"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    let find = |what: &str| {
+        files
+            .iter()
+            .find(|p| p.to_string_lossy().contains(what))
+            .unwrap_or_else(|| panic!("no {what} in {files:?}"))
+    };
+    let consent = body_text(find("consent_request"));
+    let notice = body_text(find("partner_approval_notice"));
+    assert!(consent.contains("8 December 2026"), "{consent}");
+    assert!(notice.contains("8 December 2026"), "{notice}");
+    // And the window closes exactly then: 8 December ends at 23:00 UTC (midnight in Stockholm).
+    ok(
+        dir.path(),
+        &["tick", "--no-send", "--at", "2026-12-08T22:59:59Z"],
+        &[],
+    );
+    assert_eq!(store.incentive_request("c1").await.unwrap(), None);
+    ok(
+        dir.path(),
+        &["tick", "--no-send", "--at", "2026-12-08T23:00:00Z"],
+        &[],
+    );
+    assert!(store.incentive_request("c1").await.unwrap().is_some());
+}
