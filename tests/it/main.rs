@@ -8,6 +8,7 @@ mod cli_calendar;
 mod cli_report;
 mod cli_run;
 mod cli_tick;
+mod crash;
 mod mail_cli;
 mod mail_smtp;
 mod mail_templates;
