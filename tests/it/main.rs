@@ -3,6 +3,7 @@
 #[macro_use]
 mod harness;
 
+mod bad_data;
 mod cli_basic;
 mod cli_calendar;
 mod cli_report;
