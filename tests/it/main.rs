@@ -10,6 +10,7 @@ mod cli_report;
 mod cli_run;
 mod cli_tick;
 mod crash;
+mod hostile;
 mod mail_cli;
 mod mail_smtp;
 mod mail_templates;
