@@ -15,6 +15,7 @@ mod mail_cli;
 mod mail_smtp;
 mod mail_templates;
 mod mail_token;
+mod outages;
 mod replicas;
 mod store_conformance;
 mod timers_lifecycle;
