@@ -169,6 +169,21 @@ async fn each_bad_row_is_named_by_tick_log_and_dry_run_and_the_rest_fire(db: &Te
         assert!(due.contains(&id), "{id} not due in dry-run: {before:#}");
     }
 
+    // explain agrees (the same evaluate): it names the problem of the claim asked about.
+    for (row, word) in bad_rows() {
+        let out = harness::run_in(
+            dir.path(),
+            &["explain", &row.id, "--at", NOW],
+            &[("CPOR_DATABASE_URL", db.url.as_str())],
+        );
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(said.contains(word), "explain {}: {said}", row.id);
+    }
+
     let (outcome, log) = run(dir.path(), &db.url, &["tick", "--at", NOW, "--json"]);
     assert_every_bad_claim_named(&problems(&outcome), "tick");
     assert_eq!(
