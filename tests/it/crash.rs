@@ -5,7 +5,7 @@
 //! its one Message-ID), no claim was forwarded to incentive evaluation or rejected twice.
 //!
 //! The seed is fixed and printed; `CPOR_CRASH_SEED=N` replays another sequence and
-//! `CPOR_CRASH_KILLS=N` changes the number of kills.
+//! `CPOR_CRASH_KILLS_PER_WAVE=N` changes the number of kills per wave (6 waves).
 
 use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
@@ -33,9 +33,9 @@ const DEFAULT_SEED: u64 = 0x5eed_c0de_2026_0202;
 /// SIGKILLs per wave: 6 waves x 6 = 36 kills (runs that finish first do not count).
 const DEFAULT_KILLS_PER_WAVE: usize = 6;
 /// How long one uninterrupted pass over a wave takes in a debug build (measured: about 1 s for
-/// a wave's 500 claims, 955 timer runs and 615 emails). A kill delay is drawn uniformly from 0 to the start-up time
-/// plus this times the share of the wave's work still left, so kills land over the whole pass
-/// that the restarted process has in front of it: sync, firing batches, delivery.
+/// a wave's 500 claims, 955 timer runs and 615 emails). A kill delay is drawn uniformly from 0
+/// to the start-up time plus this times the share of the wave's work still left, so kills land
+/// over the whole pass the restarted process has in front of it: sync, fire batches, delivery.
 const WAVE_PASS_MS: f64 = 1200.0;
 /// Process start, settings, connection and the migration check.
 const STARTUP_MS: f64 = 150.0;
