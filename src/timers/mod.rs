@@ -21,6 +21,10 @@ pub const REVIEW_SLA_DAYS: u32 = 5;
 pub const CONSENT_WINDOW_DAYS: u32 = 7;
 /// Calendar days the partner has to dispute a rejection.
 pub const DISPUTE_WINDOW_DAYS: u32 = 30;
+/// How far after the evaluated instant an event timestamp may lie before the claim is reported
+/// as bad data ([`TimerError::FutureTimestamp`]): clocks of the main system and the worker may
+/// differ a little, but an event a day ahead of the clock did not happen yet.
+pub const FUTURE_TOLERANCE: chrono::Duration = chrono::Duration::days(1);
 
 id_enum!(
     /// The timers of SPEC §4 (plus the partner approval notice, the second half of consent_notification).
@@ -183,6 +187,23 @@ pub enum TimerError {
         /// The empty column.
         column: &'static str,
     },
+    /// An event timestamp the timer counts from lies more than [`FUTURE_TOLERANCE`] after the
+    /// evaluated instant. The worker re-examines the claim once the instant is within tolerance.
+    #[error(
+        "timestamp `{column}` ({at}) is in the future: more than {tolerance_hours} h after {now}"
+    )]
+    FutureTimestamp {
+        /// The timer that counts from it.
+        timer: TimerKind,
+        /// The column.
+        column: &'static str,
+        /// Its value.
+        at: DateTime<Utc>,
+        /// The evaluated instant.
+        now: DateTime<Utc>,
+        /// [`FUTURE_TOLERANCE`] in hours, for the message.
+        tolerance_hours: i64,
+    },
     /// The day arithmetic failed (date out of the calendar's range, …).
     #[error("deadline of {timer}: {source}")]
     Calendar {
@@ -274,6 +295,35 @@ impl Evaluator<'_> {
         })
     }
 
+    /// `at` (the value of `column`, which `kind` counts from), unless it lies in the future.
+    fn not_future(
+        &self,
+        kind: TimerKind,
+        at: DateTime<Utc>,
+        column: &'static str,
+    ) -> Result<DateTime<Utc>, TimerError> {
+        if at > self.now + FUTURE_TOLERANCE {
+            return Err(TimerError::FutureTimestamp {
+                timer: kind,
+                column,
+                at,
+                now: self.now,
+                tolerance_hours: FUTURE_TOLERANCE.num_hours(),
+            });
+        }
+        Ok(at)
+    }
+
+    /// The event timestamp `column` that `kind` counts from: present, and not in the future.
+    fn event(
+        &self,
+        kind: TimerKind,
+        v: Option<DateTime<Utc>>,
+        column: &'static str,
+    ) -> Result<DateTime<Utc>, TimerError> {
+        self.not_future(kind, self.need(v, column)?, column)
+    }
+
     fn shape(&self, kind: TimerKind) -> Result<Shape, TimerError> {
         use ClaimStatus as S;
         use TimerKind as K;
@@ -283,19 +333,19 @@ impl Evaluator<'_> {
         let calendar = |n| Some(DayCount::Calendar(n));
         match kind {
             K::ReviewStartSla if c.status == S::Submitted => Ok(Shape::Counting(
-                self.need(c.submitted_at, "submitted_at")?,
+                self.event(kind, c.submitted_at, "submitted_at")?,
                 business(REVIEW_SLA_DAYS),
             )),
             K::ReviewStartSla => na("runs while the claim is submitted"),
             K::ReviewDecisionSla if c.status == S::UnderReview => Ok(Shape::Counting(
-                self.need(c.review_started_at, "review_started_at")?,
+                self.event(kind, c.review_started_at, "review_started_at")?,
                 business(REVIEW_SLA_DAYS),
             )),
             K::ReviewDecisionSla => na("runs while the claim is under review"),
             K::PartnerResponseReminder | K::PartnerResponseDeadline
                 if c.status == S::PartnerActionRequired =>
             {
-                let start = self.need(c.info_requested_at, "info_requested_at")?;
+                let start = self.event(kind, c.info_requested_at, "info_requested_at")?;
                 Ok(if kind == K::PartnerResponseReminder {
                     Shape::Reminder(start)
                 } else {
@@ -316,11 +366,11 @@ impl Evaluator<'_> {
                 na("the customer declined")
             }
             K::ConsentNotification => Ok(Shape::Counting(
-                self.need(c.approved_at, "approved_at")?,
+                self.event(kind, c.approved_at, "approved_at")?,
                 None,
             )),
             K::PartnerApprovalNotice | K::ConsentWindowClose => {
-                let approved = self.need(c.approved_at, "approved_at")?;
+                let approved = self.event(kind, c.approved_at, "approved_at")?;
                 match self.facts.consent_sent_at(approved) {
                     None => na("waits for the consent email to be sent"),
                     Some(sent) if kind == K::PartnerApprovalNotice => {
@@ -330,7 +380,10 @@ impl Evaluator<'_> {
                 }
             }
             K::CustomerDecline => match (c.status, c.customer_declined_at) {
-                (S::Approved, Some(at)) => Ok(Shape::Counting(at, None)),
+                (S::Approved, Some(at)) => Ok(Shape::Counting(
+                    self.not_future(kind, at, "customer_declined_at")?,
+                    None,
+                )),
                 (S::Approved, None) => na("the customer has not declined"),
                 _ => na("runs while the claim is approved"),
             },
@@ -340,11 +393,11 @@ impl Evaluator<'_> {
                 na("runs while the claim is rejected")
             }
             K::RejectionNotice => Ok(Shape::Counting(
-                self.need(c.rejected_at, "rejected_at")?,
+                self.event(kind, c.rejected_at, "rejected_at")?,
                 None,
             )),
             K::DisputeWindowClose => {
-                let rejected = self.need(c.rejected_at, "rejected_at")?;
+                let rejected = self.event(kind, c.rejected_at, "rejected_at")?;
                 if c.dispute_opened_at.is_some() {
                     na("a dispute was opened")
                 } else {
@@ -354,7 +407,10 @@ impl Evaluator<'_> {
             K::DisputeReviewSla => match (c.dispute_opened_at, c.dispute_resolved_at) {
                 (None, _) => na("no dispute is open"),
                 (Some(_), Some(_)) => na("the dispute was resolved"),
-                (Some(opened), None) => Ok(Shape::Counting(opened, business(REVIEW_SLA_DAYS))),
+                (Some(opened), None) => Ok(Shape::Counting(
+                    self.not_future(kind, opened, "dispute_opened_at")?,
+                    business(REVIEW_SLA_DAYS),
+                )),
             },
         }
     }

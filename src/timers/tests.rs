@@ -332,3 +332,81 @@ fn a_missing_timestamp_the_status_needs_is_an_error() {
         "status `under_review` needs `review_started_at`, which is empty"
     );
 }
+
+#[test]
+fn an_event_more_than_the_tolerance_after_now_is_a_future_timestamp() {
+    let cals = Calendars::builtin().unwrap();
+    let cal = cals.for_country("SE").unwrap();
+    let run = |status: &str, f: fn(&mut ClaimRow), now: &str| {
+        evaluate(
+            &claim(status, f),
+            cal,
+            &ClaimFacts::default(),
+            LEAD0,
+            t(now),
+        )
+    };
+    // Exactly the tolerance ahead is accepted (clock skew); one second more is not.
+    let at_edge = run(
+        "rejected",
+        |r| r.rejected_at = Some(t("2026-03-03T10:00:00Z")),
+        "2026-03-02T10:00:00Z",
+    );
+    assert!(at_edge.is_ok(), "{at_edge:?}");
+    type Edit = fn(&mut ClaimRow);
+    let cases: Vec<(&str, Edit, &str)> = vec![
+        (
+            "rejected",
+            |r| r.rejected_at = Some(t("2026-03-03T10:00:01Z")),
+            "rejected_at",
+        ),
+        (
+            "submitted",
+            |r| r.submitted_at = Some(t("2026-04-01T00:00:00Z")),
+            "submitted_at",
+        ),
+        (
+            "under_review",
+            |r| r.review_started_at = Some(t("2026-04-01T00:00:00Z")),
+            "review_started_at",
+        ),
+        (
+            "partner_action_required",
+            |r| r.info_requested_at = Some(t("2026-04-01T00:00:00Z")),
+            "info_requested_at",
+        ),
+        (
+            "approved",
+            |r| r.approved_at = Some(t("2026-04-01T00:00:00Z")),
+            "approved_at",
+        ),
+        (
+            "approved",
+            |r| {
+                r.approved_at = Some(t("2026-03-01T00:00:00Z"));
+                r.customer_declined_at = Some(t("2026-04-01T00:00:00Z"));
+            },
+            "customer_declined_at",
+        ),
+        (
+            "rejected",
+            |r| {
+                r.rejected_at = Some(t("2026-03-01T00:00:00Z"));
+                r.dispute_opened_at = Some(t("2026-04-01T00:00:00Z"));
+            },
+            "dispute_opened_at",
+        ),
+    ];
+    for (status, f, column) in cases {
+        let err = run(status, f, "2026-03-02T10:00:00Z").unwrap_err();
+        assert!(
+            matches!(err, TimerError::FutureTimestamp { column: c, .. } if c == column),
+            "{status}/{column}: {err:?}"
+        );
+        let msg = err.to_string();
+        assert!(
+            msg.contains(&format!("timestamp `{column}`")) && msg.contains("is in the future"),
+            "{msg}"
+        );
+    }
+}

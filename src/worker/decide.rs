@@ -10,7 +10,8 @@ use crate::store::{
     ChangedClaim, ClaimWrite, FireInput, OutboxEmail, SyncedClaim, TimerRow, message_id,
 };
 use crate::timers::{
-    ClaimFacts, ClaimPlan, FiredTimer, TimerKind, TimerSettings, TimerState, evaluate, plan,
+    ClaimFacts, ClaimPlan, FUTURE_TOLERANCE, FiredTimer, TimerError, TimerKind, TimerSettings,
+    TimerState, evaluate, plan,
 };
 
 /// What one claim came to in a fire batch, for the pass's tally and log.
@@ -34,13 +35,12 @@ pub fn sync_claim(
     facts: &ClaimFacts,
     now: DateTime<Utc>,
 ) -> SyncedClaim {
-    let pending = match &claim.claim {
-        Err(bad) => Err(bad.problem.clone()),
-        Ok(c) => pending_timers(calendars, settings, c, facts, now),
-    };
-    let (pending, problem) = match pending {
-        Ok(p) => (p, None),
-        Err(e) => (Vec::new(), Some(e)),
+    let (pending, problem) = match &claim.claim {
+        Err(bad) => (Vec::new(), Some(bad.problem.clone())),
+        Ok(c) => match pending_timers(calendars, settings, c, facts, now) {
+            Ok(p) => (p, None),
+            Err(e) => e,
+        },
     };
     SyncedClaim {
         claim_id: claim.id.clone(),
@@ -51,17 +51,39 @@ pub fn sync_claim(
     }
 }
 
+/// The pending rows to keep for a claim whose timers cannot be computed: none, except for a
+/// timestamp in the future, which gets one row due when that timestamp comes within
+/// [`FUTURE_TOLERANCE`], so that the claim is looked at again by itself then.
+fn problem_rows(e: &TimerError) -> Vec<TimerRow> {
+    match e {
+        TimerError::FutureTimestamp { timer, at, .. } => vec![TimerRow {
+            kind: *timer,
+            start: *at,
+            due: *at - FUTURE_TOLERANCE,
+        }],
+        _ => Vec::new(),
+    }
+}
+
+/// The claim's pending timer rows, or (rows to keep anyway, the problem).
 fn pending_timers(
     calendars: &Calendars,
     settings: TimerSettings,
     claim: &Claim,
     facts: &ClaimFacts,
     now: DateTime<Utc>,
-) -> Result<Vec<TimerRow>, String> {
-    let cal = calendars
-        .for_country(&claim.country)
-        .ok_or_else(|| format!("no holiday calendar serves country {}", claim.country))?;
-    let timers = evaluate(claim, cal, facts, settings, now).map_err(|e| e.to_string())?;
+) -> Result<Vec<TimerRow>, (Vec<TimerRow>, Option<String>)> {
+    let cal = calendars.for_country(&claim.country).ok_or_else(|| {
+        (
+            Vec::new(),
+            Some(format!(
+                "no holiday calendar serves country {}",
+                claim.country
+            )),
+        )
+    })?;
+    let timers = evaluate(claim, cal, facts, settings, now)
+        .map_err(|e| (problem_rows(&e), Some(e.to_string())))?;
     Ok(timers
         .into_iter()
         .filter(|t| matches!(t.state, TimerState::Pending | TimerState::Due))
@@ -113,7 +135,7 @@ pub fn decide(
     let recompute = |c: &Claim, f: &ClaimFacts| match pending_timers(calendars, settings, c, f, now)
     {
         Ok(p) => resync(c.version, p, None),
-        Err(e) => resync(c.version, Vec::new(), Some(e)),
+        Err((p, problem)) => resync(c.version, p, problem),
     };
     if claim.version != input.synced_version {
         let w = ClaimWrite {
@@ -137,7 +159,11 @@ pub fn decide(
         Err(e) => {
             let problem = e.to_string();
             let w = ClaimWrite {
-                resync: Some(resync(claim.version, Vec::new(), Some(problem.clone()))),
+                resync: Some(resync(
+                    claim.version,
+                    problem_rows(&e),
+                    Some(problem.clone()),
+                )),
                 ..ClaimWrite::default()
             };
             return (w, Decided::Problem(problem));

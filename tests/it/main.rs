@@ -3,16 +3,20 @@
 #[macro_use]
 mod harness;
 
+mod bad_data;
 mod cli_basic;
 mod cli_calendar;
 mod cli_report;
 mod cli_run;
 mod cli_tick;
+mod crash;
+mod hostile;
 mod mail_cli;
 mod mail_smtp;
 mod mail_templates;
 mod mail_tls;
 mod mail_token;
+mod outages;
 mod replicas;
 mod store_conformance;
 mod timers_lifecycle;

@@ -30,6 +30,33 @@ macro_rules! backend_tests {
     };
 }
 
+/// Like `backend_tests!`, but each test function gets the whole [`TestStore`] (its URL too, for
+/// tests that run the binary against the same database).
+macro_rules! backend_tests_db {
+    ($($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let db = crate::harness::sqlite_unmigrated().await;
+                    super::$name(&db).await;
+                }
+            )+
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(db) = crate::harness::postgres_unmigrated(stringify!($name)).await else {
+                        return;
+                    };
+                    super::$name(&db).await;
+                }
+            )+
+        }
+    };
+}
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
 

@@ -35,12 +35,17 @@ impl SmtpSink {
     /// Starts a sink with extra `args` (`--fail-first N`, `--reject ADDR`, `--discard`); `None`
     /// when CPOR_TEST_SKIP_SMTP=1; panics with how to install aiosmtpd when it cannot start.
     pub fn start(test: &str, args: &[&str]) -> Option<SmtpSink> {
+        Self::start_on(test, free_port(), args)
+    }
+
+    /// Like [`SmtpSink::start`], on a given port (a server that comes up where a worker was
+    /// already pointed).
+    pub fn start_on(test: &str, port: u16, args: &[&str]) -> Option<SmtpSink> {
         if std::env::var("CPOR_TEST_SKIP_SMTP").is_ok_and(|v| v == "1") {
             eprintln!("!!!!!! SKIPPED SMTP test `{test}`: CPOR_TEST_SKIP_SMTP=1 !!!!!!");
             return None;
         }
         let dir = tempfile::tempdir().expect("temp dir");
-        let port = free_port();
         let mut child = Command::new("python3")
             .arg(script())
             .args(["--port", &port.to_string(), "--dir"])
