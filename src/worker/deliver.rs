@@ -241,15 +241,19 @@ impl Mailer {
             if taken.is_empty() {
                 break;
             }
+            // Each result is recorded the moment its send completes, so a crash forgets at
+            // most the sends in flight (which are then re-sent with the same Message-ID).
             let mut sends = JoinSet::new();
-            let mut results = Vec::with_capacity(taken.len());
             for pending in taken {
                 match self.compose(&pending.email, now) {
-                    Err(problem) => results.push((pending, Err(DeliveryError::Permanent(problem)))),
+                    Err(problem) => {
+                        let failed = Err(DeliveryError::Permanent(problem));
+                        self.record(store, &pending, failed, now, &mut out).await?;
+                    }
                     Ok(msg) => {
                         while sends.len() >= self.concurrency {
-                            if let Some(Ok(done)) = sends.join_next().await {
-                                results.push(done);
+                            if let Some(Ok((done, result))) = sends.join_next().await {
+                                self.record(store, &done, result, now, &mut out).await?;
                             }
                         }
                         let transport = self.transport.clone();
@@ -261,12 +265,9 @@ impl Mailer {
                 }
             }
             while let Some(done) = sends.join_next().await {
-                if let Ok(done) = done {
-                    results.push(done);
+                if let Ok((done, result)) = done {
+                    self.record(store, &done, result, now, &mut out).await?;
                 }
-            }
-            for (pending, result) in results {
-                self.record(store, &pending, result, now, &mut out).await?;
             }
         }
         Ok(out)
