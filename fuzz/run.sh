@@ -5,6 +5,7 @@
 #
 #   fuzz/run.sh                 # every target, FUZZ_SECONDS (default 60) each
 #   FUZZ_SECONDS=300 fuzz/run.sh calendar_rules
+#   FUZZ_DEV=1 fuzz/run.sh      # debug build: compiles in a fraction of the time (CI)
 #
 # Exit status non-zero when a target finds a crash; the input is left in
 # fuzz/artifacts/TARGET/ (replay: RUSTC_BOOTSTRAP=1 cargo fuzz run TARGET fuzz/artifacts/TARGET/FILE).
@@ -22,11 +23,15 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
 fi
 
 export RUSTC_BOOTSTRAP=1
+profile=()
+if [ "${FUZZ_DEV:-0}" = 1 ]; then
+    profile=(--dev)
+fi
 # Build once, then run each target: the build is not counted in FUZZ_SECONDS.
-cargo fuzz build --fuzz-dir fuzz
+cargo fuzz build --fuzz-dir fuzz "${profile[@]}"
 for t in "${targets[@]}"; do
     mkdir -p "fuzz/corpus/$t"
     echo "== fuzzing $t for ${seconds}s"
-    cargo fuzz run --fuzz-dir fuzz "$t" "fuzz/corpus/$t" "fuzz/seeds/$t" -- \
+    cargo fuzz run --fuzz-dir fuzz "${profile[@]}" "$t" "fuzz/corpus/$t" "fuzz/seeds/$t" -- \
         -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
 done
