@@ -3,9 +3,11 @@
 
 mod any;
 mod postgres;
+mod postgres_outbox;
 mod postgres_work;
 mod row;
 mod sqlite;
+mod sqlite_outbox;
 mod sqlite_work;
 mod work;
 

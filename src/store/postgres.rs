@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use super::{
     ApplyOutcome, Backend, ChangedClaim, ClaimChange, ClaimWrite, DeadEmail, DeliveryResult,
     FireInput, HistoryEntry, LoadedClaim, OutboxCounts, OutboxEmail, PendingEmail, SlaAlert, Store,
-    StoreError, SyncedClaim, claim_columns, postgres_work, row::claim_row,
+    StoreError, SyncedClaim, claim_columns, postgres_outbox, postgres_work, row::claim_row,
 };
 use crate::claim::{Claim, ClaimRow};
 use crate::timers::ClaimFacts;
@@ -383,6 +383,6 @@ impl Store for PgStore {
     where
         F: FnOnce(&[SlaAlert]) -> OutboxEmail + Send,
     {
-        postgres_work::queue_sla_digest(self, now, limit, build).await
+        postgres_outbox::queue_sla_digest(self, now, limit, build).await
     }
 }

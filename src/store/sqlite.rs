@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use super::{
     ApplyOutcome, Backend, ChangedClaim, ClaimChange, ClaimWrite, DeadEmail, DeliveryResult,
     FireInput, HistoryEntry, LoadedClaim, OutboxCounts, OutboxEmail, PendingEmail, SlaAlert, Store,
-    StoreError, SyncedClaim, claim_columns, row::claim_row, sqlite_work,
+    StoreError, SyncedClaim, claim_columns, row::claim_row, sqlite_outbox, sqlite_work,
 };
 use crate::claim::{Claim, ClaimRow};
 use crate::timers::ClaimFacts;
@@ -422,6 +422,6 @@ impl Store for SqliteStore {
     where
         F: FnOnce(&[SlaAlert]) -> OutboxEmail + Send,
     {
-        sqlite_work::queue_sla_digest(self, now, limit, build).await
+        sqlite_outbox::queue_sla_digest(self, now, limit, build).await
     }
 }

@@ -1,0 +1,255 @@
+//! `PgStore`'s outbox: emails written with an action, leased to one sender at a time, recorded
+//! as sent, retried or dead; and the SLA digests for operations.
+
+use chrono::{DateTime, Utc};
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, Row};
+
+use super::{
+    DeadEmail, DeliveryResult, OutboxCounts, OutboxEmail, PendingEmail, PgStore, SlaAlert,
+    StoreError,
+};
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("{what}: {e}"))
+}
+
+pub(super) async fn insert_emails(
+    conn: &mut PgConnection,
+    emails: &[&OutboxEmail],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let col = |f: fn(&OutboxEmail) -> &str| emails.iter().map(|e| f(e)).collect::<Vec<_>>();
+    let starts: Vec<DateTime<Utc>> = emails.iter().map(|e| e.start).collect();
+    let payloads: Vec<serde_json::Value> = emails.iter().map(|e| e.payload.clone()).collect();
+    sqlx::query(
+        "INSERT INTO cpor_outbox (message_id, claim_id, timer, started_at, email, to_name, to_address, \
+           locale, payload, state, attempts, next_attempt_at, created_at) \
+         SELECT m, c, t, s, e, n, a, l, p, 'pending', 0, $10, $10 FROM UNNEST($1::text[], $2::text[], \
+           $3::text[], $4::timestamptz[], $5::text[], $6::text[], $7::text[], $8::text[], $9::jsonb[]) \
+           AS u(m, c, t, s, e, n, a, l, p) \
+         ON CONFLICT (message_id) DO NOTHING",
+    )
+    .bind(col(|e| &e.message_id))
+    .bind(col(|e| &e.claim_id))
+    .bind(col(|e| e.timer.as_str()))
+    .bind(&starts)
+    .bind(col(|e| e.email.as_str()))
+    .bind(col(|e| &e.to_name))
+    .bind(col(|e| &e.to_address))
+    .bind(col(|e| &e.locale))
+    .bind(&payloads)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+fn outbox_email(r: &PgRow) -> Result<OutboxEmail, StoreError> {
+    let timer: String = r.try_get("timer")?;
+    let email: String = r.try_get("email")?;
+    Ok(OutboxEmail {
+        message_id: r.try_get("message_id")?,
+        claim_id: r.try_get("claim_id")?,
+        timer: timer.parse().map_err(|e| corrupt("cpor_outbox.timer", e))?,
+        start: r.try_get("started_at")?,
+        email: email.parse().map_err(|e| corrupt("cpor_outbox.email", e))?,
+        to_name: r.try_get("to_name")?,
+        to_address: r.try_get("to_address")?,
+        locale: r.try_get("locale")?,
+        payload: r.try_get("payload")?,
+    })
+}
+
+impl PgStore {
+    pub(super) async fn take_emails_impl(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<PendingEmail>, StoreError> {
+        let rows = sqlx::query(
+            "UPDATE cpor_outbox SET state = 'sending', next_attempt_at = $2 WHERE id IN ( \
+               SELECT id FROM cpor_outbox WHERE state IN ('pending', 'sending') AND next_attempt_at <= $1 \
+               ORDER BY next_attempt_at, id LIMIT $3 FOR UPDATE SKIP LOCKED) \
+             RETURNING id, attempts, message_id, claim_id, timer, started_at, email, to_name, to_address, \
+               locale, payload",
+        )
+        .bind(now)
+        .bind(lease_until)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        let mut out: Vec<PendingEmail> = rows
+            .iter()
+            .map(|r| {
+                Ok(PendingEmail {
+                    id: r.try_get("id")?,
+                    attempts: r.try_get("attempts")?,
+                    email: outbox_email(r)?,
+                })
+            })
+            .collect::<Result<_, StoreError>>()?;
+        out.sort_by_key(|p| p.id);
+        Ok(out)
+    }
+
+    pub(super) async fn record_delivery_impl(
+        &self,
+        id: i64,
+        result: &DeliveryResult,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool().begin().await?;
+        match result {
+            DeliveryResult::Sent => {
+                let row = sqlx::query(
+                    "UPDATE cpor_outbox SET state = 'sent', sent_at = $2, attempts = attempts + 1, \
+                     last_error = NULL WHERE id = $1 AND state <> 'sent' RETURNING claim_id, email",
+                )
+                .bind(id)
+                .bind(now)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if let Some(row) = row {
+                    let email: String = row.try_get("email")?;
+                    if email == "consent_request" {
+                        let claim: String = row.try_get("claim_id")?;
+                        sqlx::query(
+                            "UPDATE cpor_claim_sync SET dirty = TRUE, dirty_gen = dirty_gen + 1 WHERE claim_id = $1",
+                        )
+                        .bind(claim)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                }
+            }
+            DeliveryResult::Retry { at, error } => {
+                sqlx::query(
+                    "UPDATE cpor_outbox SET state = 'pending', attempts = attempts + 1, next_attempt_at = $2, \
+                     last_error = $3 WHERE id = $1 AND state <> 'sent'",
+                )
+                .bind(id)
+                .bind(at)
+                .bind(error)
+                .execute(&mut *tx)
+                .await?;
+            }
+            DeliveryResult::Dead { error } => {
+                sqlx::query(
+                    "UPDATE cpor_outbox SET state = 'dead', attempts = attempts + 1, last_error = $2 \
+                     WHERE id = $1 AND state <> 'sent'",
+                )
+                .bind(id)
+                .bind(error)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(super) async fn claim_emails_impl(
+        &self,
+        claim_id: &str,
+    ) -> Result<Vec<(OutboxEmail, String)>, StoreError> {
+        let rows = sqlx::query("SELECT *, state FROM cpor_outbox WHERE claim_id = $1 ORDER BY id")
+            .bind(claim_id)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter()
+            .map(|r| Ok((outbox_email(r)?, r.try_get("state")?)))
+            .collect()
+    }
+
+    pub(super) async fn outbox_counts_impl(&self) -> Result<OutboxCounts, StoreError> {
+        let rows = sqlx::query("SELECT state, count(*) AS n FROM cpor_outbox GROUP BY state")
+            .fetch_all(self.pool())
+            .await?;
+        let mut c = OutboxCounts::default();
+        for r in rows {
+            let state: String = r.try_get("state")?;
+            let n: i64 = r.try_get("n")?;
+            match state.as_str() {
+                "sent" => c.sent += n,
+                "dead" => c.dead += n,
+                _ => c.pending += n,
+            }
+        }
+        Ok(c)
+    }
+}
+
+impl PgStore {
+    pub(super) async fn dead_emails_impl(&self) -> Result<Vec<DeadEmail>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM cpor_outbox WHERE state = 'dead' ORDER BY id")
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(DeadEmail {
+                    email: outbox_email(r)?,
+                    attempts: r.try_get("attempts")?,
+                    last_error: r.try_get("last_error")?,
+                })
+            })
+            .collect()
+    }
+}
+
+/// Writes one digest of unreported SLA breaches to the outbox and marks them reported.
+pub(super) async fn queue_sla_digest<F>(
+    store: &PgStore,
+    now: DateTime<Utc>,
+    limit: i64,
+    build: F,
+) -> Result<usize, StoreError>
+where
+    F: FnOnce(&[SlaAlert]) -> OutboxEmail + Send,
+{
+    let mut tx = store.pool().begin().await?;
+    let rows = sqlx::query(
+        "SELECT claim_id, timer, started_at, due_at, raised_at FROM cpor_sla_alerts \
+         WHERE notified_at IS NULL ORDER BY raised_at, claim_id LIMIT $1 FOR UPDATE SKIP LOCKED",
+    )
+    .bind(limit)
+    .fetch_all(&mut *tx)
+    .await?;
+    let alerts = rows
+        .iter()
+        .map(|r| {
+            let timer: String = r.try_get("timer")?;
+            Ok(SlaAlert {
+                claim_id: r.try_get("claim_id")?,
+                timer: timer
+                    .parse()
+                    .map_err(|e| corrupt("cpor_sla_alerts.timer", e))?,
+                start: r.try_get("started_at")?,
+                due: r.try_get("due_at")?,
+                raised_at: r.try_get("raised_at")?,
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    if alerts.is_empty() {
+        tx.commit().await?;
+        return Ok(0);
+    }
+    let email = build(&alerts);
+    insert_emails(&mut tx, &[&email], now).await?;
+    let ids: Vec<&str> = alerts.iter().map(|a| a.claim_id.as_str()).collect();
+    let timers: Vec<&str> = alerts.iter().map(|a| a.timer.as_str()).collect();
+    let starts: Vec<DateTime<Utc>> = alerts.iter().map(|a| a.start).collect();
+    sqlx::query(
+        "UPDATE cpor_sla_alerts a SET notified_at = $4 FROM UNNEST($1::text[], $2::text[], \
+         $3::timestamptz[]) AS u(c, t, s) WHERE a.claim_id = u.c AND a.timer = u.t AND a.started_at = u.s",
+    )
+    .bind(&ids)
+    .bind(&timers)
+    .bind(&starts)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(alerts.len())
+}

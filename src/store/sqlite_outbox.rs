@@ -1,0 +1,258 @@
+//! `SqliteStore`'s outbox: emails written with an action, leased to one sender at a time,
+//! recorded as sent, retried or dead; and the SLA digests for operations.
+
+use chrono::{DateTime, Utc};
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, SqliteConnection};
+
+use super::sqlite::{format_ts, parse_ts};
+use super::{
+    DeadEmail, DeliveryResult, OutboxCounts, OutboxEmail, PendingEmail, SlaAlert, SqliteStore,
+    StoreError,
+};
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("{what}: {e}"))
+}
+
+fn ts(r: &SqliteRow, col: &str) -> Result<DateTime<Utc>, StoreError> {
+    let s: String = r.try_get(col)?;
+    parse_ts(&s).map_err(|e| corrupt(col, e))
+}
+
+fn outbox_email(r: &SqliteRow) -> Result<OutboxEmail, StoreError> {
+    let timer: String = r.try_get("timer")?;
+    let email: String = r.try_get("email")?;
+    let payload: String = r.try_get("payload")?;
+    Ok(OutboxEmail {
+        message_id: r.try_get("message_id")?,
+        claim_id: r.try_get("claim_id")?,
+        timer: timer.parse().map_err(|e| corrupt("cpor_outbox.timer", e))?,
+        start: ts(r, "started_at")?,
+        email: email.parse().map_err(|e| corrupt("cpor_outbox.email", e))?,
+        to_name: r.try_get("to_name")?,
+        to_address: r.try_get("to_address")?,
+        locale: r.try_get("locale")?,
+        payload: serde_json::from_str(&payload).map_err(|e| corrupt("cpor_outbox.payload", e))?,
+    })
+}
+
+impl SqliteStore {
+    pub(super) async fn take_emails_impl(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<PendingEmail>, StoreError> {
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let rows = sqlx::query(
+            "UPDATE cpor_outbox SET state = 'sending', next_attempt_at = ?2 WHERE id IN ( \
+               SELECT id FROM cpor_outbox WHERE state IN ('pending', 'sending') AND next_attempt_at <= ?1 \
+               ORDER BY next_attempt_at, id LIMIT ?3) \
+             RETURNING id, attempts, message_id, claim_id, timer, started_at, email, to_name, to_address, \
+               locale, payload",
+        )
+        .bind(format_ts(now))
+        .bind(format_ts(lease_until))
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let mut out: Vec<PendingEmail> = rows
+            .iter()
+            .map(|r| {
+                Ok(PendingEmail {
+                    id: r.try_get("id")?,
+                    attempts: r.try_get("attempts")?,
+                    email: outbox_email(r)?,
+                })
+            })
+            .collect::<Result<_, StoreError>>()?;
+        out.sort_by_key(|p| p.id);
+        Ok(out)
+    }
+
+    pub(super) async fn record_delivery_impl(
+        &self,
+        id: i64,
+        result: &DeliveryResult,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        match result {
+            DeliveryResult::Sent => {
+                let row = sqlx::query(
+                    "UPDATE cpor_outbox SET state = 'sent', sent_at = ?2, attempts = attempts + 1, \
+                     last_error = NULL WHERE id = ?1 AND state <> 'sent' RETURNING claim_id, email",
+                )
+                .bind(id)
+                .bind(format_ts(now))
+                .fetch_optional(&mut *tx)
+                .await?;
+                if let Some(row) = row {
+                    let email: String = row.try_get("email")?;
+                    if email == "consent_request" {
+                        let claim: String = row.try_get("claim_id")?;
+                        sqlx::query(
+                            "UPDATE cpor_claim_sync SET dirty = 1, dirty_gen = dirty_gen + 1 WHERE claim_id = ?",
+                        )
+                        .bind(claim)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                }
+            }
+            DeliveryResult::Retry { at, error } => {
+                sqlx::query(
+                    "UPDATE cpor_outbox SET state = 'pending', attempts = attempts + 1, next_attempt_at = ?2, \
+                     last_error = ?3 WHERE id = ?1 AND state <> 'sent'",
+                )
+                .bind(id)
+                .bind(format_ts(*at))
+                .bind(error)
+                .execute(&mut *tx)
+                .await?;
+            }
+            DeliveryResult::Dead { error } => {
+                sqlx::query(
+                    "UPDATE cpor_outbox SET state = 'dead', attempts = attempts + 1, last_error = ?2 \
+                     WHERE id = ?1 AND state <> 'sent'",
+                )
+                .bind(id)
+                .bind(error)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(super) async fn claim_emails_impl(
+        &self,
+        claim_id: &str,
+    ) -> Result<Vec<(OutboxEmail, String)>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM cpor_outbox WHERE claim_id = ? ORDER BY id")
+            .bind(claim_id)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter()
+            .map(|r| Ok((outbox_email(r)?, r.try_get("state")?)))
+            .collect()
+    }
+
+    pub(super) async fn outbox_counts_impl(&self) -> Result<OutboxCounts, StoreError> {
+        let rows = sqlx::query("SELECT state, count(*) AS n FROM cpor_outbox GROUP BY state")
+            .fetch_all(self.pool())
+            .await?;
+        let mut c = OutboxCounts::default();
+        for r in rows {
+            let state: String = r.try_get("state")?;
+            let n: i64 = r.try_get("n")?;
+            match state.as_str() {
+                "sent" => c.sent += n,
+                "dead" => c.dead += n,
+                _ => c.pending += n,
+            }
+        }
+        Ok(c)
+    }
+}
+
+impl SqliteStore {
+    pub(super) async fn dead_emails_impl(&self) -> Result<Vec<DeadEmail>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM cpor_outbox WHERE state = 'dead' ORDER BY id")
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(DeadEmail {
+                    email: outbox_email(r)?,
+                    attempts: r.try_get("attempts")?,
+                    last_error: r.try_get("last_error")?,
+                })
+            })
+            .collect()
+    }
+}
+
+/// Writes one outbox email (a second write of the same Message-ID is ignored).
+pub(super) async fn insert_email(
+    conn: &mut SqliteConnection,
+    e: &OutboxEmail,
+    at: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO cpor_outbox (message_id, claim_id, timer, started_at, email, to_name, to_address, \
+           locale, payload, state, attempts, next_attempt_at, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'pending', 0, ?10, ?10) \
+         ON CONFLICT (message_id) DO NOTHING",
+    )
+    .bind(&e.message_id)
+    .bind(&e.claim_id)
+    .bind(e.timer.as_str())
+    .bind(format_ts(e.start))
+    .bind(e.email.as_str())
+    .bind(&e.to_name)
+    .bind(&e.to_address)
+    .bind(&e.locale)
+    .bind(e.payload.to_string())
+    .bind(at)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Writes one digest of unreported SLA breaches to the outbox and marks them reported.
+pub(super) async fn queue_sla_digest<F>(
+    store: &SqliteStore,
+    now: DateTime<Utc>,
+    limit: i64,
+    build: F,
+) -> Result<usize, StoreError>
+where
+    F: FnOnce(&[SlaAlert]) -> OutboxEmail + Send,
+{
+    let mut tx = store.pool().begin_with("BEGIN IMMEDIATE").await?;
+    let rows = sqlx::query(
+        "SELECT claim_id, timer, started_at, due_at, raised_at FROM cpor_sla_alerts \
+         WHERE notified_at IS NULL ORDER BY raised_at, claim_id LIMIT ?",
+    )
+    .bind(limit)
+    .fetch_all(&mut *tx)
+    .await?;
+    let alerts = rows
+        .iter()
+        .map(|r| {
+            let timer: String = r.try_get("timer")?;
+            Ok(SlaAlert {
+                claim_id: r.try_get("claim_id")?,
+                timer: timer
+                    .parse()
+                    .map_err(|e| corrupt("cpor_sla_alerts.timer", e))?,
+                start: ts(r, "started_at")?,
+                due: ts(r, "due_at")?,
+                raised_at: ts(r, "raised_at")?,
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    if alerts.is_empty() {
+        tx.commit().await?;
+        return Ok(0);
+    }
+    let at = format_ts(now);
+    insert_email(&mut tx, &build(&alerts), &at).await?;
+    for a in &alerts {
+        sqlx::query(
+            "UPDATE cpor_sla_alerts SET notified_at = ? WHERE claim_id = ? AND timer = ? AND started_at = ?",
+        )
+        .bind(&at)
+        .bind(&a.claim_id)
+        .bind(a.timer.as_str())
+        .bind(format_ts(a.start))
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(alerts.len())
+}
