@@ -51,6 +51,13 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+impl StoreError {
+    /// A stored value of `what` (`table.column`) that cannot be decoded, and why.
+    pub(crate) fn corrupt(what: &str, why: impl std::fmt::Display) -> StoreError {
+        StoreError::Corrupt(format!("{what}: {why}"))
+    }
+}
+
 /// Which database a store talks to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {

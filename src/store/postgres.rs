@@ -2,7 +2,7 @@
 //! replicas can run at once without acting twice.
 
 use chrono::{DateTime, Utc};
-use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::{Postgres, Row, Transaction};
 
 use std::collections::HashMap;
@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use super::{
     ApplyOutcome, Backend, ChangedClaim, ClaimChange, ClaimWrite, DeadEmail, DeliveryResult,
     FireInput, HistoryEntry, LoadedClaim, OutboxCounts, OutboxEmail, PendingEmail, SlaAlert, Store,
-    StoreError, SyncedClaim, claim_columns, postgres_outbox, postgres_work, row::claim_row,
+    StoreError, SyncedClaim, claim_columns, postgres_outbox, postgres_work, row::read_claim,
 };
 use crate::claim::{Claim, ClaimRow};
 use crate::timers::ClaimFacts;
@@ -44,14 +44,6 @@ impl PgStore {
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }
-}
-
-pub(super) fn read_claim(row: &PgRow) -> LoadedClaim {
-    let raw = claim_row(row, |r, col| {
-        r.try_get::<Option<DateTime<Utc>>, _>(col)
-            .map_err(|e| e.to_string())
-    })?;
-    Claim::try_from(raw)
 }
 
 async fn write_history(

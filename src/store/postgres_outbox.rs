@@ -2,17 +2,14 @@
 //! as sent, retried or dead; and the SLA digests for operations.
 
 use chrono::{DateTime, Utc};
-use sqlx::postgres::PgRow;
+
+use super::row::{dead_email, outbox_email, pending_email, sla_alert};
 use sqlx::{PgConnection, Row};
 
 use super::{
     DeadEmail, DeliveryResult, OutboxCounts, OutboxEmail, PendingEmail, PgStore, SlaAlert,
     StoreError,
 };
-
-fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt(format!("{what}: {e}"))
-}
 
 pub(super) async fn insert_emails(
     conn: &mut PgConnection,
@@ -45,22 +42,6 @@ pub(super) async fn insert_emails(
     Ok(())
 }
 
-fn outbox_email(r: &PgRow) -> Result<OutboxEmail, StoreError> {
-    let timer: String = r.try_get("timer")?;
-    let email: String = r.try_get("email")?;
-    Ok(OutboxEmail {
-        message_id: r.try_get("message_id")?,
-        claim_id: r.try_get("claim_id")?,
-        timer: timer.parse().map_err(|e| corrupt("cpor_outbox.timer", e))?,
-        start: r.try_get("started_at")?,
-        email: email.parse().map_err(|e| corrupt("cpor_outbox.email", e))?,
-        to_name: r.try_get("to_name")?,
-        to_address: r.try_get("to_address")?,
-        locale: r.try_get("locale")?,
-        payload: r.try_get("payload")?,
-    })
-}
-
 impl PgStore {
     pub(super) async fn take_emails_impl(
         &self,
@@ -82,13 +63,7 @@ impl PgStore {
         .await?;
         let mut out: Vec<PendingEmail> = rows
             .iter()
-            .map(|r| {
-                Ok(PendingEmail {
-                    id: r.try_get("id")?,
-                    attempts: r.try_get("attempts")?,
-                    email: outbox_email(r)?,
-                })
-            })
+            .map(pending_email)
             .collect::<Result<_, StoreError>>()?;
         out.sort_by_key(|p| p.id);
         Ok(out)
@@ -171,11 +146,7 @@ impl PgStore {
         for r in rows {
             let state: String = r.try_get("state")?;
             let n: i64 = r.try_get("n")?;
-            match state.as_str() {
-                "sent" => c.sent += n,
-                "dead" => c.dead += n,
-                _ => c.pending += n,
-            }
+            c.add(&state, n);
         }
         Ok(c)
     }
@@ -186,15 +157,7 @@ impl PgStore {
         let rows = sqlx::query("SELECT * FROM cpor_outbox WHERE state = 'dead' ORDER BY id")
             .fetch_all(self.pool())
             .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(DeadEmail {
-                    email: outbox_email(r)?,
-                    attempts: r.try_get("attempts")?,
-                    last_error: r.try_get("last_error")?,
-                })
-            })
-            .collect()
+        rows.iter().map(dead_email).collect()
     }
 }
 
@@ -218,18 +181,7 @@ where
     .await?;
     let alerts = rows
         .iter()
-        .map(|r| {
-            let timer: String = r.try_get("timer")?;
-            Ok(SlaAlert {
-                claim_id: r.try_get("claim_id")?,
-                timer: timer
-                    .parse()
-                    .map_err(|e| corrupt("cpor_sla_alerts.timer", e))?,
-                start: r.try_get("started_at")?,
-                due: r.try_get("due_at")?,
-                raised_at: r.try_get("raised_at")?,
-            })
-        })
+        .map(sla_alert)
         .collect::<Result<Vec<_>, StoreError>>()?;
     if alerts.is_empty() {
         tx.commit().await?;

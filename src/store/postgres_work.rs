@@ -4,29 +4,14 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 
-use super::postgres::read_claim;
+use super::row::changed;
 use super::{
     ChangedClaim, ClaimWrite, FireInput, OutboxEmail, PgStore, StoreError, SyncedClaim,
     claim_columns,
 };
-use crate::timers::{ClaimFacts, FiredTimer};
-
-fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt(format!("{what}: {e}"))
-}
-
-fn changed(row: &PgRow) -> Result<ChangedClaim, StoreError> {
-    Ok(ChangedClaim {
-        id: row.try_get("id")?,
-        version: row.try_get("version")?,
-        updated_at: row.try_get("updated_at").ok().flatten(),
-        dirty_gen: row.try_get("cpor_dirty_gen")?,
-        claim: read_claim(row),
-    })
-}
+use crate::timers::ClaimFacts;
 
 /// The claim SELECT with the sync generation, for the sync paths.
 macro_rules! changed_select {
@@ -88,46 +73,21 @@ impl PgStore {
         conn: &mut PgConnection,
         ids: &[String],
     ) -> Result<HashMap<String, ClaimFacts>, StoreError> {
-        let mut facts: HashMap<String, ClaimFacts> = HashMap::new();
-        let rows = sqlx::query(
+        let fired = sqlx::query(
             "SELECT claim_id, timer, started_at, fired_at, outcome FROM cpor_timers \
              WHERE claim_id = ANY($1) AND state = 'fired'",
         )
         .bind(ids)
         .fetch_all(&mut *conn)
         .await?;
-        for r in rows {
-            let timer: String = r.try_get("timer")?;
-            facts
-                .entry(r.try_get("claim_id")?)
-                .or_default()
-                .fired
-                .push(FiredTimer {
-                    kind: timer.parse().map_err(|e| corrupt("cpor_timers.timer", e))?,
-                    start: r.try_get("started_at")?,
-                    at: r
-                        .try_get::<Option<DateTime<Utc>>, _>("fired_at")?
-                        .unwrap_or_default(),
-                    outcome: r
-                        .try_get::<Option<String>, _>("outcome")?
-                        .unwrap_or_default(),
-                });
-        }
-        let rows = sqlx::query(
+        let consent = sqlx::query(
             "SELECT claim_id, started_at, sent_at FROM cpor_outbox WHERE claim_id = ANY($1) \
              AND email = 'consent_request' AND state = 'sent'",
         )
         .bind(ids)
         .fetch_all(&mut *conn)
         .await?;
-        for r in rows {
-            let sent: Option<DateTime<Utc>> = r.try_get("sent_at")?;
-            if let Some(sent) = sent {
-                let entry = facts.entry(r.try_get("claim_id")?).or_default();
-                entry.consent_sent.push((r.try_get("started_at")?, sent));
-            }
-        }
-        Ok(facts)
+        super::row::facts(&fired, &consent)
     }
 
     pub(super) async fn save_sync_in(

@@ -1,39 +1,132 @@
-//! Reading a claim row column by column, so one bad value names its column instead of failing a query.
+//! Reading rows the same way on both backends: each backend says how it reads text, integers,
+//! instants and JSON ([`ReadRow`]); everything built from rows (claims, outbox emails, alerts)
+//! is read once, here, so one bad value names its column instead of failing a query.
+
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use sqlx::{ColumnIndex, Decode, Row, Type};
+use sqlx::Row;
+use sqlx::postgres::PgRow;
+use sqlx::sqlite::SqliteRow;
 
-use crate::claim::{BadClaim, ClaimRow};
+use super::sqlite::parse_ts;
+use super::{
+    ChangedClaim, DeadEmail, LoadedClaim, OutboxEmail, PendingEmail, SlaAlert, StoreError,
+};
+use crate::claim::{BadClaim, Claim, ClaimRow};
+use crate::timers::{ClaimFacts, FiredTimer};
 
-/// Reads the SPEC §5 columns of `row`; `ts` reads one timestamp column the backend's way.
-pub(crate) fn claim_row<R>(
-    row: &R,
-    ts: impl Fn(&R, &str) -> Result<Option<DateTime<Utc>>, String>,
-) -> Result<ClaimRow, BadClaim>
+/// How a backend reads one column; errors are the reason in words.
+pub(crate) trait ReadRow {
+    /// Nullable text.
+    fn text(&self, col: &str) -> Result<Option<String>, String>;
+    /// An integer (any width the backend stores).
+    fn int(&self, col: &str) -> Result<i64, String>;
+    /// A nullable instant, however the backend stores it.
+    fn instant(&self, col: &str) -> Result<Option<DateTime<Utc>>, String>;
+    /// A JSON value, however the backend stores it.
+    fn json(&self, col: &str) -> Result<serde_json::Value, String>;
+}
+
+impl ReadRow for PgRow {
+    fn text(&self, col: &str) -> Result<Option<String>, String> {
+        self.try_get(col).map_err(|e| e.to_string())
+    }
+
+    fn int(&self, col: &str) -> Result<i64, String> {
+        self.try_get::<i64, _>(col)
+            .or_else(|_| self.try_get::<i32, _>(col).map(i64::from))
+            .map_err(|e| e.to_string())
+    }
+
+    fn instant(&self, col: &str) -> Result<Option<DateTime<Utc>>, String> {
+        self.try_get(col).map_err(|e| e.to_string())
+    }
+
+    fn json(&self, col: &str) -> Result<serde_json::Value, String> {
+        self.try_get(col).map_err(|e| e.to_string())
+    }
+}
+
+impl ReadRow for SqliteRow {
+    fn text(&self, col: &str) -> Result<Option<String>, String> {
+        self.try_get(col).map_err(|e| e.to_string())
+    }
+
+    fn int(&self, col: &str) -> Result<i64, String> {
+        self.try_get(col).map_err(|e| e.to_string())
+    }
+
+    /// RFC 3339 text (or `YYYY-MM-DD HH:MM:SS`), or Unix seconds as an integer.
+    fn instant(&self, col: &str) -> Result<Option<DateTime<Utc>>, String> {
+        match self.try_get::<Option<String>, _>(col) {
+            Ok(None) => Ok(None),
+            Ok(Some(s)) if s.trim().is_empty() => Ok(None),
+            Ok(Some(s)) => parse_ts(&s).map(Some),
+            Err(_) => match self.try_get::<Option<i64>, _>(col) {
+                Ok(Some(secs)) => DateTime::from_timestamp(secs, 0)
+                    .map(Some)
+                    .ok_or_else(|| format!("{secs} is out of range as Unix seconds")),
+                Ok(None) => Ok(None),
+                Err(e) => Err(e.to_string()),
+            },
+        }
+    }
+
+    fn json(&self, col: &str) -> Result<serde_json::Value, String> {
+        let s: String = self.try_get(col).map_err(|e| e.to_string())?;
+        serde_json::from_str(&s).map_err(|e| e.to_string())
+    }
+}
+
+/// Reads `col` of a worker table, naming `table.col` in the error.
+fn need<T>(table: &str, col: &str, v: Result<Option<T>, String>) -> Result<T, StoreError> {
+    match v {
+        Ok(Some(v)) => Ok(v),
+        Ok(None) => Err(StoreError::corrupt(&format!("{table}.{col}"), "is NULL")),
+        Err(e) => Err(StoreError::corrupt(&format!("{table}.{col}"), e)),
+    }
+}
+
+fn text<R: ReadRow>(r: &R, table: &str, col: &str) -> Result<String, StoreError> {
+    need(table, col, r.text(col))
+}
+
+fn instant<R: ReadRow>(r: &R, table: &str, col: &str) -> Result<DateTime<Utc>, StoreError> {
+    need(table, col, r.instant(col))
+}
+
+fn parsed<R: ReadRow, T: std::str::FromStr>(r: &R, table: &str, col: &str) -> Result<T, StoreError>
 where
-    R: Row,
-    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
-    for<'r> Option<String>: Decode<'r, R::Database> + Type<R::Database>,
-    for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
-    for<'a> &'a str: ColumnIndex<R>,
+    T::Err: std::fmt::Display,
 {
-    let id: String = row.try_get("id").map_err(|e| BadClaim {
+    text(r, table, col)?
+        .parse()
+        .map_err(|e| StoreError::corrupt(&format!("{table}.{col}"), e))
+}
+
+fn unreadable_id(problem: String) -> BadClaim {
+    BadClaim {
         claim_id: "<unreadable id>".to_owned(),
-        problem: format!("column id: {e}"),
-    })?;
+        problem: format!("column id: {problem}"),
+    }
+}
+
+/// Reads the SPEC §5 columns of a claim row.
+pub(crate) fn claim_row<R: ReadRow>(row: &R) -> Result<ClaimRow, BadClaim> {
+    let id = match row.text("id") {
+        Ok(Some(id)) => id,
+        Ok(None) => return Err(unreadable_id("is NULL".to_owned())),
+        Err(e) => return Err(unreadable_id(e)),
+    };
     let bad = |column: &str, e: String| BadClaim {
         claim_id: id.clone(),
         problem: format!("column {column}: {e}"),
     };
-    let text = |column: &str| -> Result<Option<String>, BadClaim> {
-        row.try_get::<Option<String>, _>(column)
-            .map_err(|e| bad(column, e.to_string()))
-    };
-    let time = |column: &str| ts(row, column).map_err(|e| bad(column, e));
+    let text = |column: &str| row.text(column).map_err(|e| bad(column, e));
+    let time = |column: &str| row.instant(column).map_err(|e| bad(column, e));
     let status = text("status")?.ok_or_else(|| bad("status", "is NULL".to_owned()))?;
-    let version: i64 = row
-        .try_get("version")
-        .map_err(|e| bad("version", e.to_string()))?;
+    let version = row.int("version").map_err(|e| bad("version", e))?;
     Ok(ClaimRow {
         status,
         partner_id: text("partner_id")?,
@@ -60,4 +153,117 @@ where
         version,
         id,
     })
+}
+
+/// A claim row parsed, or why it cannot be used.
+pub(crate) fn read_claim<R: ReadRow>(row: &R) -> LoadedClaim {
+    Claim::try_from(claim_row(row)?)
+}
+
+/// A claim row read for syncing, with its `updated_at` and sync generation (`cpor_dirty_gen`).
+pub(crate) fn changed<R: ReadRow>(row: &R) -> Result<ChangedClaim, StoreError> {
+    Ok(ChangedClaim {
+        id: text(row, "claims", "id")?,
+        version: row
+            .int("version")
+            .map_err(|e| StoreError::corrupt("claims.version", e))?,
+        updated_at: row.instant("updated_at").ok().flatten(),
+        dirty_gen: row
+            .int("cpor_dirty_gen")
+            .map_err(|e| StoreError::corrupt("cpor_claim_sync.dirty_gen", e))?,
+        claim: read_claim(row),
+    })
+}
+
+/// A `cpor_outbox` row.
+pub(crate) fn outbox_email<R: ReadRow>(r: &R) -> Result<OutboxEmail, StoreError> {
+    const T: &str = "cpor_outbox";
+    Ok(OutboxEmail {
+        message_id: text(r, T, "message_id")?,
+        claim_id: text(r, T, "claim_id")?,
+        timer: parsed(r, T, "timer")?,
+        start: instant(r, T, "started_at")?,
+        email: parsed(r, T, "email")?,
+        to_name: text(r, T, "to_name")?,
+        to_address: text(r, T, "to_address")?,
+        locale: text(r, T, "locale")?,
+        payload: r
+            .json("payload")
+            .map_err(|e| StoreError::corrupt("cpor_outbox.payload", e))?,
+    })
+}
+
+fn attempts<R: ReadRow>(r: &R) -> Result<i32, StoreError> {
+    let n = r
+        .int("attempts")
+        .map_err(|e| StoreError::corrupt("cpor_outbox.attempts", e))?;
+    i32::try_from(n).map_err(|e| StoreError::corrupt("cpor_outbox.attempts", e))
+}
+
+/// A `cpor_outbox` row taken for an attempt.
+pub(crate) fn pending_email<R: ReadRow>(r: &R) -> Result<PendingEmail, StoreError> {
+    Ok(PendingEmail {
+        id: r
+            .int("id")
+            .map_err(|e| StoreError::corrupt("cpor_outbox.id", e))?,
+        attempts: attempts(r)?,
+        email: outbox_email(r)?,
+    })
+}
+
+/// A dead-lettered `cpor_outbox` row.
+pub(crate) fn dead_email<R: ReadRow>(r: &R) -> Result<DeadEmail, StoreError> {
+    Ok(DeadEmail {
+        email: outbox_email(r)?,
+        attempts: attempts(r)?,
+        last_error: r
+            .text("last_error")
+            .map_err(|e| StoreError::corrupt("cpor_outbox.last_error", e))?,
+    })
+}
+
+/// A `cpor_sla_alerts` row.
+pub(crate) fn sla_alert<R: ReadRow>(r: &R) -> Result<SlaAlert, StoreError> {
+    const T: &str = "cpor_sla_alerts";
+    Ok(SlaAlert {
+        claim_id: text(r, T, "claim_id")?,
+        timer: parsed(r, T, "timer")?,
+        start: instant(r, T, "started_at")?,
+        due: instant(r, T, "due_at")?,
+        raised_at: instant(r, T, "raised_at")?,
+    })
+}
+
+/// Gathers, per claim, the fired `cpor_timers` rows and the delivered consent emails
+/// (`claim_id`, `started_at`, `sent_at` rows of `cpor_outbox`) into [`ClaimFacts`].
+pub(crate) fn facts<R: ReadRow>(
+    fired: &[R],
+    consent_sent: &[R],
+) -> Result<HashMap<String, ClaimFacts>, StoreError> {
+    const T: &str = "cpor_timers";
+    let mut facts: HashMap<String, ClaimFacts> = HashMap::new();
+    for r in fired {
+        facts
+            .entry(text(r, T, "claim_id")?)
+            .or_default()
+            .fired
+            .push(FiredTimer {
+                kind: parsed(r, T, "timer")?,
+                start: instant(r, T, "started_at")?,
+                at: r.instant("fired_at").ok().flatten().unwrap_or_default(),
+                outcome: r.text("outcome").ok().flatten().unwrap_or_default(),
+            });
+    }
+    for r in consent_sent {
+        let sent = (
+            instant(r, "cpor_outbox", "started_at")?,
+            instant(r, "cpor_outbox", "sent_at")?,
+        );
+        facts
+            .entry(text(r, "cpor_outbox", "claim_id")?)
+            .or_default()
+            .consent_sent
+            .push(sent);
+    }
+    Ok(facts)
 }

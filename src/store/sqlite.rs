@@ -5,9 +5,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 use sqlx::{Row, Sqlite, Transaction};
 
 use std::collections::HashMap;
@@ -15,7 +13,7 @@ use std::collections::HashMap;
 use super::{
     ApplyOutcome, Backend, ChangedClaim, ClaimChange, ClaimWrite, DeadEmail, DeliveryResult,
     FireInput, HistoryEntry, LoadedClaim, OutboxCounts, OutboxEmail, PendingEmail, SlaAlert, Store,
-    StoreError, SyncedClaim, claim_columns, row::claim_row, sqlite_outbox, sqlite_work,
+    StoreError, SyncedClaim, claim_columns, row::read_claim, sqlite_outbox, sqlite_work,
 };
 use crate::claim::{Claim, ClaimRow};
 use crate::timers::ClaimFacts;
@@ -51,25 +49,6 @@ pub fn parse_ts(s: &str) -> Result<DateTime<Utc>, String> {
         }
     }
     Err(format!("`{s}` is not a timestamp (expected RFC 3339)"))
-}
-
-fn read_ts(row: &SqliteRow, col: &str) -> Result<Option<DateTime<Utc>>, String> {
-    match row.try_get::<Option<String>, _>(col) {
-        Ok(None) => Ok(None),
-        Ok(Some(s)) if s.trim().is_empty() => Ok(None),
-        Ok(Some(s)) => parse_ts(&s).map(Some),
-        Err(_) => match row.try_get::<Option<i64>, _>(col) {
-            Ok(Some(secs)) => DateTime::from_timestamp(secs, 0)
-                .map(Some)
-                .ok_or_else(|| format!("{secs} is out of range as Unix seconds")),
-            Ok(None) => Ok(None),
-            Err(e) => Err(e.to_string()),
-        },
-    }
-}
-
-pub(super) fn read_claim(row: &SqliteRow) -> LoadedClaim {
-    Claim::try_from(claim_row(row, read_ts)?)
 }
 
 impl SqliteStore {

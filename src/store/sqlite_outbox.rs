@@ -2,40 +2,15 @@
 //! recorded as sent, retried or dead; and the SLA digests for operations.
 
 use chrono::{DateTime, Utc};
-use sqlx::sqlite::SqliteRow;
+
+use super::row::{dead_email, outbox_email, pending_email, sla_alert};
 use sqlx::{Row, SqliteConnection};
 
-use super::sqlite::{format_ts, parse_ts};
+use super::sqlite::format_ts;
 use super::{
     DeadEmail, DeliveryResult, OutboxCounts, OutboxEmail, PendingEmail, SlaAlert, SqliteStore,
     StoreError,
 };
-
-fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt(format!("{what}: {e}"))
-}
-
-fn ts(r: &SqliteRow, col: &str) -> Result<DateTime<Utc>, StoreError> {
-    let s: String = r.try_get(col)?;
-    parse_ts(&s).map_err(|e| corrupt(col, e))
-}
-
-fn outbox_email(r: &SqliteRow) -> Result<OutboxEmail, StoreError> {
-    let timer: String = r.try_get("timer")?;
-    let email: String = r.try_get("email")?;
-    let payload: String = r.try_get("payload")?;
-    Ok(OutboxEmail {
-        message_id: r.try_get("message_id")?,
-        claim_id: r.try_get("claim_id")?,
-        timer: timer.parse().map_err(|e| corrupt("cpor_outbox.timer", e))?,
-        start: ts(r, "started_at")?,
-        email: email.parse().map_err(|e| corrupt("cpor_outbox.email", e))?,
-        to_name: r.try_get("to_name")?,
-        to_address: r.try_get("to_address")?,
-        locale: r.try_get("locale")?,
-        payload: serde_json::from_str(&payload).map_err(|e| corrupt("cpor_outbox.payload", e))?,
-    })
-}
 
 impl SqliteStore {
     pub(super) async fn take_emails_impl(
@@ -60,13 +35,7 @@ impl SqliteStore {
         tx.commit().await?;
         let mut out: Vec<PendingEmail> = rows
             .iter()
-            .map(|r| {
-                Ok(PendingEmail {
-                    id: r.try_get("id")?,
-                    attempts: r.try_get("attempts")?,
-                    email: outbox_email(r)?,
-                })
-            })
+            .map(pending_email)
             .collect::<Result<_, StoreError>>()?;
         out.sort_by_key(|p| p.id);
         Ok(out)
@@ -149,11 +118,7 @@ impl SqliteStore {
         for r in rows {
             let state: String = r.try_get("state")?;
             let n: i64 = r.try_get("n")?;
-            match state.as_str() {
-                "sent" => c.sent += n,
-                "dead" => c.dead += n,
-                _ => c.pending += n,
-            }
+            c.add(&state, n);
         }
         Ok(c)
     }
@@ -164,15 +129,7 @@ impl SqliteStore {
         let rows = sqlx::query("SELECT * FROM cpor_outbox WHERE state = 'dead' ORDER BY id")
             .fetch_all(self.pool())
             .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(DeadEmail {
-                    email: outbox_email(r)?,
-                    attempts: r.try_get("attempts")?,
-                    last_error: r.try_get("last_error")?,
-                })
-            })
-            .collect()
+        rows.iter().map(dead_email).collect()
     }
 }
 
@@ -223,18 +180,7 @@ where
     .await?;
     let alerts = rows
         .iter()
-        .map(|r| {
-            let timer: String = r.try_get("timer")?;
-            Ok(SlaAlert {
-                claim_id: r.try_get("claim_id")?,
-                timer: timer
-                    .parse()
-                    .map_err(|e| corrupt("cpor_sla_alerts.timer", e))?,
-                start: ts(r, "started_at")?,
-                due: ts(r, "due_at")?,
-                raised_at: ts(r, "raised_at")?,
-            })
-        })
+        .map(sla_alert)
         .collect::<Result<Vec<_>, StoreError>>()?;
     if alerts.is_empty() {
         tx.commit().await?;

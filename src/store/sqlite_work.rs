@@ -4,37 +4,17 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection};
 
-use super::sqlite::{format_ts, parse_ts, read_claim};
+use super::row::changed;
+use super::sqlite::format_ts;
 use super::{
     ChangedClaim, ClaimWrite, FireInput, SqliteStore, StoreError, SyncedClaim, claim_columns,
 };
-use crate::timers::{ClaimFacts, FiredTimer};
-
-fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt(format!("{what}: {e}"))
-}
-
-fn ts(r: &SqliteRow, col: &str) -> Result<DateTime<Utc>, StoreError> {
-    let s: String = r.try_get(col)?;
-    parse_ts(&s).map_err(|e| corrupt(col, e))
-}
+use crate::timers::ClaimFacts;
 
 fn ids_json(ids: &[String]) -> String {
     serde_json::Value::from(ids.to_vec()).to_string()
-}
-
-fn changed(row: &SqliteRow) -> Result<ChangedClaim, StoreError> {
-    let updated: Option<String> = row.try_get("updated_at").ok().flatten();
-    Ok(ChangedClaim {
-        id: row.try_get("id")?,
-        version: row.try_get("version")?,
-        updated_at: updated.and_then(|s| parse_ts(&s).ok()),
-        dirty_gen: row.try_get("cpor_dirty_gen")?,
-        claim: read_claim(row),
-    })
 }
 
 /// The claim SELECT with the sync generation, for the sync paths.
@@ -97,31 +77,14 @@ impl SqliteStore {
         conn: &mut SqliteConnection,
         ids: &[String],
     ) -> Result<HashMap<String, ClaimFacts>, StoreError> {
-        let mut facts: HashMap<String, ClaimFacts> = HashMap::new();
-        let rows = sqlx::query(
+        let fired = sqlx::query(
             "SELECT claim_id, timer, started_at, fired_at, outcome FROM cpor_timers \
              WHERE claim_id IN (SELECT value FROM json_each(?)) AND state = 'fired'",
         )
         .bind(ids_json(ids))
         .fetch_all(&mut *conn)
         .await?;
-        for r in rows {
-            let timer: String = r.try_get("timer")?;
-            let fired_at: Option<String> = r.try_get("fired_at")?;
-            facts
-                .entry(r.try_get("claim_id")?)
-                .or_default()
-                .fired
-                .push(FiredTimer {
-                    kind: timer.parse().map_err(|e| corrupt("cpor_timers.timer", e))?,
-                    start: ts(&r, "started_at")?,
-                    at: fired_at.and_then(|s| parse_ts(&s).ok()).unwrap_or_default(),
-                    outcome: r
-                        .try_get::<Option<String>, _>("outcome")?
-                        .unwrap_or_default(),
-                });
-        }
-        let rows = sqlx::query(
+        let consent = sqlx::query(
             "SELECT claim_id, started_at, sent_at FROM cpor_outbox WHERE claim_id IN \
              (SELECT value FROM json_each(?)) AND email = 'consent_request' AND state = 'sent' \
              AND sent_at IS NOT NULL",
@@ -129,13 +92,7 @@ impl SqliteStore {
         .bind(ids_json(ids))
         .fetch_all(&mut *conn)
         .await?;
-        for r in rows {
-            let entry = facts.entry(r.try_get("claim_id")?).or_default();
-            entry
-                .consent_sent
-                .push((ts(&r, "started_at")?, ts(&r, "sent_at")?));
-        }
-        Ok(facts)
+        super::row::facts(&fired, &consent)
     }
 
     pub(super) async fn save_sync_in(

@@ -172,6 +172,17 @@ pub struct OutboxCounts {
     pub dead: i64,
 }
 
+impl OutboxCounts {
+    /// Adds `n` emails in outbox `state` (`sending` counts as pending).
+    pub(crate) fn add(&mut self, state: &str, n: i64) {
+        match state {
+            "sent" => self.sent += n,
+            "dead" => self.dead += n,
+            _ => self.pending += n,
+        }
+    }
+}
+
 /// Builds the `Message-ID` of an email: the same for the same claim, timer run and email.
 pub fn message_id(
     claim_id: &str,
