@@ -93,7 +93,6 @@ async fn main() {
             reminder_lead_business_days: 0,
         },
         batch_size: 1000,
-        lookback: Duration::minutes(10),
         stop: CancellationToken::new(),
     };
     // Before the rejections: the first pass only computes every claim's timers (a one-time cost

@@ -1,6 +1,6 @@
 //! One claim as the worker reads it (SPEC §5), parsed at the boundary from a database row.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
 
@@ -128,6 +128,8 @@ impl TryFrom<ClaimRow> for Claim {
             None | Some("") => "en".to_owned(),
             Some(l) => parse_locale(l).map_err(|e| bad(format!("column locale: {e}")))?,
         };
+        // The worker's own tables keep microseconds: an event is the same instant everywhere.
+        let us = |t: Option<DateTime<Utc>>| t.map(|t| t.trunc_subsecs(6));
         Ok(Claim {
             status,
             info_request_reason,
@@ -142,18 +144,45 @@ impl TryFrom<ClaimRow> for Claim {
             customer_name: row.customer_name.unwrap_or_default(),
             customer_email: row.customer_email.unwrap_or_default(),
             products: row.products.unwrap_or_default(),
-            submitted_at: row.submitted_at,
-            review_started_at: row.review_started_at,
-            info_requested_at: row.info_requested_at,
-            approved_at: row.approved_at,
-            rejected_at: row.rejected_at,
-            customer_declined_at: row.customer_declined_at,
-            dispute_opened_at: row.dispute_opened_at,
-            dispute_resolved_at: row.dispute_resolved_at,
-            updated_at: row.updated_at,
+            submitted_at: us(row.submitted_at),
+            review_started_at: us(row.review_started_at),
+            info_requested_at: us(row.info_requested_at),
+            approved_at: us(row.approved_at),
+            rejected_at: us(row.rejected_at),
+            customer_declined_at: us(row.customer_declined_at),
+            dispute_opened_at: us(row.dispute_opened_at),
+            dispute_resolved_at: us(row.dispute_resolved_at),
+            updated_at: us(row.updated_at),
             version: row.version,
             id: row.id,
         })
+    }
+}
+
+impl Claim {
+    /// When a dispute of the current rejection was opened: a dispute opened before the claim was
+    /// last rejected belongs to an earlier rejection and does not count.
+    pub fn disputed_rejection(&self) -> Option<DateTime<Utc>> {
+        self.dispute_opened_at
+            .filter(|opened| self.rejected_at.is_none_or(|rejected| *opened >= rejected))
+    }
+}
+
+/// Checks that `s` is an email address a message can be sent to (the same rule delivery applies).
+pub fn check_address(s: &str) -> Result<(), String> {
+    s.trim()
+        .parse::<lettre::Address>()
+        .map(|_| ())
+        .map_err(|e| format!("`{}` is not an email address ({e})", shorten(s)))
+}
+
+/// A value as shown in a message: control characters escaped, at most 80 characters.
+pub fn shorten(s: &str) -> String {
+    const MAX: usize = 80;
+    let escaped: String = s.escape_debug().collect();
+    match escaped.char_indices().nth(MAX) {
+        Some((i, _)) => format!("{}… ({} characters)", &escaped[..i], s.chars().count()),
+        None => escaped,
     }
 }
 

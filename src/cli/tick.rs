@@ -4,7 +4,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
-use chrono::{Duration, Utc};
+use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 
 use crate::calendar::Calendars;
@@ -23,7 +23,6 @@ pub fn engine(config: &Config) -> anyhow::Result<Engine> {
             reminder_lead_business_days: config.reminder_lead_business_days,
         },
         batch_size: i64::from(config.batch_size),
-        lookback: Duration::minutes(10),
         stop: CancellationToken::new(),
     })
 }

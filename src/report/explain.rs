@@ -128,6 +128,9 @@ pub fn explain(
 ) -> Result<Explanation, TimerError> {
     let timers = evaluate(claim, cal, facts, settings, at)?;
     let planned = plan(claim, cal, &timers, at)?;
+    if let Some(b) = planned.blocked.first() {
+        return Err(b.error());
+    }
     let tz = claim_time_zone(claim, cal);
     let explained = timers
         .iter()

@@ -183,6 +183,9 @@ fn rows_of(
     let mut rows = Vec::new();
     if timers.iter().any(Timer::is_due) {
         let p = plan(claim, cal, &timers, w.at)?;
+        if let Some(b) = p.blocked.first() {
+            return Err(b.error());
+        }
         for e in &p.effects {
             let t = timers.iter().find(|t| t.kind == e.timer);
             rows.push(row(

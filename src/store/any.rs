@@ -5,9 +5,9 @@ use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 
 use super::{
-    ApplyOutcome, Backend, ChangedClaim, ClaimChange, ClaimWrite, DeadEmail, DeliveryResult,
-    FireInput, HistoryEntry, LoadedClaim, OutboxCounts, OutboxEmail, PendingEmail, PgStore,
-    SlaAlert, SqliteStore, Store, StoreError, SyncedClaim,
+    ApplyOutcome, Backend, ChangedClaim, Changes, ClaimChange, ClaimWrite, DeadEmail,
+    DeliveryResult, FireInput, HistoryEntry, LoadedClaim, OutboxCounts, OutboxEmail, PendingEmail,
+    PgStore, SlaAlert, SqliteStore, Store, StoreError, SyncedClaim,
 };
 use crate::claim::{Claim, ClaimRow};
 use crate::config::{DatabaseConfig, DatabaseUrl};
@@ -93,12 +93,12 @@ impl Store for AnyStore {
         dispatch!(self, s => s.state_set(key, value, at).await)
     }
 
-    async fn changed_claims(
-        &self,
-        after: Option<(DateTime<Utc>, String)>,
-        limit: i64,
-    ) -> Result<Vec<ChangedClaim>, StoreError> {
-        dispatch!(self, s => s.changed_claims(after, limit).await)
+    async fn take_changes(&self, limit: i64) -> Result<Changes, StoreError> {
+        dispatch!(self, s => s.take_changes(limit).await)
+    }
+
+    async fn consume_changes(&self, seqs: &[i64]) -> Result<(), StoreError> {
+        dispatch!(self, s => s.consume_changes(seqs).await)
     }
 
     async fn stale_claims(

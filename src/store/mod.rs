@@ -21,10 +21,11 @@ use crate::lifecycle::{Actor, ClaimStatus, RejectionReason};
 
 pub use any::{AnyStore, connect};
 pub use postgres::PgStore;
+pub use row::NULL_ID;
 pub use sqlite::SqliteStore;
 pub use work::{
-    ChangedClaim, ClaimWrite, DeadEmail, DeliveryResult, FireInput, OutboxCounts, OutboxEmail,
-    PendingEmail, SlaAlert, SyncedClaim, TimerRow, message_id,
+    ChangedClaim, Changes, ClaimWrite, DeadEmail, DeliveryResult, FireInput, OutboxCounts,
+    OutboxEmail, PendingEmail, SlaAlert, SyncedClaim, TimerRow, message_id,
 };
 
 use std::collections::HashMap;
@@ -187,13 +188,13 @@ pub trait Store: Send + Sync {
         at: DateTime<Utc>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Claims after `after` in (`updated_at`, `id`) order whose timers were not computed from
-    /// their current version; at most `limit`.
-    fn changed_claims(
-        &self,
-        after: Option<(DateTime<Utc>, String)>,
-        limit: i64,
-    ) -> impl Future<Output = Result<Vec<ChangedClaim>, StoreError>> + Send;
+    /// The oldest `limit` change records the claims trigger wrote, with the claims among them
+    /// whose timers were not computed from their current version. Records stay until
+    /// [`Store::consume_changes`] deletes them, so a crash in between loses nothing.
+    fn take_changes(&self, limit: i64) -> impl Future<Output = Result<Changes, StoreError>> + Send;
+
+    /// Deletes handled change records.
+    fn consume_changes(&self, seqs: &[i64]) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Claims whose timers must be recomputed though they did not change: marked dirty (a consent
     /// email was delivered), or computed with calendars other than `fingerprint` (only when

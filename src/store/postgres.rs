@@ -8,9 +8,10 @@ use sqlx::{Postgres, Row, Transaction};
 use std::collections::HashMap;
 
 use super::{
-    ApplyOutcome, Backend, ChangedClaim, ClaimChange, ClaimWrite, DeadEmail, DeliveryResult,
-    FireInput, HistoryEntry, LoadedClaim, OutboxCounts, OutboxEmail, PendingEmail, SlaAlert, Store,
-    StoreError, SyncedClaim, claim_columns, postgres_outbox, postgres_work, row::read_claim,
+    ApplyOutcome, Backend, ChangedClaim, Changes, ClaimChange, ClaimWrite, DeadEmail,
+    DeliveryResult, FireInput, HistoryEntry, LoadedClaim, OutboxCounts, OutboxEmail, PendingEmail,
+    SlaAlert, Store, StoreError, SyncedClaim, claim_columns, postgres_outbox, postgres_work,
+    row::read_claim,
 };
 use crate::claim::{Claim, ClaimRow};
 use crate::timers::ClaimFacts;
@@ -269,12 +270,12 @@ impl Store for PgStore {
         Ok(())
     }
 
-    async fn changed_claims(
-        &self,
-        after: Option<(DateTime<Utc>, String)>,
-        limit: i64,
-    ) -> Result<Vec<ChangedClaim>, StoreError> {
-        self.changed_claims_impl(after, limit).await
+    async fn take_changes(&self, limit: i64) -> Result<Changes, StoreError> {
+        self.take_changes_impl(limit).await
+    }
+
+    async fn consume_changes(&self, seqs: &[i64]) -> Result<(), StoreError> {
+        self.consume_changes_impl(seqs).await
     }
 
     async fn stale_claims(

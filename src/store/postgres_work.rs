@@ -7,8 +7,9 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, Row};
 
 use super::row::changed;
+use super::work::{UNREADABLE_VERSION, one_per_id};
 use super::{
-    ChangedClaim, ClaimWrite, FireInput, OutboxEmail, PgStore, StoreError, SyncedClaim,
+    ChangedClaim, Changes, ClaimWrite, FireInput, OutboxEmail, PgStore, StoreError, SyncedClaim,
     claim_columns,
 };
 use crate::timers::ClaimFacts;
@@ -25,25 +26,41 @@ macro_rules! changed_select {
 }
 
 impl PgStore {
-    pub(super) async fn changed_claims_impl(
-        &self,
-        after: Option<(DateTime<Utc>, String)>,
-        limit: i64,
-    ) -> Result<Vec<ChangedClaim>, StoreError> {
-        let (at, id) = after.unzip();
+    pub(super) async fn take_changes_impl(&self, limit: i64) -> Result<Changes, StoreError> {
+        let records =
+            sqlx::query("SELECT seq, claim_id FROM cpor_claim_changes ORDER BY seq LIMIT $1")
+                .bind(limit)
+                .fetch_all(self.pool())
+                .await?;
+        let mut out = Changes::default();
+        let mut ids: Vec<String> = Vec::new();
+        for r in &records {
+            out.seqs.push(r.try_get("seq")?);
+            match r.try_get::<Option<String>, _>("claim_id")? {
+                Some(id) => ids.push(id),
+                None => out.null_ids += 1,
+            }
+        }
+        ids.sort();
+        ids.dedup();
         let rows = sqlx::query(concat!(
             changed_select!(),
-            "WHERE ($1::timestamptz IS NULL OR (updated_at, id) > ($1, $2)) ",
-            "AND NOT EXISTS (SELECT 1 FROM cpor_claim_sync s WHERE s.claim_id = claims.id ",
-            "AND s.version = claims.version AND NOT s.dirty) ",
-            "ORDER BY updated_at, id LIMIT $3"
+            "WHERE id = ANY($1) AND NOT EXISTS (SELECT 1 FROM cpor_claim_sync s ",
+            "WHERE s.claim_id = claims.id AND s.version = claims.version AND NOT s.dirty) ORDER BY id"
         ))
-        .bind(at)
-        .bind(id)
-        .bind(limit)
+        .bind(&ids)
         .fetch_all(self.pool())
         .await?;
-        rows.iter().map(changed).collect()
+        out.claims = one_per_id(rows.iter().map(changed).collect::<Result<_, _>>()?);
+        Ok(out)
+    }
+
+    pub(super) async fn consume_changes_impl(&self, seqs: &[i64]) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM cpor_claim_changes WHERE seq = ANY($1)")
+            .bind(seqs)
+            .execute(self.pool())
+            .await?;
+        Ok(())
     }
 
     pub(super) async fn stale_claims_impl(
@@ -66,7 +83,9 @@ impl PgStore {
         .bind(limit)
         .fetch_all(self.pool())
         .await?;
-        rows.iter().map(changed).collect()
+        Ok(one_per_id(
+            rows.iter().map(changed).collect::<Result<_, _>>()?,
+        ))
     }
 
     pub(super) async fn facts_impl(
@@ -181,9 +200,11 @@ impl PgStore {
         .iter()
         .map(|r| Ok((r.try_get("id")?, r.try_get("version")?)))
         .collect::<Result<_, StoreError>>()?;
-        let (keep, skip): (Vec<&SyncedClaim>, Vec<&SyncedClaim>) = sorted
-            .into_iter()
-            .partition(|s| locked.get(&s.claim_id) == Some(&s.version));
+        let (keep, skip): (Vec<&SyncedClaim>, Vec<&SyncedClaim>) =
+            sorted.into_iter().partition(|s| {
+                // A claim whose version cannot be read has no timers to guard: its problem is saved.
+                s.version == UNREADABLE_VERSION || locked.get(&s.claim_id) == Some(&s.version)
+            });
         let keep: Vec<SyncedClaim> = keep.into_iter().cloned().collect();
         Self::save_sync_in(&mut tx, &keep, fingerprint, at).await?;
         tx.commit().await?;
@@ -250,8 +271,8 @@ where
     .fetch_all(&mut *tx)
     .await?;
     let mut claims: HashMap<String, ChangedClaim> = HashMap::new();
-    for r in &rows {
-        let c = changed(r)?;
+    let read = rows.iter().map(changed).collect::<Result<Vec<_>, _>>()?;
+    for c in one_per_id(read) {
         claims.insert(c.id.clone(), c);
     }
     let existing: Vec<String> = sqlx::query_scalar("SELECT id FROM claims WHERE id = ANY($1)")
@@ -420,7 +441,9 @@ impl PgStore {
         .bind(limit)
         .fetch_all(self.pool())
         .await?;
-        rows.iter().map(changed).collect()
+        Ok(one_per_id(
+            rows.iter().map(changed).collect::<Result<_, _>>()?,
+        ))
     }
 
     pub(super) async fn claim_problems_impl(&self) -> Result<Vec<(String, String)>, StoreError> {

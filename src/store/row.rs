@@ -10,6 +10,7 @@ use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
 
 use super::sqlite::parse_ts;
+use super::work::UNREADABLE_VERSION;
 use super::{
     ChangedClaim, DeadEmail, LoadedClaim, OutboxEmail, PendingEmail, SlaAlert, StoreError,
 };
@@ -105,9 +106,12 @@ where
         .map_err(|e| StoreError::corrupt(&format!("{table}.{col}"), e))
 }
 
+/// How a claim whose `id` is NULL is named in reports.
+pub const NULL_ID: &str = "<NULL id>";
+
 fn unreadable_id(problem: String) -> BadClaim {
     BadClaim {
-        claim_id: "<unreadable id>".to_owned(),
+        claim_id: NULL_ID.to_owned(),
         problem: format!("column id: {problem}"),
     }
 }
@@ -161,12 +165,17 @@ pub(crate) fn read_claim<R: ReadRow>(row: &R) -> LoadedClaim {
 }
 
 /// A claim row read for syncing, with its `updated_at` and sync generation (`cpor_dirty_gen`).
+///
+/// A claim column that cannot be read makes the claim bad, never the read: the id reads as
+/// `<NULL id>` when NULL, the version as [`UNREADABLE_VERSION`] when not an integer.
 pub(crate) fn changed<R: ReadRow>(row: &R) -> Result<ChangedClaim, StoreError> {
     Ok(ChangedClaim {
-        id: text(row, "claims", "id")?,
-        version: row
-            .int("version")
-            .map_err(|e| StoreError::corrupt("claims.version", e))?,
+        id: row
+            .text("id")
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| NULL_ID.to_owned()),
+        version: row.int("version").unwrap_or(UNREADABLE_VERSION),
         updated_at: row.instant("updated_at").ok().flatten(),
         dirty_gen: row
             .int("cpor_dirty_gen")

@@ -11,9 +11,10 @@ use sqlx::{Row, Sqlite, Transaction};
 use std::collections::HashMap;
 
 use super::{
-    ApplyOutcome, Backend, ChangedClaim, ClaimChange, ClaimWrite, DeadEmail, DeliveryResult,
-    FireInput, HistoryEntry, LoadedClaim, OutboxCounts, OutboxEmail, PendingEmail, SlaAlert, Store,
-    StoreError, SyncedClaim, claim_columns, row::read_claim, sqlite_outbox, sqlite_work,
+    ApplyOutcome, Backend, ChangedClaim, Changes, ClaimChange, ClaimWrite, DeadEmail,
+    DeliveryResult, FireInput, HistoryEntry, LoadedClaim, OutboxCounts, OutboxEmail, PendingEmail,
+    SlaAlert, Store, StoreError, SyncedClaim, claim_columns, row::read_claim, sqlite_outbox,
+    sqlite_work,
 };
 use crate::claim::{Claim, ClaimRow};
 use crate::timers::ClaimFacts;
@@ -32,7 +33,8 @@ pub fn format_ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
-/// Parses a stored instant: RFC 3339, or `YYYY-MM-DD HH:MM:SS[.f][±HH:MM]`, or the same without zone (UTC).
+/// Parses a stored instant: RFC 3339, or `YYYY-MM-DD HH:MM:SS[.f][±HH:MM]`, or the same without
+/// zone (UTC), or Unix seconds.
 pub fn parse_ts(s: &str) -> Result<DateTime<Utc>, String> {
     let s = s.trim();
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
@@ -47,6 +49,11 @@ pub fn parse_ts(s: &str) -> Result<DateTime<Utc>, String> {
         if let Ok(t) = NaiveDateTime::parse_from_str(s, f) {
             return Ok(t.and_utc());
         }
+    }
+    // Unix seconds, stored as an integer into a text column (SQLite then keeps its digits).
+    if let Ok(secs) = s.parse::<i64>() {
+        return DateTime::from_timestamp(secs, 0)
+            .ok_or_else(|| format!("{secs} is out of range as Unix seconds"));
     }
     Err(format!("`{s}` is not a timestamp (expected RFC 3339)"))
 }
@@ -82,7 +89,25 @@ impl Store for SqliteStore {
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
+        let had_claims: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'claims'",
+        )
+        .fetch_one(&self.pool)
+        .await?;
         MIGRATOR.run(&self.pool).await?;
+        if had_claims == 0 {
+            // SQLite lets a TEXT PRIMARY KEY be NULL; a claims table the worker creates refuses
+            // it (one the main system made keeps its own rules: NULL ids are reported instead).
+            for (name, when) in [("inserted", "INSERT"), ("updated", "UPDATE OF id")] {
+                let sql = format!(
+                    "CREATE TRIGGER IF NOT EXISTS cpor_claims_id_required_{name} BEFORE {when} ON claims \
+                     WHEN NEW.id IS NULL BEGIN SELECT RAISE(ABORT, 'claims.id must not be NULL'); END"
+                );
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .execute(&self.pool)
+                    .await?;
+            }
+        }
         Ok(())
     }
 
@@ -292,12 +317,12 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn changed_claims(
-        &self,
-        after: Option<(DateTime<Utc>, String)>,
-        limit: i64,
-    ) -> Result<Vec<ChangedClaim>, StoreError> {
-        self.changed_claims_impl(after, limit).await
+    async fn take_changes(&self, limit: i64) -> Result<Changes, StoreError> {
+        self.take_changes_impl(limit).await
+    }
+
+    async fn consume_changes(&self, seqs: &[i64]) -> Result<(), StoreError> {
+        self.consume_changes_impl(seqs).await
     }
 
     async fn stale_claims(

@@ -8,8 +8,10 @@ use sqlx::{Row, SqliteConnection};
 
 use super::row::changed;
 use super::sqlite::format_ts;
+use super::work::one_per_id;
 use super::{
-    ChangedClaim, ClaimWrite, FireInput, SqliteStore, StoreError, SyncedClaim, claim_columns,
+    ChangedClaim, Changes, ClaimWrite, FireInput, SqliteStore, StoreError, SyncedClaim,
+    claim_columns,
 };
 use crate::timers::ClaimFacts;
 
@@ -29,25 +31,42 @@ macro_rules! changed_select {
 }
 
 impl SqliteStore {
-    pub(super) async fn changed_claims_impl(
-        &self,
-        after: Option<(DateTime<Utc>, String)>,
-        limit: i64,
-    ) -> Result<Vec<ChangedClaim>, StoreError> {
-        let (at, id) = after.unzip();
+    pub(super) async fn take_changes_impl(&self, limit: i64) -> Result<Changes, StoreError> {
+        let records =
+            sqlx::query("SELECT seq, claim_id FROM cpor_claim_changes ORDER BY seq LIMIT ?")
+                .bind(limit)
+                .fetch_all(self.pool())
+                .await?;
+        let mut out = Changes::default();
+        let mut ids: Vec<String> = Vec::new();
+        for r in &records {
+            out.seqs.push(r.try_get("seq")?);
+            match r.try_get::<Option<String>, _>("claim_id")? {
+                Some(id) => ids.push(id),
+                None => out.null_ids += 1,
+            }
+        }
+        ids.sort();
+        ids.dedup();
         let rows = sqlx::query(concat!(
             changed_select!(),
-            "WHERE (?1 IS NULL OR (updated_at, id) > (?1, ?2)) ",
+            "WHERE id IN (SELECT value FROM json_each(?1)) ",
             "AND NOT EXISTS (SELECT 1 FROM cpor_claim_sync s WHERE s.claim_id = claims.id ",
-            "AND s.version = claims.version AND NOT s.dirty) ",
-            "ORDER BY updated_at, id LIMIT ?3"
+            "AND s.version = claims.version AND NOT s.dirty) ORDER BY id"
         ))
-        .bind(at.map(format_ts))
-        .bind(id)
-        .bind(limit)
+        .bind(ids_json(&ids))
         .fetch_all(self.pool())
         .await?;
-        rows.iter().map(changed).collect()
+        out.claims = one_per_id(rows.iter().map(changed).collect::<Result<_, _>>()?);
+        Ok(out)
+    }
+
+    pub(super) async fn consume_changes_impl(&self, seqs: &[i64]) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM cpor_claim_changes WHERE seq IN (SELECT value FROM json_each(?))")
+            .bind(serde_json::Value::from(seqs.to_vec()).to_string())
+            .execute(self.pool())
+            .await?;
+        Ok(())
     }
 
     pub(super) async fn stale_claims_impl(
@@ -70,7 +89,9 @@ impl SqliteStore {
         .bind(limit)
         .fetch_all(self.pool())
         .await?;
-        rows.iter().map(changed).collect()
+        Ok(one_per_id(
+            rows.iter().map(changed).collect::<Result<_, _>>()?,
+        ))
     }
 
     pub(super) async fn facts_impl(
@@ -182,8 +203,8 @@ where
     .fetch_all(&mut *tx)
     .await?;
     let mut claims: HashMap<String, ChangedClaim> = HashMap::new();
-    for r in &rows {
-        let c = changed(r)?;
+    let read = rows.iter().map(changed).collect::<Result<Vec<_>, _>>()?;
+    for c in one_per_id(read) {
         claims.insert(c.id.clone(), c);
     }
     let mut facts = SqliteStore::facts_impl(&mut tx, &ids).await?;
@@ -296,7 +317,9 @@ impl SqliteStore {
         .bind(limit)
         .fetch_all(self.pool())
         .await?;
-        rows.iter().map(changed).collect()
+        Ok(one_per_id(
+            rows.iter().map(changed).collect::<Result<_, _>>()?,
+        ))
     }
 
     pub(super) async fn claim_problems_impl(&self) -> Result<Vec<(String, String)>, StoreError> {

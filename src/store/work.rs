@@ -48,6 +48,45 @@ pub struct ChangedClaim {
     pub dirty_gen: i64,
 }
 
+/// Claim changes recorded by the trigger, taken for one sync page.
+#[derive(Clone, Debug, Default)]
+pub struct Changes {
+    /// The change records taken (delete them with `consume_changes` once handled).
+    pub seqs: Vec<i64>,
+    /// The changed claims whose timers must be recomputed, as stored now.
+    pub claims: Vec<ChangedClaim>,
+    /// How many of the records name a claim row whose `id` is NULL (it cannot be tracked).
+    pub null_ids: usize,
+}
+
+/// The version recorded for a claim whose `version` column cannot be read as an integer.
+pub const UNREADABLE_VERSION: i64 = -1;
+
+/// Claims read by id, one per id: rows sharing an id (a table without a key) become one bad
+/// claim naming how many rows share it, so nothing fires for an arbitrary one of them.
+pub(crate) fn one_per_id(rows: Vec<ChangedClaim>) -> Vec<ChangedClaim> {
+    let mut out: Vec<ChangedClaim> = Vec::with_capacity(rows.len());
+    let mut counts: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for r in rows {
+        let n = counts.entry(r.id.clone()).or_default();
+        *n += 1;
+        if *n == 1 {
+            out.push(r);
+        }
+    }
+    for c in &mut out {
+        let n = counts[&c.id];
+        if n > 1 {
+            c.claim = Err(BadClaim {
+                claim_id: c.id.clone(),
+                problem: format!("{n} rows of claims have this id: ids must be unique"),
+            });
+            c.version = UNREADABLE_VERSION;
+        }
+    }
+    out
+}
+
 /// An email to write to the outbox.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct OutboxEmail {

@@ -11,7 +11,7 @@ use crate::calendar::{Calendar, CalendarError, DayCount, Deadline, deadline, sta
 use crate::claim::Claim;
 use crate::lifecycle::{ClaimStatus, id_enum};
 
-pub use plan::{ClaimPlan, Effect, EmailKind, EmailPlan, Outcome, Recipient, plan};
+pub use plan::{Blocked, ClaimPlan, Effect, EmailKind, EmailPlan, Outcome, Recipient, plan};
 
 /// Business days the partner has to answer an information request.
 pub const PARTNER_RESPONSE_DAYS: u32 = 5;
@@ -204,6 +204,15 @@ pub enum TimerError {
         /// [`FUTURE_TOLERANCE`] in hours, for the message.
         tolerance_hours: i64,
     },
+    /// A due timer's email lacks what it must say or where it must go; nothing is recorded as
+    /// sent until the claim's data is fixed.
+    #[error("{timer} cannot send its email: {problem}")]
+    EmailData {
+        /// The timer whose email it is.
+        timer: TimerKind,
+        /// What is missing or wrong, naming the column.
+        problem: String,
+    },
     /// The day arithmetic failed (date out of the calendar's range, …).
     #[error("deadline of {timer}: {source}")]
     Calendar {
@@ -272,6 +281,19 @@ struct Evaluator<'a> {
     tz: Tz,
     facts: &'a ClaimFacts,
     now: DateTime<Utc>,
+}
+
+/// A customer's decline as it bears on the current approval.
+enum Decline {
+    /// No decline recorded.
+    None,
+    /// Declined before the current approval: it belonged to an earlier round.
+    Earlier,
+    /// Declined within the consent window (or before the consent email went out).
+    InWindow(DateTime<Utc>),
+    /// Declined at or after the end of the consent window, or recorded only after the claim was
+    /// forwarded: reported, not acted on.
+    Late(DateTime<Utc>),
 }
 
 /// How one timer starts and counts, before its state is known.
@@ -361,7 +383,7 @@ impl Evaluator<'_> {
                 na("runs while the claim is approved")
             }
             K::ConsentNotification | K::PartnerApprovalNotice | K::ConsentWindowClose
-                if c.customer_declined_at.is_some() =>
+                if matches!(self.decline(kind)?, Decline::InWindow(_)) =>
             {
                 na("the customer declined")
             }
@@ -379,13 +401,15 @@ impl Evaluator<'_> {
                     Some(sent) => Ok(Shape::Counting(sent, calendar(CONSENT_WINDOW_DAYS))),
                 }
             }
-            K::CustomerDecline => match (c.status, c.customer_declined_at) {
-                (S::Approved, Some(at)) => Ok(Shape::Counting(
+            K::CustomerDecline if c.status != S::Approved => na("runs while the claim is approved"),
+            // A late decline is due too: the plan records it as not acted on (SPEC §4: seven days).
+            K::CustomerDecline => match self.decline(kind)? {
+                Decline::InWindow(at) | Decline::Late(at) => Ok(Shape::Counting(
                     self.not_future(kind, at, "customer_declined_at")?,
                     None,
                 )),
-                (S::Approved, None) => na("the customer has not declined"),
-                _ => na("runs while the claim is approved"),
+                Decline::Earlier => na("the decline belongs to an earlier approval"),
+                Decline::None => na("the customer has not declined"),
             },
             K::RejectionNotice | K::DisputeWindowClose | K::DisputeReviewSla
                 if c.status != S::Rejected =>
@@ -398,21 +422,63 @@ impl Evaluator<'_> {
             )),
             K::DisputeWindowClose => {
                 let rejected = self.event(kind, c.rejected_at, "rejected_at")?;
-                if c.dispute_opened_at.is_some() {
-                    na("a dispute was opened")
+                if c.disputed_rejection().is_some() {
+                    na("a dispute of this rejection was opened")
                 } else {
                     Ok(Shape::Counting(rejected, calendar(DISPUTE_WINDOW_DAYS)))
                 }
             }
-            K::DisputeReviewSla => match (c.dispute_opened_at, c.dispute_resolved_at) {
-                (None, _) => na("no dispute is open"),
-                (Some(_), Some(_)) => na("the dispute was resolved"),
-                (Some(opened), None) => Ok(Shape::Counting(
+            K::DisputeReviewSla => match c.disputed_rejection() {
+                None => na("no dispute of this rejection is open"),
+                Some(_) if c.dispute_resolved_at >= c.dispute_opened_at => {
+                    na("the dispute was resolved")
+                }
+                Some(opened) => Ok(Shape::Counting(
                     self.not_future(kind, opened, "dispute_opened_at")?,
                     business(REVIEW_SLA_DAYS),
                 )),
             },
         }
+    }
+
+    /// The consent window of the current approval (its start and deadline), once its consent
+    /// email was delivered.
+    fn consent_window(
+        &self,
+        kind: TimerKind,
+    ) -> Result<Option<(DateTime<Utc>, Deadline)>, TimerError> {
+        let sent = self
+            .claim
+            .approved_at
+            .and_then(|approved| self.facts.consent_sent_at(approved));
+        sent.map(|sent| {
+            self.deadline(kind, sent, DayCount::Calendar(CONSENT_WINDOW_DAYS))
+                .map(|d| (sent, d))
+        })
+        .transpose()
+    }
+
+    /// The customer's decline, judged against the current approval and its consent window.
+    fn decline(&self, kind: TimerKind) -> Result<Decline, TimerError> {
+        let c = self.claim;
+        let Some(at) = c.customer_declined_at else {
+            return Ok(Decline::None);
+        };
+        if c.approved_at.is_some_and(|approved| at < approved) {
+            return Ok(Decline::Earlier);
+        }
+        Ok(match self.consent_window(kind)? {
+            Some((_, window)) if at >= window.due => Decline::Late(at),
+            Some((sent, _))
+                if self
+                    .facts
+                    .fired(TimerKind::ConsentWindowClose, sent)
+                    .is_some() =>
+            {
+                Decline::Late(at)
+            }
+            _ => Decline::InWindow(at),
+        })
     }
 
     fn deadline(

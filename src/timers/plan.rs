@@ -130,6 +130,29 @@ pub struct ClaimPlan {
     pub calendar: String,
     /// In due order; stops after a status change (later timers would be stale).
     pub effects: Vec<Effect>,
+    /// Due timers that cannot act until the claim's data is fixed (nothing is recorded for them).
+    pub blocked: Vec<Blocked>,
+}
+
+/// A due timer whose email lacks what it needs: a named problem of the claim, not an action.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Blocked {
+    /// The timer.
+    pub timer: TimerKind,
+    /// Its start (the run).
+    pub start: DateTime<Utc>,
+    /// What must be fixed, naming the column.
+    pub problem: String,
+}
+
+impl Blocked {
+    /// The problem as the claim's error, as `dry-run` and `explain` report it.
+    pub fn error(&self) -> TimerError {
+        TimerError::EmailData {
+            timer: self.timer,
+            problem: self.problem.clone(),
+        }
+    }
 }
 
 /// Decides what the due timers among `timers` do at `now`.
@@ -147,15 +170,29 @@ pub fn plan(
         .collect();
     due.sort_by_key(|(_, _, due)| *due);
     let mut effects = Vec::new();
+    let mut blocked = Vec::new();
     for (t, start, due) in due {
-        let effect = Planner {
+        let planned = Planner {
             claim,
             cal,
             tz,
             timers,
             now,
         }
-        .effect(t, start, due)?;
+        .effect(t, start, due);
+        let effect = match planned {
+            Ok(effect) => effect,
+            // Only this timer waits for the data to be fixed; the claim's others go on.
+            Err(TimerError::EmailData { timer, problem }) => {
+                blocked.push(Blocked {
+                    timer,
+                    start,
+                    problem,
+                });
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         let changes_status = effect.status_change.is_some();
         effects.push(effect);
         if changes_status {
@@ -168,6 +205,7 @@ pub fn plan(
         expected_version: claim.version,
         calendar: cal.id().to_owned(),
         effects,
+        blocked,
     })
 }
 
@@ -237,6 +275,31 @@ impl Planner<'_> {
             .and_then(|t| t.deadline.as_ref())
     }
 
+    /// Why a decline at `declined` is not acted on: it came after the consent window of the
+    /// current approval closed, or only after the claim was forwarded.
+    fn decline_not_acted_on(&self, declined: DateTime<Utc>) -> Option<String> {
+        let close = self
+            .timers
+            .iter()
+            .find(|t| t.kind == TimerKind::ConsentWindowClose)?;
+        let window = close.deadline.as_ref()?;
+        if declined >= window.passes_at {
+            Some(format!(
+                "the customer declined at {}, after the consent window closed (last day {})",
+                declined.to_rfc3339(),
+                window.last_day
+            ))
+        } else if matches!(close.state, super::TimerState::Fired { .. }) {
+            Some(
+                "the decline was recorded after the claim had been forwarded to incentive \
+                 evaluation; an operator must decide"
+                    .to_owned(),
+            )
+        } else {
+            None
+        }
+    }
+
     fn effect(
         &self,
         t: &Timer,
@@ -288,6 +351,10 @@ impl Planner<'_> {
                         "reminder_sent"
                     }
                 }
+            }
+            K::CustomerDecline if let Some(why) = self.decline_not_acted_on(start) => {
+                e.outcome = Outcome::Skipped(why);
+                "customer_decline_ignored"
             }
             K::PartnerResponseDeadline | K::CustomerDecline => {
                 let (r, action) = if t.kind == K::CustomerDecline {
@@ -342,7 +409,7 @@ impl Planner<'_> {
                     timer: t.kind,
                     source,
                 })?;
-                if self.claim.dispute_opened_at.is_some() {
+                if self.claim.disputed_rejection().is_some() {
                     e.outcome =
                         Outcome::Skipped("the partner has already disputed the rejection".into());
                     "rejection_notice_skipped"
@@ -361,6 +428,12 @@ impl Planner<'_> {
             }
             K::DisputeWindowClose => "dispute_window_closed",
         };
+        for m in &e.emails {
+            check_email(m).map_err(|problem| TimerError::EmailData {
+                timer: t.kind,
+                problem,
+            })?;
+        }
         e.history.action = action.to_owned();
         e.history.details = json!({
             "timer": t.kind,
@@ -373,5 +446,31 @@ impl Planner<'_> {
             "outcome": e.outcome.label(),
         });
         Ok(e)
+    }
+}
+
+/// Checks that an email has what its template must say and an address it can go to, so that
+/// an action is never recorded as sent with an email that cannot be.
+fn check_email(m: &EmailPlan) -> Result<(), String> {
+    let column = if m.kind == EmailKind::ConsentRequest {
+        "customer_email"
+    } else {
+        "partner_email"
+    };
+    crate::claim::check_address(&m.to.address).map_err(|e| format!("column {column}: {e}"))?;
+    let needs = |ok: bool, what: &str| {
+        if ok {
+            Ok(())
+        } else {
+            Err(format!("{} needs {what}, which is empty", m.kind))
+        }
+    };
+    match m.kind {
+        EmailKind::PartnerResponseReminder => needs(
+            m.info_request_reason.is_some(),
+            "column info_request_reason",
+        ),
+        EmailKind::ClaimRejected => needs(m.rejection_reason.is_some(), "column rejection_reason"),
+        _ => Ok(()),
     }
 }

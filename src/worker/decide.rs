@@ -210,7 +210,26 @@ pub fn decide(
             facts.fired.push(fired(*kind, *start, now, label));
         }
     }
-    w.resync = Some(recompute(&after, &facts));
+    let mut resync = recompute(&after, &facts);
+    if !plan.blocked.is_empty() {
+        // A blocked timer leaves the index until the claim changes (its data is fixed).
+        resync.pending.retain(|r| {
+            !plan
+                .blocked
+                .iter()
+                .any(|b| b.timer == r.kind && b.start == r.start)
+        });
+        let blocked: Vec<String> = plan.blocked.iter().map(|b| b.error().to_string()).collect();
+        resync.problem = Some(
+            resync
+                .problem
+                .into_iter()
+                .chain(blocked)
+                .collect::<Vec<_>>()
+                .join("; "),
+        );
+    }
+    w.resync = Some(resync);
     (w, Decided::Acted(plan))
 }
 

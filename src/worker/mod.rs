@@ -7,19 +7,17 @@ mod deliver;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::calendar::Calendars;
-use crate::store::{ChangedClaim, Store, StoreError};
+use crate::store::{ChangedClaim, NULL_ID, Store, StoreError};
 use crate::timers::TimerSettings;
 
 pub use decide::{Decided, decide, sync_claim};
 pub use deliver::{DeliverOutcome, Mailer};
 
-/// Worker state key of the change watermark: `RFC3339 instant|claim id`.
-const WATERMARK_KEY: &str = "claims_watermark";
 /// Worker state key of the calendars' fingerprint the pending timers were computed with.
 const FINGERPRINT_KEY: &str = "calendar_fingerprint";
 /// Claims read per sync page.
@@ -34,8 +32,6 @@ pub struct Engine {
     pub settings: TimerSettings,
     /// Claims per fire transaction.
     pub batch_size: i64,
-    /// How far behind the watermark a pass re-reads, for transactions that committed late.
-    pub lookback: Duration,
     /// Cancelled to stop: a pass then ends after the batch in hand (each batch is atomic).
     pub stop: CancellationToken,
 }
@@ -91,33 +87,30 @@ impl Engine {
         let fingerprint = self.fingerprint();
         let calendars_changed =
             store.state_get(FINGERPRINT_KEY).await?.as_deref() != Some(&fingerprint);
-        let watermark = store
-            .state_get(WATERMARK_KEY)
-            .await?
-            .and_then(|w| parse_watermark(&w));
-        let mut after = watermark
-            .clone()
-            .map(|(t, _)| (t - self.lookback, String::new()));
-        let mut newest = watermark;
+        // Every insert or update of a claim left a change record (a trigger, in the writer's
+        // own transaction); records are deleted only once their claims are saved.
         loop {
-            let page = store.changed_claims(after.clone(), SYNC_PAGE).await?;
-            let Some(last) = page.last() else { break };
-            if let Some(t) = last.updated_at {
-                after = Some((t, last.id.clone()));
-                if newest.as_ref().is_none_or(|(n, _)| t > *n) {
-                    newest = Some((t, last.id.clone()));
-                }
-            }
-            let full = page.len() as i64 == SYNC_PAGE;
-            self.save(store, &page, &fingerprint, now, out).await?;
-            if !full || last.updated_at.is_none() {
+            let changes = store.take_changes(SYNC_PAGE).await?;
+            if changes.seqs.is_empty() {
                 break;
             }
-        }
-        if let Some((t, id)) = newest {
-            store
-                .state_set(WATERMARK_KEY, &format!("{}|{id}", t.to_rfc3339()), now)
+            if changes.null_ids > 0 {
+                let problem = format!(
+                    "{} change(s) to a claims row whose id is NULL: such a row cannot be tracked; give it an id",
+                    changes.null_ids
+                );
+                tracing::warn!(claim_id = NULL_ID, problem = %problem, "claim skipped");
+                out.problems.push(Problem {
+                    claim_id: NULL_ID.to_owned(),
+                    problem,
+                });
+            }
+            self.save(store, &changes.claims, &fingerprint, now, out)
                 .await?;
+            store.consume_changes(&changes.seqs).await?;
+            if (changes.seqs.len() as i64) < SYNC_PAGE {
+                break;
+            }
         }
         let mut after_id = String::new();
         loop {
@@ -202,6 +195,14 @@ impl Engine {
     fn tally(&self, claim_id: &str, d: Decided, out: &mut TickOutcome) {
         match d {
             Decided::Acted(plan) => {
+                for b in &plan.blocked {
+                    let problem = b.error().to_string();
+                    tracing::warn!(claim_id = %claim_id, timer = %b.timer, problem = %problem, "claim skipped: a due timer cannot act until its data is fixed");
+                    out.problems.push(Problem {
+                        claim_id: claim_id.to_owned(),
+                        problem,
+                    });
+                }
                 for e in &plan.effects {
                     tracing::info!(
                         claim_id = %claim_id,
@@ -273,10 +274,4 @@ impl Engine {
         }
         Ok(out)
     }
-}
-
-fn parse_watermark(s: &str) -> Option<(DateTime<Utc>, String)> {
-    let (t, id) = s.split_once('|')?;
-    let t = DateTime::parse_from_rfc3339(t).ok()?.with_timezone(&Utc);
-    Some((t, id.to_owned()))
 }

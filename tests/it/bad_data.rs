@@ -6,9 +6,9 @@
 //! - An event timestamp more than `timers::FUTURE_TOLERANCE` (1 day) after the pass's instant is
 //!   a problem ("timestamp `rejected_at` (…) is in the future"); the claim is looked at again
 //!   by itself once the timestamp comes within the tolerance, and then fires once.
-//! - A recipient address that does not parse does not block the timer: it fires (history,
-//!   status change) and its email is dead-lettered with the reason, logged, counted in
-//!   `cpor_emails_dead_lettered_total` and listed among the dead-lettered emails of `dry-run`.
+//! - A recipient address that does not parse is a problem of the claim like any other bad column:
+//!   the timer whose email it is records nothing (no history row says "sent" for an email that
+//!   cannot be), and acts once the address is fixed.
 //! - A locale without templates gets the English email (SPEC: fall back to `en`).
 
 use std::collections::BTreeMap;
@@ -87,6 +87,12 @@ fn bad_rows() -> Vec<(ClaimRow, &'static str)> {
             rejected("bad-locale", |r| r.locale = Some("not a locale".into())),
             "column locale",
         ),
+        (
+            rejected("bad-email", |r| {
+                r.partner_email = Some("not an email address".into())
+            }),
+            "column partner_email",
+        ),
     ]
 }
 
@@ -95,9 +101,6 @@ fn good_rows() -> Vec<ClaimRow> {
     vec![
         rejected("good-1", |_| {}),
         rejected("good-2", |r| r.locale = Some("en".into())),
-        rejected("bad-email", |r| {
-            r.partner_email = Some("not an email address".into())
-        }),
         rejected("finnish", |r| r.locale = Some("fi-FI".into())),
     ]
 }
@@ -151,7 +154,7 @@ async fn each_bad_row_is_named_by_tick_log_and_dry_run_and_the_rest_fire(db: &Te
     load(&db.store).await;
     let dir = tempfile::tempdir().unwrap();
 
-    // Before the pass, dry-run shows every problem and the four due rejection notices.
+    // Before the pass, dry-run shows every problem and the three due rejection notices.
     let (before, _) = run(
         dir.path(),
         &db.url,
@@ -165,7 +168,7 @@ async fn each_bad_row_is_named_by_tick_log_and_dry_run_and_the_rest_fire(db: &Te
         .filter(|r| r["when"] == "now")
         .map(|r| r["claim_id"].as_str().unwrap())
         .collect();
-    for id in ["good-1", "good-2", "bad-email", "finnish"] {
+    for id in ["good-1", "good-2", "finnish"] {
         assert!(due.contains(&id), "{id} not due in dry-run: {before:#}");
     }
 
@@ -187,11 +190,11 @@ async fn each_bad_row_is_named_by_tick_log_and_dry_run_and_the_rest_fire(db: &Te
     let (outcome, log) = run(dir.path(), &db.url, &["tick", "--at", NOW, "--json"]);
     assert_every_bad_claim_named(&problems(&outcome), "tick");
     assert_eq!(
-        outcome["fired"]["rejection_notice: fired"], 4,
+        outcome["fired"]["rejection_notice: fired"], 3,
         "the other claims fired in the same pass: {outcome:#}"
     );
     assert_eq!(outcome["delivery"]["sent"], 3, "{outcome:#}");
-    assert_eq!(outcome["delivery"]["dead"], 1, "{outcome:#}");
+    assert_eq!(outcome["delivery"]["dead"], 0, "{outcome:#}");
     for (row, _) in bad_rows() {
         assert!(
             log.lines()
@@ -200,44 +203,21 @@ async fn each_bad_row_is_named_by_tick_log_and_dry_run_and_the_rest_fire(db: &Te
             row.id
         );
     }
-    assert!(
-        log.lines().any(|l| l.contains("dead-lettered")
-            && l.contains("bad-email")
-            && l.contains("invalid recipient address")),
-        "no log line for the dead-lettered email:\n{log}"
-    );
-
-    // The bad address fired: history written, email dead-lettered with the reason.
-    let h = db.store.history("bad-email").await.unwrap();
-    assert_eq!(h.len(), 1);
-    assert_eq!(h[0].action, "rejection_notice_sent");
-    let dead = db.store.dead_emails().await.unwrap();
-    assert_eq!(dead.len(), 1, "{dead:?}");
-    assert_eq!(dead[0].email.claim_id, "bad-email");
-    assert!(
-        dead[0]
-            .last_error
-            .as_deref()
-            .is_some_and(|e| e.contains("invalid recipient address")),
-        "{dead:?}"
-    );
+    // Nothing was written to the outbox for the bad address, so nothing is dead-lettered.
+    assert!(db.store.dead_emails().await.unwrap().is_empty());
+    assert!(db.store.claim_emails("bad-email").await.unwrap().is_empty());
     // A bad claim has no history at all.
     for (row, _) in bad_rows() {
         assert!(db.store.history(&row.id).await.unwrap().is_empty());
     }
 
-    // After the pass: the problems are still listed, and the dead letter too.
+    // After the pass: the problems are still listed.
     let (after, _) = run(
         dir.path(),
         &db.url,
         &["dry-run", "--at", NOW, "--format", "json"],
     );
     assert_every_bad_claim_named(&problems(&after), "dry-run after");
-    let dead_rows = after["dead_emails"].to_string();
-    assert!(
-        dead_rows.contains("bad-email") && dead_rows.contains("invalid recipient address"),
-        "{after:#}"
-    );
 
     // A locale without templates (fi-FI) gets the English email.
     let eml = std::fs::read_dir(dir.path().join("outbox"))
@@ -263,7 +243,6 @@ fn engine() -> Engine {
             reminder_lead_business_days: 0,
         },
         batch_size: 10,
-        lookback: Duration::minutes(10),
         stop: tokio_util::sync::CancellationToken::new(),
     }
 }
@@ -314,7 +293,7 @@ async fn a_future_timestamp_is_reported_then_fires_once_when_it_comes(db: &TestS
 }
 
 #[test]
-fn the_daemon_counts_skipped_claims_and_dead_letters_in_metrics() {
+fn the_daemon_counts_skipped_claims_in_metrics() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("cpor.db").display());
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -358,7 +337,6 @@ fn the_daemon_counts_skipped_claims_and_dead_letters_in_metrics() {
     let ok = wait_for(30, || {
         http_get(port, "/metrics").is_some_and(|(_, b)| {
             metric(&b, "cpor_claims_skipped_total") >= bad_rows().len() as f64
-                && metric(&b, "cpor_emails_dead_lettered_total") >= 1.0
         })
     });
     let body = http_get(port, "/metrics").map(|(_, b)| b);

@@ -16,6 +16,8 @@ mod mail_smtp;
 mod mail_templates;
 mod mail_tls;
 mod mail_token;
+mod never_miss;
+mod never_miss_bad_rows;
 mod outages;
 mod replicas;
 mod store_conformance;

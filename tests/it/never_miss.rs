@@ -1,0 +1,429 @@
+//! Never miss, never misfire: the observations of the "never miss" issue, each reproduced on both
+//! backends as the main system would write the data (raw SQL, odd timestamp formats, late
+//! commits, bad rows, re-opened lifecycles), driven through the library's pass.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use cpor_worker::calendar::Calendars;
+use cpor_worker::lifecycle::{ClaimStatus, RejectionReason};
+use cpor_worker::store::{AnyStore, Backend, DeliveryResult, Store};
+use cpor_worker::timers::TimerSettings;
+use cpor_worker::worker::{Engine, TickOutcome};
+
+use crate::harness::exec;
+
+backend_tests!(
+    a_claim_written_behind_an_earlier_pass_is_picked_up,
+    a_version_bump_with_updated_at_unchanged_is_picked_up,
+    nanosecond_approval_runs_the_whole_consent_round,
+    a_decline_after_the_consent_window_is_reported_not_acted_on,
+    a_late_decline_seen_before_the_close_does_not_stop_forwarding,
+    a_second_rejection_after_an_overturned_dispute_gets_its_notice_and_window,
+    an_overturned_customer_decline_gets_a_new_consent_round,
+    a_notice_without_a_reason_is_a_problem_until_fixed,
+    a_consent_email_without_a_valid_address_is_a_problem_until_fixed,
+);
+
+pub(crate) fn t(s: &str) -> DateTime<Utc> {
+    s.parse().unwrap()
+}
+
+pub(crate) fn engine() -> Engine {
+    Engine {
+        calendars: Arc::new(Calendars::builtin().unwrap()),
+        settings: TimerSettings {
+            reminder_lead_business_days: 0,
+        },
+        batch_size: 50,
+        stop: tokio_util::sync::CancellationToken::new(),
+    }
+}
+
+pub(crate) async fn tick(store: &AnyStore, at: &str) -> TickOutcome {
+    engine().tick(store, t(at)).await.expect("tick")
+}
+
+/// Inserts a claim with SQL as the main system would: `cols` and `vals` are spliced verbatim.
+pub(crate) async fn insert(store: &AnyStore, id: &str, status: &str, cols: &str, vals: &str) {
+    exec(
+        store,
+        &format!(
+            "INSERT INTO claims (id, status, partner_name, partner_email, customer_name, \
+             customer_email, products, country, locale, version{cols}) VALUES ('{id}', '{status}', \
+             'Nordljus Konsult AB', 'claims@nordljus.example', 'Åkerlund & Söner AB', \
+             'it@akerlund.example', 'Dynamics 365 Sales', 'SE', 'sv-SE', 1{vals})"
+        ),
+    )
+    .await;
+}
+
+pub(crate) async fn actions(store: &AnyStore, id: &str) -> Vec<String> {
+    store
+        .history(id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|h| h.action)
+        .collect()
+}
+
+async fn emails(store: &AnyStore, id: &str) -> Vec<String> {
+    store
+        .claim_emails(id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(e, _)| e.email.to_string())
+        .collect()
+}
+
+/// Marks every pending outbox email delivered at `at`, as the sender would.
+async fn deliver_all(store: &AnyStore, at: &str) {
+    let now = t(at);
+    for e in store
+        .take_emails(now, now + Duration::minutes(5), 1000)
+        .await
+        .unwrap()
+    {
+        store
+            .record_delivery(e.id, &DeliveryResult::Sent, now)
+            .await
+            .unwrap();
+    }
+}
+
+pub(crate) fn problem_of(o: &TickOutcome, id: &str) -> Option<String> {
+    o.problems
+        .iter()
+        .find(|p| p.claim_id == id)
+        .map(|p| p.problem.clone())
+}
+
+async fn a_claim_written_behind_an_earlier_pass_is_picked_up(store: AnyStore) {
+    store.migrate().await.unwrap();
+    insert(
+        &store,
+        "first",
+        "rejected",
+        ", rejected_at, rejection_reason, updated_at",
+        ", '2026-03-02T09:00:00Z', 'insufficient_poe', '2026-03-02T09:00:00Z'",
+    )
+    .await;
+    tick(&store, "2026-03-02T12:00:00Z").await;
+    assert_eq!(actions(&store, "first").await, ["rejection_notice_sent"]);
+    // A transaction that wrote `updated_at` an hour before the last pass commits only now.
+    insert(
+        &store,
+        "late",
+        "rejected",
+        ", rejected_at, rejection_reason, updated_at",
+        ", '2026-03-02T10:00:00Z', 'insufficient_poe', '2026-03-02T11:00:00Z'",
+    )
+    .await;
+    if store.backend() == Backend::Sqlite {
+        // The formats a main system writes into SQLite text columns, and Unix seconds.
+        for (id, updated) in [
+            ("spaced", "'2027-01-12 11:00:00'"),
+            ("offset", "'2026-12-01T07:30:00-05:00'"),
+            ("unix", "1764577800"),
+        ] {
+            insert(
+                &store,
+                id,
+                "rejected",
+                ", rejected_at, rejection_reason, updated_at",
+                &format!(", '2026-03-02 10:00:00', 'insufficient_poe', {updated}"),
+            )
+            .await;
+        }
+    }
+    let o = tick(&store, "2026-03-02T12:05:00Z").await;
+    assert!(o.problems.is_empty(), "{o:#?}");
+    assert_eq!(actions(&store, "late").await, ["rejection_notice_sent"]);
+    if store.backend() == Backend::Sqlite {
+        for id in ["spaced", "offset", "unix"] {
+            assert_eq!(actions(&store, id).await, ["rejection_notice_sent"], "{id}");
+        }
+    }
+    // On PostgreSQL, a transaction open across a pass is seen by the first pass after it commits.
+    if let AnyStore::Postgres(pg) = &store {
+        let mut tx = pg.pool().begin().await.unwrap();
+        sqlx::query(
+            "INSERT INTO claims (id, status, partner_name, partner_email, country, rejected_at, \
+             rejection_reason, updated_at, version) VALUES ('open-tx', 'rejected', 'P', \
+             'p@partner.example', 'SE', '2026-03-02T12:00:00Z', 'insufficient_poe', \
+             '2026-03-02T12:00:00Z', 1)",
+        )
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+        tick(&store, "2026-03-02T12:30:00Z").await;
+        assert!(actions(&store, "open-tx").await.is_empty());
+        tx.commit().await.unwrap();
+        tick(&store, "2026-03-02T13:30:00Z").await;
+        assert_eq!(actions(&store, "open-tx").await, ["rejection_notice_sent"]);
+    }
+}
+
+async fn a_version_bump_with_updated_at_unchanged_is_picked_up(store: AnyStore) {
+    store.migrate().await.unwrap();
+    insert(
+        &store,
+        "c1",
+        "under_review",
+        ", submitted_at, review_started_at, updated_at",
+        ", '2026-03-02T08:00:00Z', '2026-03-02T09:00:00Z', '2026-03-02T09:00:00Z'",
+    )
+    .await;
+    tick(&store, "2026-03-02T10:00:00Z").await;
+    exec(
+        &store,
+        "UPDATE claims SET status = 'rejected', rejected_at = '2026-03-02T10:30:00Z', \
+         rejection_reason = 'missing_products', version = 2 WHERE id = 'c1'",
+    )
+    .await;
+    tick(&store, "2026-03-02T11:00:00Z").await;
+    assert_eq!(actions(&store, "c1").await, ["rejection_notice_sent"]);
+}
+
+async fn nanosecond_approval_runs_the_whole_consent_round(store: AnyStore) {
+    store.migrate().await.unwrap();
+    insert(
+        &store,
+        "nano",
+        "approved",
+        ", approved_at, updated_at",
+        ", '2027-01-04T10:00:00.123456789Z', '2027-01-04T10:00:00.123456789Z'",
+    )
+    .await;
+    tick(&store, "2027-01-04T11:00:00Z").await;
+    deliver_all(&store, "2027-01-04T11:00:00Z").await;
+    tick(&store, "2027-01-04T11:01:00Z").await;
+    // Sent Monday 4 January at noon Stockholm time: the window's last day is Monday 11 January.
+    tick(&store, "2027-01-11T23:00:00Z").await;
+    assert_eq!(
+        actions(&store, "nano").await,
+        [
+            "consent_requested",
+            "approval_notice_sent",
+            "forwarded_to_incentive_evaluation"
+        ]
+    );
+    assert!(store.incentive_request("nano").await.unwrap().is_some());
+}
+
+/// An approved claim whose consent email was delivered at `sent`; window ends 7 days later.
+async fn approved_and_notified(store: &AnyStore, id: &str) {
+    insert(
+        store,
+        id,
+        "approved",
+        ", approved_at, updated_at",
+        ", '2027-01-04T10:00:00Z', '2027-01-04T10:00:00Z'",
+    )
+    .await;
+    tick(store, "2027-01-04T10:00:00Z").await;
+    deliver_all(store, "2027-01-04T10:00:00Z").await;
+    tick(store, "2027-01-04T10:01:00Z").await;
+}
+
+async fn a_decline_after_the_consent_window_is_reported_not_acted_on(store: AnyStore) {
+    store.migrate().await.unwrap();
+    approved_and_notified(&store, "c1").await;
+    // The window's last day is Monday 11 January (Stockholm): it ends 23:00Z.
+    tick(&store, "2027-01-11T23:00:00Z").await;
+    assert!(store.incentive_request("c1").await.unwrap().is_some());
+    exec(
+        &store,
+        "UPDATE claims SET customer_declined_at = '2027-01-11T23:01:00Z', version = version + 1 \
+         WHERE id = 'c1'",
+    )
+    .await;
+    let o = tick(&store, "2027-01-11T23:02:00Z").await;
+    let c = store.claim("c1").await.unwrap();
+    assert_eq!(c.status, ClaimStatus::Approved, "{o:#?}");
+    assert!(store.incentive_request("c1").await.unwrap().is_some());
+    let h = store.history("c1").await.unwrap();
+    let last = h.last().unwrap();
+    assert_eq!(last.action, "customer_decline_ignored");
+    assert!(
+        last.details["outcome"]
+            .as_str()
+            .unwrap()
+            .contains("after the consent window closed"),
+        "{last:?}"
+    );
+    assert!(
+        !emails(&store, "c1")
+            .await
+            .contains(&"claim_rejected".to_owned())
+    );
+    // Recorded once: later passes leave it alone.
+    let again = tick(&store, "2027-01-12T08:00:00Z").await;
+    assert!(again.fired.is_empty(), "{again:#?}");
+}
+
+async fn a_late_decline_seen_before_the_close_does_not_stop_forwarding(store: AnyStore) {
+    store.migrate().await.unwrap();
+    approved_and_notified(&store, "c1").await;
+    exec(
+        &store,
+        "UPDATE claims SET customer_declined_at = '2027-01-11T23:30:00Z', version = version + 1 \
+         WHERE id = 'c1'",
+    )
+    .await;
+    tick(&store, "2027-01-12T00:00:00Z").await;
+    assert_eq!(
+        store.claim("c1").await.unwrap().status,
+        ClaimStatus::Approved
+    );
+    assert!(store.incentive_request("c1").await.unwrap().is_some());
+    let a = actions(&store, "c1").await;
+    assert!(
+        a.contains(&"forwarded_to_incentive_evaluation".to_owned()),
+        "{a:?}"
+    );
+    assert!(a.contains(&"customer_decline_ignored".to_owned()), "{a:?}");
+}
+
+async fn a_second_rejection_after_an_overturned_dispute_gets_its_notice_and_window(
+    store: AnyStore,
+) {
+    store.migrate().await.unwrap();
+    insert(
+        &store,
+        "c1",
+        "rejected",
+        ", rejected_at, rejection_reason, updated_at",
+        ", '2027-01-04T10:00:00Z', 'insufficient_poe', '2027-01-04T10:00:00Z'",
+    )
+    .await;
+    tick(&store, "2027-01-04T10:05:00Z").await;
+    // The partner disputes; a reviewer overturns it: approved again.
+    exec(
+        &store,
+        "UPDATE claims SET dispute_opened_at = '2027-01-05T09:00:00Z', version = 2 WHERE id = 'c1'",
+    )
+    .await;
+    tick(&store, "2027-01-05T09:05:00Z").await;
+    exec(
+        &store,
+        "UPDATE claims SET status = 'approved', approved_at = '2027-01-07T09:00:00Z', \
+         dispute_resolved_at = '2027-01-07T09:00:00Z', version = 3 WHERE id = 'c1'",
+    )
+    .await;
+    tick(&store, "2027-01-07T09:05:00Z").await;
+    // ...and the main system rejects it again.
+    exec(
+        &store,
+        "UPDATE claims SET status = 'rejected', rejected_at = '2027-01-08T09:00:00Z', \
+         rejection_reason = 'missing_products', version = 4 WHERE id = 'c1'",
+    )
+    .await;
+    tick(&store, "2027-01-08T09:05:00Z").await;
+    let a = actions(&store, "c1").await;
+    assert_eq!(
+        a.iter().filter(|a| *a == "rejection_notice_sent").count(),
+        2,
+        "{a:?}"
+    );
+    // 30 calendar days after Friday 8 January: last day Sunday 7 February, ends 23:00Z.
+    let before = tick(&store, "2027-02-07T22:59:59Z").await;
+    assert!(before.fired.is_empty(), "{before:#?}");
+    tick(&store, "2027-02-07T23:00:00Z").await;
+    assert_eq!(
+        actions(&store, "c1").await.last().unwrap(),
+        "dispute_window_closed"
+    );
+}
+
+async fn an_overturned_customer_decline_gets_a_new_consent_round(store: AnyStore) {
+    store.migrate().await.unwrap();
+    approved_and_notified(&store, "c1").await;
+    exec(
+        &store,
+        "UPDATE claims SET customer_declined_at = '2027-01-05T10:00:00Z', version = version + 1 \
+         WHERE id = 'c1'",
+    )
+    .await;
+    tick(&store, "2027-01-05T10:05:00Z").await;
+    let c = store.claim("c1").await.unwrap();
+    assert_eq!(c.rejection_reason, Some(RejectionReason::CustomerDeclined));
+    exec(
+        &store,
+        "UPDATE claims SET dispute_opened_at = '2027-01-06T09:00:00Z', version = version + 1 \
+         WHERE id = 'c1'",
+    )
+    .await;
+    tick(&store, "2027-01-06T09:05:00Z").await;
+    exec(
+        &store,
+        "UPDATE claims SET status = 'approved', approved_at = '2027-01-08T09:00:00Z', \
+         dispute_resolved_at = '2027-01-08T09:00:00Z', version = version + 1 WHERE id = 'c1'",
+    )
+    .await;
+    tick(&store, "2027-01-08T09:05:00Z").await;
+    let sent = emails(&store, "c1").await;
+    assert_eq!(
+        sent.iter().filter(|e| *e == "consent_request").count(),
+        2,
+        "{sent:?}"
+    );
+}
+
+async fn a_notice_without_a_reason_is_a_problem_until_fixed(store: AnyStore) {
+    store.migrate().await.unwrap();
+    insert(
+        &store,
+        "c1",
+        "rejected",
+        ", rejected_at, updated_at",
+        ", '2027-01-04T10:00:00Z', '2027-01-04T10:00:00Z'",
+    )
+    .await;
+    let o = tick(&store, "2027-01-04T10:05:00Z").await;
+    let p = problem_of(&o, "c1").expect("a named problem");
+    assert!(p.contains("rejection_reason"), "{p}");
+    assert!(actions(&store, "c1").await.is_empty());
+    assert!(emails(&store, "c1").await.is_empty());
+    // Still a problem on the next pass's reports, and nothing recorded as sent.
+    let problems = store.claim_problems().await.unwrap();
+    assert!(problems.iter().any(|(id, _)| id == "c1"), "{problems:?}");
+    exec(
+        &store,
+        "UPDATE claims SET rejection_reason = 'insufficient_poe', version = 2 WHERE id = 'c1'",
+    )
+    .await;
+    tick(&store, "2027-01-04T11:00:00Z").await;
+    assert_eq!(actions(&store, "c1").await, ["rejection_notice_sent"]);
+    assert_eq!(emails(&store, "c1").await, ["claim_rejected"]);
+}
+
+async fn a_consent_email_without_a_valid_address_is_a_problem_until_fixed(store: AnyStore) {
+    store.migrate().await.unwrap();
+    insert(
+        &store,
+        "c1",
+        "approved",
+        ", approved_at, updated_at",
+        ", '2027-01-04T10:00:00Z', '2027-01-04T10:00:00Z'",
+    )
+    .await;
+    exec(
+        &store,
+        "UPDATE claims SET customer_email = 'it at akerlund', version = 2 WHERE id = 'c1'",
+    )
+    .await;
+    let o = tick(&store, "2027-01-04T10:05:00Z").await;
+    let p = problem_of(&o, "c1").expect("a named problem");
+    assert!(p.contains("customer_email"), "{p}");
+    assert!(actions(&store, "c1").await.is_empty());
+    exec(
+        &store,
+        "UPDATE claims SET customer_email = 'it@akerlund.example', version = 3 WHERE id = 'c1'",
+    )
+    .await;
+    tick(&store, "2027-01-04T11:00:00Z").await;
+    assert_eq!(actions(&store, "c1").await, ["consent_requested"]);
+}

@@ -1,0 +1,101 @@
+//! Bad rows from the main system never stop a pass: a NULL id, a version that is not an
+//! integer, two rows with one id. Each is named; every other claim proceeds. Both backends.
+
+use cpor_worker::store::{AnyStore, Backend, Store};
+
+use crate::harness::{self, TestStore, exec};
+use crate::never_miss::{actions, engine, insert, problem_of, t, tick};
+
+backend_tests_db!(bad_rows_never_stop_a_pass);
+
+/// A claims table the main system made without a key, before the worker's migrations.
+async fn keyless_claims_table(store: &AnyStore) {
+    let ts = match store.backend() {
+        Backend::Postgres => "TIMESTAMPTZ",
+        Backend::Sqlite => "TEXT",
+    };
+    let version = match store.backend() {
+        Backend::Postgres => "BIGINT",
+        Backend::Sqlite => "",
+    };
+    exec(
+        store,
+        &format!(
+            "CREATE TABLE claims (id TEXT, status TEXT, partner_id TEXT, partner_name TEXT, \
+             partner_email TEXT, customer_tenant_id TEXT, customer_name TEXT, customer_email TEXT, \
+             products TEXT, country TEXT, time_zone TEXT, locale TEXT, submitted_at {ts}, \
+             review_started_at {ts}, info_requested_at {ts}, info_request_reason TEXT, \
+             approved_at {ts}, rejected_at {ts}, rejection_reason TEXT, customer_declined_at {ts}, \
+             dispute_opened_at {ts}, dispute_resolved_at {ts}, updated_at {ts}, version {version})"
+        ),
+    )
+    .await;
+}
+
+async fn bad_rows_never_stop_a_pass(db: &TestStore) {
+    let store = &db.store;
+    keyless_claims_table(store).await;
+    store.migrate().await.unwrap();
+    let rejected = ", rejected_at, rejection_reason, updated_at";
+    let at = ", '2026-03-02T09:00:00Z', 'insufficient_poe', '2026-03-02T09:00:00Z'";
+    insert(store, "good", "rejected", rejected, at).await;
+    exec(
+        store,
+        "INSERT INTO claims (id, status, partner_email, country, rejected_at, rejection_reason, \
+         version) VALUES (NULL, 'rejected', 'p@partner.example', 'SE', '2026-03-02T09:00:00Z', \
+         'insufficient_poe', 1)",
+    )
+    .await;
+    insert(store, "twice", "rejected", rejected, at).await;
+    insert(store, "twice", "rejected", rejected, at).await;
+    if store.backend() == Backend::Sqlite {
+        insert(store, "abc", "rejected", rejected, at).await;
+        exec(store, "UPDATE claims SET version = 'abc' WHERE id = 'abc'").await;
+    }
+    let o = tick(store, "2026-03-02T10:00:00Z").await;
+    assert_eq!(actions(store, "good").await, ["rejection_notice_sent"]);
+    assert!(actions(store, "twice").await.is_empty());
+    assert!(
+        problem_of(&o, "twice").is_some_and(|p| p.contains("2 rows")),
+        "{o:#?}"
+    );
+    assert!(
+        problem_of(&o, "<NULL id>").is_some_and(|p| p.contains("NULL")),
+        "{o:#?}"
+    );
+    if store.backend() == Backend::Sqlite {
+        assert!(
+            problem_of(&o, "abc").is_some_and(|p| p.contains("version")),
+            "{o:#?}"
+        );
+    }
+    // dry-run over the same data works and names the duplicate.
+    let dir = tempfile::tempdir().unwrap();
+    let out = harness::run_in(
+        dir.path(),
+        &[
+            "dry-run",
+            "--at",
+            "2026-03-02T10:00:00Z",
+            "--format",
+            "json",
+        ],
+        &[("CPOR_DATABASE_URL", db.url.as_str())],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        report.contains("twice") && report.contains("2 rows"),
+        "{report}"
+    );
+    // A later pass is not stopped either.
+    let again = engine()
+        .tick(store, t("2026-03-02T11:00:00Z"))
+        .await
+        .expect("the next pass runs");
+    assert!(again.fired.is_empty(), "{again:#?}");
+}
