@@ -21,10 +21,10 @@ pub(super) async fn insert_emails(
     let payloads: Vec<serde_json::Value> = emails.iter().map(|e| e.payload.clone()).collect();
     sqlx::query(
         "INSERT INTO cpor_outbox (message_id, claim_id, timer, started_at, email, to_name, to_address, \
-           locale, payload, state, attempts, next_attempt_at, created_at) \
-         SELECT m, c, t, s, e, n, a, l, p, 'pending', 0, $10, $10 FROM UNNEST($1::text[], $2::text[], \
-           $3::text[], $4::timestamptz[], $5::text[], $6::text[], $7::text[], $8::text[], $9::jsonb[]) \
-           AS u(m, c, t, s, e, n, a, l, p) \
+           locale, payload, state, attempts, next_attempt_at, created_at, not_after) \
+         SELECT m, c, t, s, e, n, a, l, p, 'pending', 0, $10, $10, na FROM UNNEST($1::text[], $2::text[], \
+           $3::text[], $4::timestamptz[], $5::text[], $6::text[], $7::text[], $8::text[], $9::jsonb[], \
+           $11::timestamptz[]) AS u(m, c, t, s, e, n, a, l, p, na) \
          ON CONFLICT (message_id) DO NOTHING",
     )
     .bind(col(|e| &e.message_id))
@@ -37,6 +37,7 @@ pub(super) async fn insert_emails(
     .bind(col(|e| &e.locale))
     .bind(&payloads)
     .bind(now)
+    .bind(emails.iter().map(|e| e.not_after).collect::<Vec<_>>())
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -54,7 +55,7 @@ impl PgStore {
                SELECT id FROM cpor_outbox WHERE state IN ('pending', 'sending') AND next_attempt_at <= $1 \
                ORDER BY next_attempt_at, id LIMIT $3 FOR UPDATE SKIP LOCKED) \
              RETURNING id, attempts, message_id, claim_id, timer, started_at, email, to_name, to_address, \
-               locale, payload",
+               locale, payload, not_after",
         )
         .bind(now)
         .bind(lease_until)
@@ -111,14 +112,48 @@ impl PgStore {
                 .await?;
             }
             DeliveryResult::Dead { error } => {
-                sqlx::query(
+                let row = sqlx::query(
                     "UPDATE cpor_outbox SET state = 'dead', attempts = attempts + 1, last_error = $2 \
-                     WHERE id = $1 AND state <> 'sent'",
+                     WHERE id = $1 AND state <> 'sent' RETURNING claim_id, email",
                 )
                 .bind(id)
                 .bind(error)
-                .execute(&mut *tx)
+                .fetch_optional(&mut *tx)
                 .await?;
+                // A consent round that cannot start is a problem of its claim: recompute it.
+                if let Some(row) = row
+                    && row.try_get::<String, _>("email")? == "consent_request"
+                {
+                    sqlx::query(
+                        "UPDATE cpor_claim_sync SET dirty = TRUE, dirty_gen = dirty_gen + 1 WHERE claim_id = $1",
+                    )
+                    .bind(row.try_get::<String, _>("claim_id")?)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+            DeliveryResult::Expired => {
+                let row = sqlx::query(
+                    "UPDATE cpor_outbox SET state = 'expired', last_error = 'not sent: its not-after instant passed' \
+                     WHERE id = $1 AND state <> 'sent' RETURNING claim_id, email, timer, started_at, not_after, message_id",
+                )
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if let Some(row) = row {
+                    let h = super::row::expired_history(&row, now)?;
+                    sqlx::query(
+                        "INSERT INTO claim_history (claim_id, occurred_at, actor, action, details) \
+                         VALUES ($1, $2, $3, $4, $5)",
+                    )
+                    .bind(&h.claim_id)
+                    .bind(now)
+                    .bind(h.actor.as_str())
+                    .bind(&h.action)
+                    .bind(&h.details)
+                    .execute(&mut *tx)
+                    .await?;
+                }
             }
         }
         tx.commit().await?;

@@ -106,7 +106,14 @@ impl PgStore {
         .bind(ids)
         .fetch_all(&mut *conn)
         .await?;
-        super::row::facts(&fired, &consent)
+        let dead = sqlx::query(
+            "SELECT claim_id, started_at, to_address, last_error FROM cpor_outbox \
+             WHERE claim_id = ANY($1) AND email = 'consent_request' AND state = 'dead'",
+        )
+        .bind(ids)
+        .fetch_all(&mut *conn)
+        .await?;
+        super::row::facts(&fired, &consent, &dead)
     }
 
     pub(super) async fn save_sync_in(
@@ -117,6 +124,36 @@ impl PgStore {
     ) -> Result<(), StoreError> {
         if synced.is_empty() {
             return Ok(());
+        }
+        for (s, r) in synced.iter().filter_map(|s| Some((s, s.requeue.as_ref()?))) {
+            let requeued = sqlx::query(
+                "UPDATE cpor_outbox SET state = 'pending', attempts = 0, last_error = NULL, \
+                   next_attempt_at = $1, to_name = $2, to_address = $3, \
+                   payload = jsonb_set(payload, '{to}', jsonb_build_object('name', $2::text, 'address', $3::text)) \
+                 WHERE claim_id = $4 AND email = $5 AND started_at = $6 AND state = 'dead'",
+            )
+            .bind(at)
+            .bind(&r.to_name)
+            .bind(&r.to_address)
+            .bind(&s.claim_id)
+            .bind(r.email.as_str())
+            .bind(r.start)
+            .execute(&mut *conn)
+            .await?;
+            if requeued.rows_affected() > 0 {
+                let h = &r.history;
+                sqlx::query(
+                    "INSERT INTO claim_history (claim_id, occurred_at, actor, action, details) \
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(&h.claim_id)
+                .bind(h.occurred_at)
+                .bind(h.actor.as_str())
+                .bind(&h.action)
+                .bind(&h.details)
+                .execute(&mut *conn)
+                .await?;
+            }
         }
         let ids: Vec<&str> = synced.iter().map(|s| s.claim_id.as_str()).collect();
         sqlx::query("DELETE FROM cpor_timers WHERE claim_id = ANY($1) AND state = 'pending'")

@@ -15,7 +15,7 @@ use super::{
     ChangedClaim, DeadEmail, LoadedClaim, OutboxEmail, PendingEmail, SlaAlert, StoreError,
 };
 use crate::claim::{BadClaim, Claim, ClaimRow};
-use crate::timers::{ClaimFacts, FiredTimer};
+use crate::timers::{ClaimFacts, DeadConsent, FiredTimer};
 
 /// How a backend reads one column; errors are the reason in words.
 pub(crate) trait ReadRow {
@@ -199,6 +199,9 @@ pub(crate) fn outbox_email<R: ReadRow>(r: &R) -> Result<OutboxEmail, StoreError>
         payload: r
             .json("payload")
             .map_err(|e| StoreError::corrupt("cpor_outbox.payload", e))?,
+        not_after: r
+            .instant("not_after")
+            .map_err(|e| StoreError::corrupt("cpor_outbox.not_after", e))?,
     })
 }
 
@@ -231,6 +234,31 @@ pub(crate) fn dead_email<R: ReadRow>(r: &R) -> Result<DeadEmail, StoreError> {
     })
 }
 
+/// The history row of an outbox email that expired unsent (from its `cpor_outbox` row).
+pub(crate) fn expired_history<R: ReadRow>(
+    r: &R,
+    now: DateTime<Utc>,
+) -> Result<super::HistoryEntry, StoreError> {
+    const T: &str = "cpor_outbox";
+    let not_after = r
+        .instant("not_after")
+        .map_err(|e| StoreError::corrupt("cpor_outbox.not_after", e))?;
+    Ok(super::HistoryEntry {
+        claim_id: text(r, T, "claim_id")?,
+        occurred_at: now,
+        actor: crate::lifecycle::Actor::System,
+        action: "email_expired".to_owned(),
+        details: serde_json::json!({
+            "email": text(r, T, "email")?,
+            "timer": text(r, T, "timer")?,
+            "start": instant(r, T, "started_at")?,
+            "not_after": not_after,
+            "message_id": text(r, T, "message_id")?,
+            "outcome": "not sent: its deadline passed before it could be delivered",
+        }),
+    })
+}
+
 /// A `cpor_sla_alerts` row.
 pub(crate) fn sla_alert<R: ReadRow>(r: &R) -> Result<SlaAlert, StoreError> {
     const T: &str = "cpor_sla_alerts";
@@ -248,6 +276,7 @@ pub(crate) fn sla_alert<R: ReadRow>(r: &R) -> Result<SlaAlert, StoreError> {
 pub(crate) fn facts<R: ReadRow>(
     fired: &[R],
     consent_sent: &[R],
+    consent_dead: &[R],
 ) -> Result<HashMap<String, ClaimFacts>, StoreError> {
     const T: &str = "cpor_timers";
     let mut facts: HashMap<String, ClaimFacts> = HashMap::new();
@@ -273,6 +302,19 @@ pub(crate) fn facts<R: ReadRow>(
             .or_default()
             .consent_sent
             .push(sent);
+    }
+    for r in consent_dead {
+        const T: &str = "cpor_outbox";
+        let dead = DeadConsent {
+            approval: instant(r, T, "started_at")?,
+            to_address: text(r, T, "to_address")?,
+            error: r.text("last_error").ok().flatten(),
+        };
+        facts
+            .entry(text(r, T, "claim_id")?)
+            .or_default()
+            .consent_dead
+            .push(dead);
     }
     Ok(facts)
 }

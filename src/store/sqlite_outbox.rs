@@ -25,7 +25,7 @@ impl SqliteStore {
                SELECT id FROM cpor_outbox WHERE state IN ('pending', 'sending') AND next_attempt_at <= ?1 \
                ORDER BY next_attempt_at, id LIMIT ?3) \
              RETURNING id, attempts, message_id, claim_id, timer, started_at, email, to_name, to_address, \
-               locale, payload",
+               locale, payload, not_after",
         )
         .bind(format_ts(now))
         .bind(format_ts(lease_until))
@@ -83,14 +83,48 @@ impl SqliteStore {
                 .await?;
             }
             DeliveryResult::Dead { error } => {
-                sqlx::query(
+                let row = sqlx::query(
                     "UPDATE cpor_outbox SET state = 'dead', attempts = attempts + 1, last_error = ?2 \
-                     WHERE id = ?1 AND state <> 'sent'",
+                     WHERE id = ?1 AND state <> 'sent' RETURNING claim_id, email",
                 )
                 .bind(id)
                 .bind(error)
-                .execute(&mut *tx)
+                .fetch_optional(&mut *tx)
                 .await?;
+                // A consent round that cannot start is a problem of its claim: recompute it.
+                if let Some(row) = row
+                    && row.try_get::<String, _>("email")? == "consent_request"
+                {
+                    sqlx::query(
+                        "UPDATE cpor_claim_sync SET dirty = 1, dirty_gen = dirty_gen + 1 WHERE claim_id = ?1",
+                    )
+                    .bind(row.try_get::<String, _>("claim_id")?)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+            DeliveryResult::Expired => {
+                let row = sqlx::query(
+                    "UPDATE cpor_outbox SET state = 'expired', last_error = 'not sent: its not-after instant passed' \
+                     WHERE id = ?1 AND state <> 'sent' RETURNING claim_id, email, timer, started_at, not_after, message_id",
+                )
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if let Some(row) = row {
+                    let h = super::row::expired_history(&row, now)?;
+                    sqlx::query(
+                        "INSERT INTO claim_history (claim_id, occurred_at, actor, action, details) \
+                         VALUES (?1, ?2, ?3, ?4, ?5)",
+                    )
+                    .bind(&h.claim_id)
+                    .bind(format_ts(now))
+                    .bind(h.actor.as_str())
+                    .bind(&h.action)
+                    .bind(h.details.to_string())
+                    .execute(&mut *tx)
+                    .await?;
+                }
             }
         }
         tx.commit().await?;
@@ -141,8 +175,8 @@ pub(super) async fn insert_email(
 ) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO cpor_outbox (message_id, claim_id, timer, started_at, email, to_name, to_address, \
-           locale, payload, state, attempts, next_attempt_at, created_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'pending', 0, ?10, ?10) \
+           locale, payload, state, attempts, next_attempt_at, created_at, not_after) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'pending', 0, ?10, ?10, ?11) \
          ON CONFLICT (message_id) DO NOTHING",
     )
     .bind(&e.message_id)
@@ -155,6 +189,7 @@ pub(super) async fn insert_email(
     .bind(&e.locale)
     .bind(e.payload.to_string())
     .bind(at)
+    .bind(e.not_after.map(format_ts))
     .execute(&mut *conn)
     .await?;
     Ok(())

@@ -113,7 +113,14 @@ impl SqliteStore {
         .bind(ids_json(ids))
         .fetch_all(&mut *conn)
         .await?;
-        super::row::facts(&fired, &consent)
+        let dead = sqlx::query(
+            "SELECT claim_id, started_at, to_address, last_error FROM cpor_outbox WHERE claim_id IN \
+             (SELECT value FROM json_each(?)) AND email = 'consent_request' AND state = 'dead'",
+        )
+        .bind(ids_json(ids))
+        .fetch_all(&mut *conn)
+        .await?;
+        super::row::facts(&fired, &consent, &dead)
     }
 
     pub(super) async fn save_sync_in(
@@ -123,6 +130,35 @@ impl SqliteStore {
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         for s in synced {
+            if let Some(r) = &s.requeue {
+                let requeued = sqlx::query(
+                    "UPDATE cpor_outbox SET state = 'pending', attempts = 0, last_error = NULL, \
+                       next_attempt_at = ?1, to_name = ?2, to_address = ?3, \
+                       payload = json_set(payload, '$.to.name', ?2, '$.to.address', ?3) \
+                     WHERE claim_id = ?4 AND email = ?5 AND started_at = ?6 AND state = 'dead'",
+                )
+                .bind(format_ts(at))
+                .bind(&r.to_name)
+                .bind(&r.to_address)
+                .bind(&s.claim_id)
+                .bind(r.email.as_str())
+                .bind(format_ts(r.start))
+                .execute(&mut *conn)
+                .await?;
+                if requeued.rows_affected() > 0 {
+                    let h = &r.history;
+                    sqlx::query(
+                        "INSERT INTO claim_history (claim_id, occurred_at, actor, action, details) VALUES (?, ?, ?, ?, ?)",
+                    )
+                    .bind(&h.claim_id)
+                    .bind(format_ts(h.occurred_at))
+                    .bind(h.actor.as_str())
+                    .bind(&h.action)
+                    .bind(h.details.to_string())
+                    .execute(&mut *conn)
+                    .await?;
+                }
+            }
             sqlx::query("DELETE FROM cpor_timers WHERE claim_id = ? AND state = 'pending'")
                 .bind(&s.claim_id)
                 .execute(&mut *conn)

@@ -31,6 +31,23 @@ pub struct SyncedClaim {
     pub problem: Option<String>,
     /// The claim's `dirty_gen` when it was read: the dirty flag is cleared only if unchanged.
     pub dirty_gen: i64,
+    /// A dead-lettered consent email to send again to a corrected address.
+    pub requeue: Option<Requeue>,
+}
+
+/// A dead-lettered email put back in the outbox with a corrected recipient.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Requeue {
+    /// Which email.
+    pub email: EmailKind,
+    /// Its timer run's start.
+    pub start: DateTime<Utc>,
+    /// The recipient's name now.
+    pub to_name: String,
+    /// The recipient's address now.
+    pub to_address: String,
+    /// The history row that records it.
+    pub history: HistoryEntry,
 }
 
 /// A claim read for syncing, with the `updated_at` that moves the watermark.
@@ -108,6 +125,8 @@ pub struct OutboxEmail {
     pub locale: String,
     /// What the template shows (the timers' `EmailPlan`, as JSON).
     pub payload: serde_json::Value,
+    /// Never sent at or after this instant (a reminder after its deadline): it expires instead.
+    pub not_after: Option<DateTime<Utc>>,
 }
 
 /// Everything a pass writes for one claim, in one transaction with the claim's other writes.
@@ -198,6 +217,8 @@ pub enum DeliveryResult {
         /// The error.
         error: String,
     },
+    /// Not sent: its "not after" instant passed first. Recorded in the claim's history.
+    Expired,
 }
 
 /// Counts of the outbox by state, for metrics and the report.

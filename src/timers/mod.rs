@@ -138,6 +138,19 @@ pub struct ClaimFacts {
     pub fired: Vec<FiredTimer>,
     /// Consent emails delivered: (the approval they were for, when delivered).
     pub consent_sent: Vec<(DateTime<Utc>, DateTime<Utc>)>,
+    /// Consent emails dead-lettered, not (yet) delivered.
+    pub consent_dead: Vec<DeadConsent>,
+}
+
+/// A consent email that could not be delivered: the round cannot start until it is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeadConsent {
+    /// The approval it was for (its run).
+    pub approval: DateTime<Utc>,
+    /// Where it was addressed.
+    pub to_address: String,
+    /// Why it was dead-lettered.
+    pub error: Option<String>,
 }
 
 /// A timer run that has been acted on.
@@ -158,6 +171,14 @@ impl ClaimFacts {
         self.fired
             .iter()
             .find(|f| f.kind == kind && f.start == start)
+    }
+
+    /// The dead-lettered consent email of the approval at `approved_at`, unless one was delivered.
+    pub fn consent_dead(&self, approved_at: DateTime<Utc>) -> Option<&DeadConsent> {
+        if self.consent_sent_at(approved_at).is_some() {
+            return None;
+        }
+        self.consent_dead.iter().find(|d| d.approval == approved_at)
     }
 
     /// When the consent email for the approval at `approved_at` was delivered.

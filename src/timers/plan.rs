@@ -70,6 +70,22 @@ pub struct EmailPlan {
     pub time_zone: String,
 }
 
+impl EmailPlan {
+    /// The instant after which the email must not be sent: the deadline or window it names
+    /// (a reminder after its deadline, a dispute invitation after the window closed). The consent
+    /// request has none: its window starts when it is delivered.
+    pub fn not_after(&self) -> Option<DateTime<Utc>> {
+        match self.kind {
+            EmailKind::PartnerResponseReminder
+            | EmailKind::ClaimRejected
+            | EmailKind::PartnerApprovalNotice => self.window_end,
+            EmailKind::ConsentRequest
+            | EmailKind::ForwardedToIncentiveEvaluation
+            | EmailKind::SlaAlertDigest => None,
+        }
+    }
+}
+
 /// Whether a due timer's action was taken or deliberately skipped.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "outcome", content = "why", rename_all = "snake_case")]

@@ -182,6 +182,7 @@ fn fired_timers_do_not_fire_again() {
             outcome: "fired".into(),
         }],
         consent_sent: vec![],
+        consent_dead: vec![],
     };
     assert!(
         plan_at(&c, &facts, "2027-01-05T09:00:00Z")
@@ -213,6 +214,7 @@ fn consent_flow_notifies_then_closes_seven_calendar_days_after_sending() {
             outcome: "fired".into(),
         }],
         consent_sent: vec![(t("2026-06-18T10:00:00Z"), t("2026-06-18T10:00:31Z"))],
+        consent_dead: vec![],
     };
     let p = plan_at(&c, &sent, "2026-06-18T10:01:00Z");
     assert_eq!(p.effects.len(), 1);

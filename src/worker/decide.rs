@@ -4,14 +4,15 @@
 use chrono::{DateTime, Utc};
 
 use crate::calendar::Calendars;
-use crate::claim::Claim;
-use crate::lifecycle::ClaimStatus;
+use crate::claim::{Claim, check_address, shorten};
+use crate::lifecycle::{Actor, ClaimStatus};
 use crate::store::{
-    ChangedClaim, ClaimWrite, FireInput, OutboxEmail, SyncedClaim, TimerRow, message_id,
+    ChangedClaim, ClaimWrite, FireInput, HistoryEntry, OutboxEmail, Requeue, SyncedClaim, TimerRow,
+    message_id,
 };
 use crate::timers::{
-    ClaimFacts, ClaimPlan, FUTURE_TOLERANCE, FiredTimer, TimerError, TimerKind, TimerSettings,
-    TimerState, evaluate, plan,
+    ClaimFacts, ClaimPlan, EmailKind, FUTURE_TOLERANCE, FiredTimer, TimerError, TimerKind,
+    TimerSettings, TimerState, evaluate, plan,
 };
 
 /// What one claim came to in a fire batch, for the pass's tally and log.
@@ -35,12 +36,16 @@ pub fn sync_claim(
     facts: &ClaimFacts,
     now: DateTime<Utc>,
 ) -> SyncedClaim {
-    let (pending, problem) = match &claim.claim {
-        Err(bad) => (Vec::new(), Some(bad.problem.clone())),
-        Ok(c) => match pending_timers(calendars, settings, c, facts, now) {
-            Ok(p) => (p, None),
-            Err(e) => e,
-        },
+    let (pending, problem, requeue) = match &claim.claim {
+        Err(bad) => (Vec::new(), Some(bad.problem.clone()), None),
+        Ok(c) => {
+            let (pending, problem) = match pending_timers(calendars, settings, c, facts, now) {
+                Ok(p) => (p, None),
+                Err(e) => e,
+            };
+            let (dead, requeue) = dead_consent(c, facts, now);
+            (pending, join(problem, dead), requeue)
+        }
     };
     SyncedClaim {
         claim_id: claim.id.clone(),
@@ -48,7 +53,68 @@ pub fn sync_claim(
         pending,
         problem,
         dirty_gen: claim.dirty_gen,
+        requeue,
     }
+}
+
+fn join(a: Option<String>, b: Option<String>) -> Option<String> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(format!("{a}; {b}")),
+        (a, b) => a.or(b),
+    }
+}
+
+/// A claim whose consent email was dead-lettered cannot start its consent window: while the
+/// address is the one that failed it is a problem; once the main system corrected it, the email
+/// goes back to the outbox, to the new address (the problem, and the requeue).
+fn dead_consent(
+    claim: &Claim,
+    facts: &ClaimFacts,
+    now: DateTime<Utc>,
+) -> (Option<String>, Option<Requeue>) {
+    let dead = match (claim.status, claim.approved_at) {
+        (ClaimStatus::Approved, Some(approved)) => facts.consent_dead(approved),
+        _ => None,
+    };
+    let Some(dead) = dead else {
+        return (None, None);
+    };
+    let error = dead.error.as_deref().unwrap_or("no reason recorded");
+    if claim.customer_email.trim() == dead.to_address.trim() {
+        let problem = format!(
+            "the consent email to `{}` was dead-lettered ({}): the consent window cannot start \
+             until customer_email is fixed",
+            shorten(&dead.to_address),
+            shorten(error)
+        );
+        return (Some(problem), None);
+    }
+    if let Err(e) = check_address(&claim.customer_email) {
+        let problem =
+            format!("consent_notification cannot send its email: column customer_email: {e}");
+        return (Some(problem), None);
+    }
+    let history = HistoryEntry {
+        claim_id: claim.id.clone(),
+        occurred_at: now,
+        actor: Actor::System,
+        action: "consent_request_resent".to_owned(),
+        details: serde_json::json!({
+            "timer": TimerKind::ConsentNotification,
+            "start": dead.approval,
+            "to": claim.customer_email.trim(),
+            "previous_address": dead.to_address,
+            "previous_error": error,
+        }),
+    };
+    let requeue = Requeue {
+        email: EmailKind::ConsentRequest,
+        start: dead.approval,
+        to_name: claim.customer_name.clone(),
+        to_address: claim.customer_email.trim().to_owned(),
+        history,
+    };
+    (None, Some(requeue))
 }
 
 /// The pending rows to keep for a claim whose timers cannot be computed: none, except for a
@@ -110,6 +176,7 @@ pub fn decide(
         pending,
         problem,
         dirty_gen: input.dirty_gen,
+        requeue: None,
     };
     let claim = match &input.claim {
         None => {
@@ -132,10 +199,12 @@ pub fn decide(
         }
         Some(Ok(c)) => c,
     };
-    let recompute = |c: &Claim, f: &ClaimFacts| match pending_timers(calendars, settings, c, f, now)
-    {
-        Ok(p) => resync(c.version, p, None),
-        Err((p, problem)) => resync(c.version, p, problem),
+    let recompute = |c: &Claim, f: &ClaimFacts| {
+        let dead = dead_consent(c, f, now).0;
+        match pending_timers(calendars, settings, c, f, now) {
+            Ok(p) => resync(c.version, p, dead),
+            Err((p, problem)) => resync(c.version, p, join(problem, dead)),
+        }
     };
     if claim.version != input.synced_version {
         let w = ClaimWrite {
@@ -199,6 +268,7 @@ pub fn decide(
                 to_address: m.to.address.clone(),
                 locale: m.locale.clone(),
                 payload: serde_json::to_value(m).unwrap_or_default(),
+                not_after: m.not_after(),
             });
         }
         let label = e.outcome.label();

@@ -51,6 +51,8 @@ pub struct DeliverOutcome {
     pub retried: usize,
     /// Permanent failures or attempts used up: dead-lettered.
     pub dead: usize,
+    /// Not sent because their "not after" instant passed first (recorded in the claim's history).
+    pub expired: usize,
 }
 
 impl Mailer {
@@ -245,6 +247,15 @@ impl Mailer {
             // most the sends in flight (which are then re-sent with the same Message-ID).
             let mut sends = JoinSet::new();
             for pending in taken {
+                if pending.email.not_after.is_some_and(|end| now >= end) {
+                    out.expired += 1;
+                    metrics::counter!(telemetry::EMAILS_EXPIRED).increment(1);
+                    tracing::warn!(claim_id = %pending.email.claim_id, email = %pending.email.email, message_id = %pending.email.message_id, "email expired unsent: the deadline it names passed before it could be delivered");
+                    store
+                        .record_delivery(pending.id, &DeliveryResult::Expired, now)
+                        .await?;
+                    continue;
+                }
                 match self.compose(&pending.email, now) {
                     Err(problem) => {
                         let failed = Err(DeliveryError::Permanent(problem));
@@ -352,6 +363,7 @@ fn digest_email(to: &str, alerts: &[SlaAlert], now: DateTime<Utc>) -> OutboxEmai
         to_address: address,
         locale: "en".to_owned(),
         payload: serde_json::to_value(&digest).unwrap_or_default(),
+        not_after: None,
     }
 }
 

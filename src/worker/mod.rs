@@ -268,6 +268,7 @@ impl Engine {
             out.delivery.consent_sent += d.consent_sent;
             out.delivery.retried += d.retried;
             out.delivery.dead += d.dead;
+            out.delivery.expired += d.expired;
             if d.consent_sent == 0 {
                 break;
             }

@@ -18,6 +18,7 @@ mod mail_tls;
 mod mail_token;
 mod never_miss;
 mod never_miss_bad_rows;
+mod never_miss_mail;
 mod outages;
 mod replicas;
 mod store_conformance;

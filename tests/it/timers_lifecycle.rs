@@ -361,6 +361,7 @@ async fn sla_breaches_are_raised_once(store: AnyStore) {
                     to_address: "ops@cpor.example".into(),
                     locale: "en".into(),
                     payload: serde_json::json!({}),
+                    not_after: None,
                 }
             })
             .await

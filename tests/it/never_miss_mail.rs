@@ -1,0 +1,173 @@
+//! Emails off the happy path: a reminder held up by an SMTP outage is never delivered after its
+//! deadline (it expires, recorded in the claim's history); a consent email the server refuses
+//! leaves a named problem until the address is fixed, then goes to the new address. Both
+//! backends, through the binary and a real SMTP server on loopback.
+
+use cpor_worker::claim::ClaimRow;
+use cpor_worker::store::Store;
+
+use crate::harness::smtp::{SmtpSink, free_port};
+use crate::harness::{TestStore, run_in};
+use crate::never_miss::t;
+
+backend_tests_db!(
+    a_reminder_held_up_by_an_outage_expires_at_its_deadline,
+    a_dead_lettered_consent_email_is_a_problem_until_the_address_is_fixed,
+);
+
+fn tick(dir: &std::path::Path, at: &str, env: &[(&str, &str)]) -> serde_json::Value {
+    let out = run_in(dir, &["tick", "--at", at, "--json"], env);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {err}"))
+}
+
+async fn a_reminder_held_up_by_an_outage_expires_at_its_deadline(db: &TestStore) {
+    db.store.migrate().await.unwrap();
+    // Asked on Wed 23 Dec 2026: last day to respond Tue 5 Jan 2027 (Stockholm); the reminder is
+    // due at the start of that day (4 Jan 23:00Z), the deadline passes 5 Jan 23:00Z.
+    db.store
+        .put_claim_row(&ClaimRow {
+            id: "c1".into(),
+            status: "partner_action_required".into(),
+            partner_name: Some("Nordljus Konsult AB".into()),
+            partner_email: Some("claims@nordljus.example".into()),
+            customer_name: Some("Åkerlund & Söner AB".into()),
+            customer_email: Some("it@akerlund.example".into()),
+            country: Some("SE".into()),
+            locale: Some("en".into()),
+            info_requested_at: Some(t("2026-12-23T14:00:00Z")),
+            info_request_reason: Some("missing_products".into()),
+            updated_at: Some(t("2026-12-23T14:00:00Z")),
+            version: 1,
+            ..ClaimRow::default()
+        })
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let smtp = format!("smtp://127.0.0.1:{port}");
+    let env = [
+        ("CPOR_DATABASE_URL", db.url.as_str()),
+        ("CPOR_SMTP_URL", smtp.as_str()),
+    ];
+    // SMTP is down when the reminder fires: it waits for a retry.
+    let o = tick(dir.path(), "2027-01-04T23:00:00Z", &env);
+    assert_eq!(o["fired"]["partner_response_reminder: fired"], 1, "{o:#}");
+    assert_eq!(o["delivery"]["sent"], 0, "{o:#}");
+    // SMTP is back only after the deadline: the rejection goes out, the reminder does not.
+    let Some(sink) = SmtpSink::start_on("reminder_expires", port, &[]) else {
+        return;
+    };
+    let o = tick(dir.path(), "2027-01-05T23:00:00Z", &env);
+    assert_eq!(o["fired"]["partner_response_deadline: fired"], 1, "{o:#}");
+    assert_eq!(o["delivery"]["expired"], 1, "{o:#}");
+    assert_eq!(o["delivery"]["sent"], 1, "{o:#}");
+    let subjects: Vec<String> = sink
+        .messages()
+        .iter()
+        .map(|(raw, _)| {
+            String::from_utf8_lossy(raw)
+                .lines()
+                .find(|l| l.starts_with("Subject:"))
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(subjects.len(), 1, "{subjects:?}");
+    assert!(subjects[0].contains("rejected"), "{subjects:?}");
+    let emails = db.store.claim_emails("c1").await.unwrap();
+    let states: Vec<(String, String)> = emails
+        .iter()
+        .map(|(e, state)| (e.email.to_string(), state.clone()))
+        .collect();
+    assert!(
+        states.contains(&("partner_response_reminder".into(), "expired".into())),
+        "{states:?}"
+    );
+    let h = db.store.history("c1").await.unwrap();
+    let expired = h
+        .iter()
+        .find(|h| h.action == "email_expired")
+        .unwrap_or_else(|| panic!("no email_expired row: {h:#?}"));
+    assert_eq!(expired.details["email"], "partner_response_reminder");
+    assert_eq!(expired.details["not_after"], "2027-01-05T23:00:00Z");
+    // Nothing is tried again later.
+    let o = tick(dir.path(), "2027-01-07T08:00:00Z", &env);
+    assert_eq!(o["delivery"]["expired"], 0, "{o:#}");
+    assert_eq!(sink.messages().len(), 1);
+}
+
+async fn a_dead_lettered_consent_email_is_a_problem_until_the_address_is_fixed(db: &TestStore) {
+    db.store.migrate().await.unwrap();
+    db.store
+        .put_claim_row(&ClaimRow {
+            id: "c1".into(),
+            status: "approved".into(),
+            partner_name: Some("Nordljus Konsult AB".into()),
+            partner_email: Some("claims@nordljus.example".into()),
+            customer_name: Some("Åkerlund & Söner AB".into()),
+            customer_email: Some("gone@akerlund.example".into()),
+            country: Some("SE".into()),
+            locale: Some("sv-SE".into()),
+            approved_at: Some(t("2027-01-04T10:00:00Z")),
+            updated_at: Some(t("2027-01-04T10:00:00Z")),
+            version: 1,
+            ..ClaimRow::default()
+        })
+        .await
+        .unwrap();
+    let Some(sink) = SmtpSink::start("dead_consent", &["--reject", "gone@akerlund.example"]) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let smtp = sink.url().to_string();
+    let env = [
+        ("CPOR_DATABASE_URL", db.url.as_str()),
+        ("CPOR_SMTP_URL", smtp.as_str()),
+    ];
+    let o = tick(dir.path(), "2027-01-04T10:05:00Z", &env);
+    assert_eq!(o["delivery"]["dead"], 1, "{o:#}");
+    // The next pass names the claim's problem; nothing else happens to it.
+    let o = tick(dir.path(), "2027-01-04T10:10:00Z", &env);
+    let problems = o["problems"].to_string();
+    assert!(
+        problems.contains("c1") && problems.contains("dead-lettered"),
+        "{o:#}"
+    );
+    let listed = db.store.claim_problems().await.unwrap();
+    assert!(listed.iter().any(|(id, _)| id == "c1"), "{listed:?}");
+    // The main system corrects the address: the consent email goes to it, and the round runs.
+    crate::harness::exec(
+        &db.store,
+        "UPDATE claims SET customer_email = 'it@akerlund.example', version = 2 WHERE id = 'c1'",
+    )
+    .await;
+    let o = tick(dir.path(), "2027-01-04T11:00:00Z", &env);
+    assert_eq!(o["delivery"]["consent_sent"], 1, "{o:#}");
+    assert!(o["problems"].as_array().unwrap().is_empty(), "{o:#}");
+    let rcpts: Vec<String> = sink.messages().into_iter().flat_map(|(_, r)| r).collect();
+    assert!(
+        rcpts.contains(&"it@akerlund.example".to_owned()),
+        "{rcpts:?}"
+    );
+    let actions: Vec<String> = db
+        .store
+        .history("c1")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|h| h.action)
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "consent_requested",
+            "consent_request_resent",
+            "approval_notice_sent"
+        ]
+    );
+    // Sent Monday 4 January 12:00 Stockholm: the window closes at the end of Monday 11 January.
+    tick(dir.path(), "2027-01-11T23:00:00Z", &env);
+    assert!(db.store.incentive_request("c1").await.unwrap().is_some());
+}
