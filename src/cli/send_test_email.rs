@@ -1,5 +1,6 @@
-//! `cpor-worker send-test-email --to ADDR`: render one sample of every template in English and
-//! Swedish and deliver each through the configured transport (SMTP, or `.eml` files).
+//! `cpor-worker send-test-email --to ADDR`: render one sample of every template in every language
+//! the templates have (`en`, `sv`, `de` and any added folder) and deliver each through the
+//! configured transport (SMTP, or `.eml` files).
 
 use std::path::Path;
 
@@ -29,7 +30,9 @@ pub async fn run(config_path: Option<&Path>, args: SendTestEmailArgs) -> anyhow:
         window_end,
     );
     let mut sent = 0;
-    for lang in ["en", "sv"] {
+    let langs: Vec<String> = templates.languages().map(str::to_owned).collect();
+    for lang in &langs {
+        let lang = lang.as_str();
         for ctx in samples::all() {
             let ctx = match ctx {
                 EmailContext::ConsentRequest(_) => samples::consent_request(&link),

@@ -2,9 +2,12 @@
 //! them that serialises to JSON (tagged by `template`) so the outbox can store it and render later.
 //!
 //! Dates are local calendar dates already resolved in the claim's time zone (the deadline's last
-//! day, inclusive); the templates format them per locale.
+//! day, inclusive); every context that names one also carries that zone (`time_zone`, an IANA
+//! name in JSON), so the email can say whose end of day it means. The templates format both
+//! per locale.
 
 use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
@@ -91,8 +94,11 @@ pub struct PartnerResponseReminder {
     pub customer_name: String,
     /// What the reviewer asked for.
     pub reason: InfoRequestReason,
-    /// Last day to respond, inclusive, in the claim's time zone.
+    /// Last day to respond, inclusive, in `time_zone`.
     pub last_day: NaiveDate,
+    /// The claim's time zone, which `last_day` is in.
+    #[serde(with = "tz_name")]
+    pub time_zone: Tz,
     /// Where to respond.
     pub dashboard_url: String,
 }
@@ -108,8 +114,11 @@ pub struct ClaimRejected {
     pub customer_name: String,
     /// Why it was rejected.
     pub reason: RejectionReason,
-    /// Last day to dispute (30 calendar days after the rejection), inclusive, local.
+    /// Last day to dispute (30 calendar days after the rejection), inclusive, in `time_zone`.
     pub dispute_last_day: NaiveDate,
+    /// The claim's time zone, which `dispute_last_day` is in.
+    #[serde(with = "tz_name")]
+    pub time_zone: Tz,
     /// Where to see the claim and dispute it.
     pub dashboard_url: String,
 }
@@ -125,8 +134,11 @@ pub struct ConsentRequest {
     pub partner_name: String,
     /// Products the association covers.
     pub products: Vec<String>,
-    /// Last day to decline, inclusive, in the claim's time zone.
+    /// Last day to decline, inclusive, in `time_zone`.
     pub last_day: NaiveDate,
+    /// The claim's time zone, which `last_day` is in.
+    #[serde(with = "tz_name")]
+    pub time_zone: Tz,
     /// The signed decline link ([`crate::mail::decline_link`]).
     pub decline_link: String,
 }
@@ -142,8 +154,11 @@ pub struct PartnerApprovalNotice {
     pub customer_name: String,
     /// Products the association covers.
     pub products: Vec<String>,
-    /// Last day of the customer's consent window, inclusive, local.
+    /// Last day of the customer's consent window, inclusive, in `time_zone`.
     pub consent_last_day: NaiveDate,
+    /// The claim's time zone, which `consent_last_day` is in.
+    #[serde(with = "tz_name")]
+    pub time_zone: Tz,
     /// Where to follow the claim.
     pub dashboard_url: String,
 }
@@ -217,6 +232,17 @@ impl EmailContext {
         }
     }
 
+    /// The time zone of the last day this email names (`None` for emails that name none).
+    pub fn time_zone(&self) -> Option<Tz> {
+        match self {
+            Self::PartnerResponseReminder(c) => Some(c.time_zone),
+            Self::ClaimRejected(c) => Some(c.time_zone),
+            Self::ConsentRequest(c) => Some(c.time_zone),
+            Self::PartnerApprovalNotice(c) => Some(c.time_zone),
+            Self::ForwardedToIncentiveEvaluation(_) | Self::SlaAlertDigest(_) => None,
+        }
+    }
+
     /// The fields as a minijinja value (the struct inside, without the tag).
     pub(crate) fn fields(&self) -> minijinja::Value {
         use minijinja::Value;
@@ -231,11 +257,13 @@ impl EmailContext {
         }
     }
 
-    /// `partner_response_reminder` for `claim` (its info-request reason; `last_day` from the calendar).
+    /// `partner_response_reminder` for `claim` (its info-request reason; `last_day` from the
+    /// calendar, in `time_zone`).
     pub fn partner_response_reminder(
         claim: &Claim,
         reason: InfoRequestReason,
         last_day: NaiveDate,
+        time_zone: Tz,
         dashboard_url: &Url,
     ) -> Self {
         Self::PartnerResponseReminder(PartnerResponseReminder {
@@ -244,15 +272,18 @@ impl EmailContext {
             customer_name: claim.customer_name.clone(),
             reason,
             last_day,
+            time_zone,
             dashboard_url: dashboard_url.to_string(),
         })
     }
 
-    /// `claim_rejected` for `claim` with `reason`; `dispute_last_day` is 30 calendar days on.
+    /// `claim_rejected` for `claim` with `reason`; `dispute_last_day` is 30 calendar days on, in
+    /// `time_zone`.
     pub fn claim_rejected(
         claim: &Claim,
         reason: RejectionReason,
         dispute_last_day: NaiveDate,
+        time_zone: Tz,
         dashboard_url: &Url,
     ) -> Self {
         Self::ClaimRejected(ClaimRejected {
@@ -261,26 +292,35 @@ impl EmailContext {
             customer_name: claim.customer_name.clone(),
             reason,
             dispute_last_day,
+            time_zone,
             dashboard_url: dashboard_url.to_string(),
         })
     }
 
-    /// `consent_request` for `claim`; `decline_link` from [`crate::mail::decline_link`].
-    pub fn consent_request(claim: &Claim, last_day: NaiveDate, decline_link: String) -> Self {
+    /// `consent_request` for `claim`, `last_day` in `time_zone`; `decline_link` from
+    /// [`crate::mail::decline_link`].
+    pub fn consent_request(
+        claim: &Claim,
+        last_day: NaiveDate,
+        time_zone: Tz,
+        decline_link: String,
+    ) -> Self {
         Self::ConsentRequest(ConsentRequest {
             claim_id: claim.id.clone(),
             customer_name: claim.customer_name.clone(),
             partner_name: claim.partner_name.clone(),
             products: split_products(&claim.products),
             last_day,
+            time_zone,
             decline_link,
         })
     }
 
-    /// `partner_approval_notice` for `claim`, naming the consent window's last day.
+    /// `partner_approval_notice` for `claim`, naming the consent window's last day (in `time_zone`).
     pub fn partner_approval_notice(
         claim: &Claim,
         consent_last_day: NaiveDate,
+        time_zone: Tz,
         dashboard_url: &Url,
     ) -> Self {
         Self::PartnerApprovalNotice(PartnerApprovalNotice {
@@ -289,6 +329,7 @@ impl EmailContext {
             customer_name: claim.customer_name.clone(),
             products: split_products(&claim.products),
             consent_last_day,
+            time_zone,
             dashboard_url: dashboard_url.to_string(),
         })
     }
@@ -302,6 +343,22 @@ impl EmailContext {
             products: split_products(&claim.products),
             dashboard_url: dashboard_url.to_string(),
         })
+    }
+}
+
+/// Serialises a [`Tz`] as its IANA name (`Europe/Stockholm`) and reads it back.
+mod tz_name {
+    use chrono_tz::Tz;
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub fn serialize<S: Serializer>(tz: &Tz, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(tz.name())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Tz, D::Error> {
+        let name = String::deserialize(d)?;
+        name.parse()
+            .map_err(|_| D::Error::custom(format!("`{name}` is not an IANA time zone")))
     }
 }
 
@@ -327,6 +384,18 @@ mod tests {
             let back: EmailContext = serde_json::from_value(json).unwrap();
             assert_eq!(back, ctx);
         }
+    }
+
+    #[test]
+    fn the_time_zone_is_stored_by_its_iana_name_and_checked_when_read() {
+        let ctx = crate::mail::samples::claim_rejected(RejectionReason::InsufficientPoe);
+        let mut json = serde_json::to_value(&ctx).unwrap();
+        assert_eq!(json["time_zone"], "Europe/Stockholm");
+        assert_eq!(ctx.time_zone(), Some(chrono_tz::Europe::Stockholm));
+        json["time_zone"] = "Mars/Olympus".into();
+        let err = serde_json::from_value::<EmailContext>(json).unwrap_err();
+        assert!(err.to_string().contains("Mars/Olympus"), "{err}");
+        assert_eq!(crate::mail::samples::sla_alert_digest().time_zone(), None);
     }
 
     #[test]

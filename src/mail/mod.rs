@@ -8,7 +8,7 @@
 
 pub mod context;
 pub mod delivery;
-mod format;
+pub mod format;
 pub mod retry;
 pub mod samples;
 pub mod templates;

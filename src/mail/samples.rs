@@ -1,9 +1,13 @@
 //! Sample data for every template: the start-up render check, `send-test-email` and tests.
+//! Dates are in [`SAMPLE_ZONE`] (Stockholm).
 
 use chrono::{NaiveDate, TimeZone, Utc};
 
 use super::context::*;
 use crate::lifecycle::{InfoRequestReason, RejectionReason};
+
+/// The time zone of every sample's last day.
+pub const SAMPLE_ZONE: chrono_tz::Tz = chrono_tz::Europe::Stockholm;
 
 const DASHBOARD: &str = "https://partner.example.com/dashboard/incentives/claims/associations";
 
@@ -27,6 +31,7 @@ pub fn all() -> Vec<EmailContext> {
             customer_name: "Björkö Fastigheter AB".into(),
             products: products(),
             consent_last_day: day(2027, 1, 15),
+            time_zone: SAMPLE_ZONE,
             dashboard_url: DASHBOARD.into(),
         }),
         EmailContext::ForwardedToIncentiveEvaluation(ForwardedToIncentiveEvaluation {
@@ -48,6 +53,7 @@ pub fn partner_response_reminder(reason: InfoRequestReason) -> EmailContext {
         customer_name: "Björkö Fastigheter AB".into(),
         reason,
         last_day: day(2027, 1, 8),
+        time_zone: SAMPLE_ZONE,
         dashboard_url: DASHBOARD.into(),
     })
 }
@@ -60,6 +66,7 @@ pub fn claim_rejected(reason: RejectionReason) -> EmailContext {
         customer_name: "Björkö Fastigheter AB".into(),
         reason,
         dispute_last_day: day(2027, 1, 8),
+        time_zone: SAMPLE_ZONE,
         dashboard_url: DASHBOARD.into(),
     })
 }
@@ -72,6 +79,7 @@ pub fn consent_request(decline_link: &str) -> EmailContext {
         partner_name: "Ängsö Konsult AB".into(),
         products: products(),
         last_day: day(2027, 1, 8),
+        time_zone: SAMPLE_ZONE,
         decline_link: decline_link.into(),
     })
 }

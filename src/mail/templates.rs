@@ -2,7 +2,7 @@
 //! autoescape for `*.html.j2`, and the locale fallback `xx-YY` → `xx` → `en`.
 //!
 //! Files are `<lang>/<template_id>.{subject,txt,html}.j2` (plus `_`-prefixed partials). The
-//! shipped `en` and `sv` files are compiled into the binary; a file of the same name under the
+//! shipped `en`, `sv` and `de` files are compiled into the binary; a file of the same name under the
 //! configured `templates.dir` overrides one, and a new `<lang>/` folder there adds a language.
 //! [`Templates::load`] renders every template of every language once with sample data, so a
 //! broken file fails start-up and `check-config`, naming the file.
@@ -40,11 +40,16 @@ macro_rules! lang_files {
 /// The shipped templates, by name (`en/claim_rejected.txt.j2`).
 const EMBEDDED_EN: &[(&str, &str)] = &lang_files!("en");
 const EMBEDDED_SV: &[(&str, &str)] = &lang_files!("sv");
+const EMBEDDED_DE: &[(&str, &str)] = &lang_files!("de");
+
+/// The languages whose templates ship inside the binary.
+pub const SHIPPED_LANGS: &[&str] = &["en", "sv", "de"];
 
 fn embedded(name: &str) -> Option<&'static str> {
     EMBEDDED_EN
         .iter()
         .chain(EMBEDDED_SV)
+        .chain(EMBEDDED_DE)
         .find(|(n, _)| *n == name)
         .map(|(_, text)| *text)
 }
@@ -82,7 +87,7 @@ impl Templates {
     /// Loads the shipped templates with `dir`'s files over them (a missing `dir` is fine) and
     /// renders each template of each language once; the error names the file at fault.
     pub fn load(dir: &Path) -> Result<Templates, MailError> {
-        let mut langs: BTreeSet<String> = ["en", "sv"].map(String::from).into();
+        let mut langs: BTreeSet<String> = SHIPPED_LANGS.iter().map(|l| l.to_string()).collect();
         match std::fs::read_dir(dir) {
             Ok(entries) => {
                 for entry in entries.flatten() {
@@ -142,7 +147,7 @@ impl Templates {
         Ok(templates)
     }
 
-    /// The languages available (folder names), always including `en` and `sv`.
+    /// The languages available (folder names), always including the shipped `en`, `sv`, `de`.
     pub fn languages(&self) -> impl Iterator<Item = &str> {
         self.langs.iter().map(String::as_str)
     }
@@ -157,15 +162,41 @@ impl Templates {
             .map_or(FALLBACK_LANG, String::as_str)
     }
 
-    /// Renders `ctx` (its [`TemplateId`] picks the files) in the language closest to `locale`.
+    /// Renders `ctx` (its [`TemplateId`] picks the files) in the language closest to `locale`;
+    /// dates and the zone's name follow `locale` itself (`en-GB` and `en-US` share `en/` but
+    /// not their date order).
     pub fn render(&self, locale: &str, ctx: &EmailContext) -> Result<RenderedEmail, MailError> {
         let lang = self.resolve_locale(locale).to_owned();
-        self.render_lang(&lang, ctx)
+        self.render_in(&lang, locale, ctx)
     }
 
     fn render_lang(&self, lang: &str, ctx: &EmailContext) -> Result<RenderedEmail, MailError> {
+        self.render_in(lang, lang, ctx)
+    }
+
+    /// Renders with the files of folder `lang` for a reader in `locale`. Besides the context's
+    /// fields, templates see `lang`, `locale` (the text locale: [`format::text_locale`]) and,
+    /// for emails that name a last day, `time_zone_name` ([`format::zone_name_in`]).
+    fn render_in(
+        &self,
+        lang: &str,
+        locale: &str,
+        ctx: &EmailContext,
+    ) -> Result<RenderedEmail, MailError> {
         let id = ctx.template_id();
-        let vars = context! { lang => lang, ..ctx.fields() };
+        let text_locale = format::text_locale(locale, lang);
+        let zone = ctx
+            .time_zone()
+            .map(|tz| format::zone_name_in(&text_locale, tz));
+        let vars = match zone {
+            Some(zone) => context! {
+                lang => lang,
+                locale => text_locale.to_string(),
+                time_zone_name => zone,
+                ..ctx.fields()
+            },
+            None => context! { lang => lang, locale => text_locale.to_string(), ..ctx.fields() },
+        };
         let part = |kind: &str| -> Result<String, MailError> {
             let name = file_name(lang, id, kind);
             self.env
@@ -252,7 +283,7 @@ mod render_tests {
     fn shipped_templates_load_and_render() {
         let t = Templates::load(Path::new("/nonexistent")).unwrap();
         for ctx in crate::mail::samples::all() {
-            for lang in ["en", "sv"] {
+            for &lang in SHIPPED_LANGS {
                 let r = t.render(lang, &ctx).unwrap();
                 assert_eq!(r.locale_used, lang);
                 assert!(!r.subject.contains('\n') && !r.text.is_empty() && !r.html.is_empty());

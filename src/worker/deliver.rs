@@ -107,6 +107,7 @@ impl Mailer {
         let p: EmailPlan = serde_json::from_value(email.payload.clone())
             .map_err(|e| format!("stored email facts are unreadable: {e}"))?;
         let dashboard_url = self.dashboard_url.to_string();
+        let time_zone = crate::config::parse_time_zone(&p.time_zone)?;
         let last_day = || {
             p.last_day
                 .ok_or_else(|| format!("{} needs a last day", p.kind))
@@ -118,6 +119,7 @@ impl Mailer {
                         .info_request_reason
                         .ok_or("the claim has no info_request_reason to remind the partner of")?,
                     last_day: last_day()?,
+                    time_zone,
                     claim_id: p.claim_id,
                     partner_name: p.partner_name,
                     customer_name: p.customer_name,
@@ -129,6 +131,7 @@ impl Mailer {
                     .rejection_reason
                     .ok_or("the claim has no rejection_reason to name")?,
                 dispute_last_day: last_day()?,
+                time_zone,
                 claim_id: p.claim_id,
                 partner_name: p.partner_name,
                 customer_name: p.customer_name,
@@ -139,6 +142,7 @@ impl Mailer {
                 EmailContext::ConsentRequest(ConsentRequest {
                     decline_link: decline_link(&self.decline_url, &self.secret, &p.claim_id, end),
                     last_day: last,
+                    time_zone,
                     products: split_products(&p.products),
                     claim_id: p.claim_id,
                     customer_name: p.customer_name,
@@ -148,6 +152,7 @@ impl Mailer {
             EmailKind::PartnerApprovalNotice => {
                 EmailContext::PartnerApprovalNotice(PartnerApprovalNotice {
                     consent_last_day: last_day()?,
+                    time_zone,
                     products: split_products(&p.products),
                     claim_id: p.claim_id,
                     partner_name: p.partner_name,

@@ -342,7 +342,7 @@ async fn the_consent_window_counts_from_the_delivery_even_after_an_outage() {
             customer_email: Some("c@customer.example".into()),
             products: Some("Power BI Pro".into()),
             country: Some("SE".into()),
-            locale: Some("en".into()),
+            locale: Some("en-GB".into()), // day-month order (bare `en` is CLDR's US order)
             approved_at: at("2026-11-27T10:00:00Z"),
             updated_at: at("2026-11-27T10:00:00Z"),
             version: 1,

@@ -1,10 +1,13 @@
-//! Email templates: every one renders in both languages, reasons in words, dates per locale,
-//! locale fallback, escaping, overrides from the templates folder, broken files named.
+//! Email templates: every one renders in every shipped language (en, sv, de), reasons in words,
+//! dates in words per locale (CLDR), the time zone named beside every last day, the rejection
+//! wording per reason, one sender name, locale fallback, escaping, overrides from the templates
+//! folder, broken files named.
 
 use std::collections::BTreeSet;
 use std::path::Path;
 
 use cpor_worker::lifecycle::{InfoRequestReason, RejectionReason};
+use cpor_worker::mail::templates::SHIPPED_LANGS;
 use cpor_worker::mail::{EmailContext, MailError, TemplateId, Templates, samples};
 
 fn shipped() -> Templates {
@@ -16,12 +19,13 @@ fn repo_templates() -> &'static Path {
 }
 
 #[test]
-fn every_template_renders_in_both_languages_with_no_undefined_variable() {
+fn every_template_renders_in_every_shipped_language_with_no_undefined_variable() {
     // Strict undefined: a missing variable would be an error here.
     let t = Templates::load(repo_templates()).unwrap();
     let ids: BTreeSet<TemplateId> = samples::all().iter().map(|c| c.template_id()).collect();
     assert_eq!(ids.len(), TemplateId::ALL.len(), "a sample per template");
-    for lang in ["en", "sv"] {
+    assert_eq!(SHIPPED_LANGS, ["en", "sv", "de"]);
+    for &lang in SHIPPED_LANGS {
         for ctx in samples::all() {
             let r = t.render(lang, &ctx).unwrap();
             assert_eq!(r.locale_used, lang);
@@ -40,7 +44,7 @@ fn every_template_renders_in_both_languages_with_no_undefined_variable() {
 fn english_and_swedish_differ_and_use_their_own_date_format() {
     let t = shipped();
     let ctx = samples::partner_response_reminder(InfoRequestReason::MissingAllPoe);
-    let en = t.render("en", &ctx).unwrap();
+    let en = t.render("en-GB", &ctx).unwrap();
     let sv = t.render("sv", &ctx).unwrap();
     assert!(
         en.subject.contains("Friday, 8 January 2027"),
@@ -58,9 +62,9 @@ fn english_and_swedish_differ_and_use_their_own_date_format() {
 }
 
 #[test]
-fn every_reason_has_its_own_words_in_both_languages() {
+fn every_reason_has_its_own_words_in_every_language() {
     let t = shipped();
-    for lang in ["en", "sv"] {
+    for &lang in SHIPPED_LANGS {
         let texts: BTreeSet<String> = RejectionReason::ALL
             .iter()
             .map(|r| t.render(lang, &samples::claim_rejected(*r)).unwrap().text)
@@ -112,7 +116,8 @@ fn locales_fall_back_from_region_to_language_to_english() {
         ("SV", "sv"),
         ("sv", "sv"),
         ("en-GB", "en"),
-        ("de-DE", "en"),
+        ("de-DE", "de"),
+        ("de_AT", "de"),
         ("fr", "en"),
         ("", "en"),
     ] {
@@ -184,10 +189,10 @@ fn a_broken_template_fails_loading_and_names_the_file() {
 #[test]
 fn a_new_language_folder_must_have_every_file() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join("de")).unwrap();
-    std::fs::write(dir.path().join("de/claim_rejected.subject.j2"), "Abgelehnt").unwrap();
+    std::fs::create_dir_all(dir.path().join("fr")).unwrap();
+    std::fs::write(dir.path().join("fr/claim_rejected.subject.j2"), "Rejetée").unwrap();
     let msg = Templates::load(dir.path()).unwrap_err().to_string();
-    assert!(msg.contains("de/") && msg.contains("(missing)"), "{msg}");
+    assert!(msg.contains("fr/") && msg.contains("(missing)"), "{msg}");
 }
 
 #[test]
@@ -224,5 +229,235 @@ fn a_context_stored_as_json_renders_the_same() {
             t.render("sv", &back).unwrap(),
             t.render("sv", &ctx).unwrap()
         );
+    }
+}
+
+/// The sentence each language uses to invite a partner to dispute a rejection.
+fn dispute_invitation(lang: &str) -> &'static str {
+    match lang {
+        "en" => "If you believe the rejection is wrong",
+        "sv" => "Om ni anser att beslutet är fel",
+        "de" => "Wenn Sie die Ablehnung für unzutreffend halten",
+        _ => unreachable!(),
+    }
+}
+
+/// How each language points to the reviewer's comments.
+fn reviewer_comments(lang: &str) -> &'static str {
+    match lang {
+        "en" => "the reviewer's comments",
+        "sv" => "granskarens kommentarer",
+        "de" => "Kommentare des Prüfteams",
+        _ => unreachable!(),
+    }
+}
+
+#[test]
+fn en_us_and_en_gb_share_the_english_text_but_not_the_date_order() {
+    let t = shipped();
+    let ctx = samples::claim_rejected(RejectionReason::InsufficientPoe);
+    let us = t.render("en-US", &ctx).unwrap();
+    let gb = t.render("en-GB", &ctx).unwrap();
+    assert_eq!(
+        (us.locale_used.as_str(), gb.locale_used.as_str()),
+        ("en", "en")
+    );
+    for part in [&us.text, &us.html] {
+        assert!(part.contains("Friday, January 8, 2027"), "{part}");
+        assert!(!part.contains("8 January"), "{part}");
+    }
+    for part in [&gb.text, &gb.html] {
+        assert!(part.contains("Friday, 8 January 2027"), "{part}");
+        assert!(!part.contains("January 8"), "{part}");
+    }
+    // Nothing else differs: the same English sentences around the date.
+    assert_eq!(
+        us.text.replace("January 8, 2027", "D"),
+        gb.text.replace("8 January 2027", "D")
+    );
+}
+
+#[test]
+fn german_dates_and_regional_variants_come_from_cldr() {
+    let t = shipped();
+    let ctx = samples::partner_response_reminder(InfoRequestReason::MissingProducts);
+    let de = t.render("de-DE", &ctx).unwrap();
+    assert_eq!(de.locale_used, "de");
+    assert!(
+        de.subject.contains("Freitag, 8. Januar 2027"),
+        "{}",
+        de.subject
+    );
+    assert!(de.text.starts_with("Guten Tag "), "{}", de.text);
+    let at = t.render("de-AT", &ctx).unwrap();
+    assert!(at.text.contains("Freitag, 8. Jänner 2027"), "{}", at.text);
+    let sv_fi = t.render("sv-FI", &ctx).unwrap();
+    assert!(
+        sv_fi.text.contains("fredag 8 januari 2027"),
+        "{}",
+        sv_fi.text
+    );
+}
+
+/// Each email that names a last day, with its zone replaced by `tz`.
+fn with_zone(ctx: EmailContext, tz: chrono_tz::Tz) -> EmailContext {
+    let mut ctx = ctx;
+    match &mut ctx {
+        EmailContext::PartnerResponseReminder(c) => c.time_zone = tz,
+        EmailContext::ClaimRejected(c) => c.time_zone = tz,
+        EmailContext::ConsentRequest(c) => c.time_zone = tz,
+        EmailContext::PartnerApprovalNotice(c) => c.time_zone = tz,
+        EmailContext::ForwardedToIncentiveEvaluation(_) | EmailContext::SlaAlertDigest(_) => {}
+    }
+    ctx
+}
+
+#[test]
+fn every_email_that_names_a_last_day_names_its_time_zone_in_the_readers_words() {
+    let t = shipped();
+    let naming: Vec<EmailContext> = samples::all()
+        .into_iter()
+        .filter(|c| c.time_zone().is_some())
+        .collect();
+    assert_eq!(
+        naming.len(),
+        4,
+        "reminder, rejection, consent request, approval"
+    );
+    let cases = [
+        (
+            "en-GB",
+            chrono_tz::Europe::Stockholm,
+            ", end of day, Stockholm time",
+        ),
+        (
+            "en-US",
+            chrono_tz::Europe::Copenhagen,
+            ", end of day, Copenhagen time",
+        ),
+        (
+            "en-US",
+            chrono_tz::America::New_York,
+            ", end of day, New York time",
+        ),
+        (
+            "sv-SE",
+            chrono_tz::Europe::Stockholm,
+            " kl. 24.00 (tid i Stockholm)",
+        ),
+        (
+            "sv-SE",
+            chrono_tz::Europe::Copenhagen,
+            " kl. 24.00 (tid i Köpenhamn)",
+        ),
+        (
+            "de-DE",
+            chrono_tz::Europe::Berlin,
+            ", 24:00 Uhr (Ortszeit Berlin)",
+        ),
+        (
+            "de-DE",
+            chrono_tz::Europe::Copenhagen,
+            ", 24:00 Uhr (Ortszeit Kopenhagen)",
+        ),
+        ("en-GB", chrono_tz::UTC, ", end of day, UTC time"),
+    ];
+    for ctx in naming {
+        for (locale, tz, phrase) in cases {
+            let r = t.render(locale, &with_zone(ctx.clone(), tz)).unwrap();
+            for (part, body) in [("text", &r.text), ("html", &r.html)] {
+                assert!(
+                    body.contains(phrase),
+                    "{} {locale} {tz} {part} lacks `{phrase}`:\n{body}",
+                    ctx.template_id()
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn a_partner_request_rejection_does_not_invite_the_partner_to_dispute_their_own_request() {
+    let t = shipped();
+    for &lang in SHIPPED_LANGS {
+        let own = t
+            .render(
+                lang,
+                &samples::claim_rejected(RejectionReason::PartnerRequest),
+            )
+            .unwrap();
+        let other = t
+            .render(
+                lang,
+                &samples::claim_rejected(RejectionReason::InsufficientPoe),
+            )
+            .unwrap();
+        let invitation = dispute_invitation(lang);
+        assert!(other.text.contains(invitation) && other.html.contains(invitation));
+        for body in [&own.text, &own.html] {
+            assert!(!body.contains(invitation), "{lang}: {body}");
+            assert!(!body.contains(reviewer_comments(lang)), "{lang}: {body}");
+            // SPEC: the rejection email still names the last day to dispute, and its zone.
+            assert!(body.contains("Stockholm"), "{lang}: {body}");
+        }
+        assert_ne!(
+            own.subject, other.subject,
+            "{lang}: the subject says it was asked for"
+        );
+    }
+}
+
+#[test]
+fn automatic_rejections_do_not_point_to_the_reviewers_comments() {
+    let t = shipped();
+    for &lang in SHIPPED_LANGS {
+        let comments = reviewer_comments(lang);
+        for reason in RejectionReason::ALL {
+            let r = t.render(lang, &samples::claim_rejected(*reason)).unwrap();
+            let automatic = matches!(
+                reason,
+                RejectionReason::NoPartnerResponse | RejectionReason::CustomerDeclined
+            );
+            let by_reviewer = !automatic && *reason != RejectionReason::PartnerRequest;
+            for body in [&r.text, &r.html] {
+                assert_eq!(
+                    body.contains(comments),
+                    by_reviewer,
+                    "{lang} {reason:?}: {body}"
+                );
+            }
+            if automatic {
+                assert!(
+                    r.text.contains(dispute_invitation(lang)),
+                    "{lang} {reason:?}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn every_email_is_signed_with_the_sender_name_of_the_default_settings() {
+    let settings: toml::Table = toml::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/default.toml"))
+            .unwrap(),
+    )
+    .unwrap();
+    let from = settings["mail"]["from"].as_str().unwrap();
+    let sender = from[..from.find('<').unwrap()].trim();
+    assert_eq!(sender, "CPOR Claims");
+    let t = shipped();
+    for &lang in SHIPPED_LANGS {
+        for ctx in samples::all() {
+            let r = t.render(lang, &ctx).unwrap();
+            let sign_off: Vec<&str> = r.text.trim_end().lines().rev().take(4).collect();
+            assert!(
+                sign_off.iter().any(|l| l.starts_with(sender)),
+                "{lang} {}: {sign_off:?}",
+                ctx.template_id()
+            );
+            assert!(r.html.contains(&format!("<br>{sender}</p>")), "{lang}");
+            assert!(!r.text.contains("CPOR-teamet") && !r.html.contains("CPOR-teamet"));
+        }
     }
 }
