@@ -111,6 +111,7 @@ async fn child(url: &str, format: &str) {
         calendars: &cals,
         settings: TimerSettings {
             reminder_lead_business_days: 0,
+            max_first_sight_age: chrono::Duration::days(14),
         },
         window: Window {
             at,

@@ -91,6 +91,7 @@ async fn main() {
         calendars: Arc::new(Calendars::builtin().expect("calendars")),
         settings: TimerSettings {
             reminder_lead_business_days: 0,
+            max_first_sight_age: chrono::Duration::days(14),
         },
         batch_size: 1000,
         stop: CancellationToken::new(),

@@ -21,6 +21,7 @@ pub fn engine(config: &Config) -> anyhow::Result<Engine> {
         calendars: Arc::new(calendars),
         settings: TimerSettings {
             reminder_lead_business_days: config.reminder_lead_business_days,
+            max_first_sight_age: config.max_first_sight_age,
         },
         batch_size: i64::from(config.batch_size),
         stop: CancellationToken::new(),

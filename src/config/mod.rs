@@ -122,6 +122,8 @@ pub struct Config {
     pub reminder_lead_business_days: u32,
     /// Claims per transaction batch.
     pub batch_size: u32,
+    /// On first sight of a claim, obligations due longer ago than this are held, not acted on.
+    pub max_first_sight_age: chrono::Duration,
     /// Folder of extra holiday calendars.
     pub calendars_dir: PathBuf,
     /// Holiday rule groups switched off, as `CALENDAR/GROUP` (e.g. `SE/eves`).
@@ -340,6 +342,17 @@ fn validate(
             "must be 0–4: the response window is 5 business days",
         );
     }
+    let max_first_sight_age = p
+        .required(
+            "timers.max_first_sight_age",
+            &raw.timers.max_first_sight_age,
+        )
+        .and_then(|s| {
+            parse_age(&s)
+                .map_err(|e| p.add("timers.max_first_sight_age", e))
+                .ok()
+        })
+        .unwrap_or_default();
     let batch_size = p
         .required("timers.batch_size", &raw.timers.batch_size)
         .unwrap_or(1);
@@ -414,6 +427,7 @@ fn validate(
             schedule_time_zone,
             reminder_lead_business_days: reminder_lead,
             batch_size,
+            max_first_sight_age,
             calendars_dir,
             calendars_disabled_groups: raw.calendars.disabled_groups.unwrap_or_default(),
             templates_dir,
@@ -484,6 +498,22 @@ fn check_mailbox(s: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!("`{s}` is not an email address"))
+    }
+}
+
+/// Parses an age in whole days or hours: `14d`, `36h`.
+fn parse_age(s: &str) -> Result<chrono::Duration, String> {
+    let t = s.trim();
+    let (n, unit) = t.split_at(t.len() - t.chars().last().map_or(0, char::len_utf8));
+    let n: i64 = n
+        .parse()
+        .ok()
+        .filter(|n| (0..=36_500).contains(n))
+        .ok_or_else(|| format!("`{s}` is not an age such as `14d` or `36h`"))?;
+    match unit {
+        "d" => Ok(chrono::Duration::days(n)),
+        "h" => Ok(chrono::Duration::hours(n)),
+        _ => Err(format!("`{s}` is not an age such as `14d` or `36h`")),
     }
 }
 

@@ -56,7 +56,7 @@ section!(
 );
 section!(
     /// `[timers]`
-    RawTimers, "timers" { reminder_lead_business_days: u32, batch_size: u32 }
+    RawTimers, "timers" { reminder_lead_business_days: u32, batch_size: u32, max_first_sight_age: String }
 );
 section!(
     /// `[calendars]`

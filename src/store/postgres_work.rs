@@ -10,9 +10,9 @@ use super::row::changed;
 use super::work::{UNREADABLE_VERSION, one_per_id};
 use super::{
     ChangedClaim, Changes, ClaimWrite, FireInput, OutboxEmail, PgStore, StoreError, SyncedClaim,
-    claim_columns,
+    TimerRow, claim_columns,
 };
-use crate::timers::ClaimFacts;
+use crate::timers::{ClaimFacts, HELD_ON_FIRST_SIGHT};
 
 /// The claim SELECT with the sync generation, for the sync paths.
 macro_rules! changed_select {
@@ -20,7 +20,8 @@ macro_rules! changed_select {
         concat!(
             "SELECT ",
             claim_columns!("version::bigint AS version"),
-            ", COALESCE((SELECT s.dirty_gen FROM cpor_claim_sync s WHERE s.claim_id = claims.id), 0) AS cpor_dirty_gen FROM claims "
+            ", COALESCE((SELECT s.dirty_gen FROM cpor_claim_sync s WHERE s.claim_id = claims.id), 0) AS cpor_dirty_gen",
+            ", (SELECT count(*) FROM cpor_claim_sync s WHERE s.claim_id = claims.id) AS cpor_seen FROM claims "
         )
     };
 }
@@ -94,7 +95,7 @@ impl PgStore {
     ) -> Result<HashMap<String, ClaimFacts>, StoreError> {
         let fired = sqlx::query(
             "SELECT claim_id, timer, started_at, fired_at, outcome FROM cpor_timers \
-             WHERE claim_id = ANY($1) AND state = 'fired'",
+             WHERE claim_id = ANY($1) AND state IN ('fired', 'held')",
         )
         .bind(ids)
         .fetch_all(&mut *conn)
@@ -186,6 +187,31 @@ impl PgStore {
             .bind(&st)
             .bind(&du)
             .bind(&v)
+            .execute(&mut *conn)
+            .await?;
+        }
+        let held: Vec<(&str, &TimerRow, i64)> = synced
+            .iter()
+            .flat_map(|s| {
+                s.held
+                    .iter()
+                    .map(move |t| (s.claim_id.as_str(), t, s.version))
+            })
+            .collect();
+        if !held.is_empty() {
+            sqlx::query(
+                "INSERT INTO cpor_timers (claim_id, timer, started_at, due_at, claim_version, state, fired_at, outcome) \
+                 SELECT c, k, s, d, v, 'held', $6, $7 FROM UNNEST($1::text[], $2::text[], \
+                 $3::timestamptz[], $4::timestamptz[], $5::bigint[]) AS u(c, k, s, d, v) \
+                 ON CONFLICT (claim_id, timer, started_at) DO NOTHING",
+            )
+            .bind(held.iter().map(|h| h.0).collect::<Vec<_>>())
+            .bind(held.iter().map(|h| h.1.kind.as_str()).collect::<Vec<_>>())
+            .bind(held.iter().map(|h| h.1.start).collect::<Vec<_>>())
+            .bind(held.iter().map(|h| h.1.due).collect::<Vec<_>>())
+            .bind(held.iter().map(|h| h.2).collect::<Vec<_>>())
+            .bind(at)
+            .bind(HELD_ON_FIRST_SIGHT)
             .execute(&mut *conn)
             .await?;
         }

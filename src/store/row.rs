@@ -180,6 +180,7 @@ pub(crate) fn changed<R: ReadRow>(row: &R) -> Result<ChangedClaim, StoreError> {
         dirty_gen: row
             .int("cpor_dirty_gen")
             .map_err(|e| StoreError::corrupt("cpor_claim_sync.dirty_gen", e))?,
+        first_sight: row.int("cpor_seen").is_ok_and(|n| n == 0),
         claim: read_claim(row),
     })
 }

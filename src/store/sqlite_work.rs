@@ -13,7 +13,7 @@ use super::{
     ChangedClaim, Changes, ClaimWrite, FireInput, SqliteStore, StoreError, SyncedClaim,
     claim_columns,
 };
-use crate::timers::ClaimFacts;
+use crate::timers::{ClaimFacts, HELD_ON_FIRST_SIGHT};
 
 fn ids_json(ids: &[String]) -> String {
     serde_json::Value::from(ids.to_vec()).to_string()
@@ -25,7 +25,8 @@ macro_rules! changed_select {
         concat!(
             "SELECT ",
             claim_columns!("version"),
-            ", COALESCE((SELECT s.dirty_gen FROM cpor_claim_sync s WHERE s.claim_id = claims.id), 0) AS cpor_dirty_gen FROM claims "
+            ", COALESCE((SELECT s.dirty_gen FROM cpor_claim_sync s WHERE s.claim_id = claims.id), 0) AS cpor_dirty_gen",
+            ", (SELECT count(*) FROM cpor_claim_sync s WHERE s.claim_id = claims.id) AS cpor_seen FROM claims "
         )
     };
 }
@@ -100,7 +101,7 @@ impl SqliteStore {
     ) -> Result<HashMap<String, ClaimFacts>, StoreError> {
         let fired = sqlx::query(
             "SELECT claim_id, timer, started_at, fired_at, outcome FROM cpor_timers \
-             WHERE claim_id IN (SELECT value FROM json_each(?)) AND state = 'fired'",
+             WHERE claim_id IN (SELECT value FROM json_each(?)) AND state IN ('fired', 'held')",
         )
         .bind(ids_json(ids))
         .fetch_all(&mut *conn)
@@ -173,6 +174,21 @@ impl SqliteStore {
                 .bind(format_ts(t.start))
                 .bind(format_ts(t.due))
                 .bind(s.version)
+                .execute(&mut *conn)
+                .await?;
+            }
+            for t in &s.held {
+                sqlx::query(
+                    "INSERT INTO cpor_timers (claim_id, timer, started_at, due_at, claim_version, state, fired_at, outcome) \
+                     VALUES (?, ?, ?, ?, ?, 'held', ?, ?) ON CONFLICT (claim_id, timer, started_at) DO NOTHING",
+                )
+                .bind(&s.claim_id)
+                .bind(t.kind.as_str())
+                .bind(format_ts(t.start))
+                .bind(format_ts(t.due))
+                .bind(s.version)
+                .bind(format_ts(at))
+                .bind(HELD_ON_FIRST_SIGHT)
                 .execute(&mut *conn)
                 .await?;
             }

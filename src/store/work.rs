@@ -33,6 +33,8 @@ pub struct SyncedClaim {
     pub dirty_gen: i64,
     /// A dead-lettered consent email to send again to a corrected address.
     pub requeue: Option<Requeue>,
+    /// Timer runs held on first sight (recorded as `held`, never fired until released).
+    pub held: Vec<TimerRow>,
 }
 
 /// A dead-lettered email put back in the outbox with a corrected recipient.
@@ -63,6 +65,8 @@ pub struct ChangedClaim {
     pub claim: Result<Claim, BadClaim>,
     /// Its `dirty_gen` when read (0 when never synced).
     pub dirty_gen: i64,
+    /// True when the worker has never computed this claim's timers (first sight).
+    pub first_sight: bool,
 }
 
 /// Claim changes recorded by the trigger, taken for one sync page.

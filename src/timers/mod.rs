@@ -190,11 +190,19 @@ impl ClaimFacts {
     }
 }
 
+/// The outcome recorded for a timer run held on first sight (`cpor_timers.outcome`, state
+/// `held`): it counts as acted on (it never fires by itself) and stays a problem of its claim.
+pub const HELD_ON_FIRST_SIGHT: &str =
+    "held: it was long overdue when the worker first saw the claim";
+
 /// Settings that shape timers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TimerSettings {
     /// Business days before the response deadline's last day that the reminder is due.
     pub reminder_lead_business_days: u32,
+    /// On first sight of a claim, an obligation due longer ago than this is held for an
+    /// operator instead of acted on (a deployment onto old data sends nothing stale).
+    pub max_first_sight_age: chrono::Duration,
 }
 
 /// Why a claim's timers cannot be worked out; the claim is skipped and reported.
@@ -267,7 +275,7 @@ pub fn claim_time_zone(claim: &Claim, cal: &Calendar) -> Tz {
 ///     ..ClaimRow::default()
 /// })
 /// .unwrap();
-/// let settings = TimerSettings { reminder_lead_business_days: 0 };
+/// let settings = TimerSettings { reminder_lead_business_days: 0, max_first_sight_age: chrono::Duration::days(14) };
 /// let now = "2027-01-05T23:00:00Z".parse().unwrap();
 /// let timers = evaluate(&claim, cals.for_country("SE").unwrap(), &ClaimFacts::default(), settings, now).unwrap();
 /// let deadline = timers.iter().find(|t| t.kind == TimerKind::PartnerResponseDeadline).unwrap();

@@ -247,7 +247,7 @@ impl Planner<'_> {
                 name: name.clone(),
                 address: address.clone(),
             },
-            locale: c.locale.clone(),
+            locale: locale_with_region(&c.locale, &c.country),
             claim_id: c.id.clone(),
             partner_name: c.partner_name.clone(),
             customer_name: c.customer_name.clone(),
@@ -462,6 +462,17 @@ impl Planner<'_> {
             "outcome": e.outcome.label(),
         });
         Ok(e)
+    }
+}
+
+/// The locale an email is written in: the claim's, with the claim's country as the region when
+/// the locale names none (`en` in Sweden is `en-SE`: English words, day-month order), so dates
+/// follow where the reader is rather than CLDR's default region for the language.
+fn locale_with_region(locale: &str, country: &str) -> String {
+    if locale.contains('-') || country.is_empty() {
+        locale.to_owned()
+    } else {
+        format!("{locale}-{country}")
     }
 }
 

@@ -27,6 +27,7 @@ fn claim(status: &str, f: impl FnOnce(&mut ClaimRow)) -> Claim {
 
 const LEAD0: TimerSettings = TimerSettings {
     reminder_lead_business_days: 0,
+    max_first_sight_age: chrono::Duration::days(14),
 };
 
 fn eval_with(c: &Claim, facts: &ClaimFacts, settings: TimerSettings, now: &str) -> Vec<Timer> {
@@ -98,6 +99,7 @@ fn reminder_is_due_at_the_start_of_the_last_day_or_lead_days_before() {
     );
     let lead1 = TimerSettings {
         reminder_lead_business_days: 1,
+        max_first_sight_age: chrono::Duration::days(14),
     };
     let timers = eval_with(&c, &ClaimFacts::default(), lead1, "2026-12-24T00:00:00Z");
     // One business day earlier: Monday 4 January (Epiphany is the 6th).

@@ -11,8 +11,8 @@ use crate::store::{
     message_id,
 };
 use crate::timers::{
-    ClaimFacts, ClaimPlan, EmailKind, FUTURE_TOLERANCE, FiredTimer, TimerError, TimerKind,
-    TimerSettings, TimerState, evaluate, plan,
+    ClaimFacts, ClaimPlan, EmailKind, FUTURE_TOLERANCE, FiredTimer, HELD_ON_FIRST_SIGHT,
+    TimerError, TimerKind, TimerSettings, TimerState, evaluate, plan,
 };
 
 /// What one claim came to in a fire batch, for the pass's tally and log.
@@ -36,17 +36,27 @@ pub fn sync_claim(
     facts: &ClaimFacts,
     now: DateTime<Utc>,
 ) -> SyncedClaim {
-    let (pending, problem, requeue) = match &claim.claim {
+    let (mut pending, mut problem, requeue) = match &claim.claim {
         Err(bad) => (Vec::new(), Some(bad.problem.clone()), None),
         Ok(c) => {
-            let (pending, problem) = match pending_timers(calendars, settings, c, facts, now) {
-                Ok(p) => (p, None),
-                Err(e) => e,
-            };
+            let (pending, problem) = pending_timers(calendars, settings, c, facts, now);
             let (dead, requeue) = dead_consent(c, facts, now);
             (pending, join(problem, dead), requeue)
         }
     };
+    let mut held = Vec::new();
+    if claim.first_sight {
+        // Deployed onto old data: an obligation long overdue waits for an operator.
+        let cutoff = now - settings.max_first_sight_age;
+        let (old, keep): (Vec<TimerRow>, Vec<TimerRow>) = pending
+            .into_iter()
+            .partition(|t| is_obligation(t.kind) && t.due < cutoff);
+        pending = keep;
+        if !old.is_empty() {
+            problem = join(problem, Some(held_problem(&old, settings)));
+            held = old;
+        }
+    }
     SyncedClaim {
         claim_id: claim.id.clone(),
         version: claim.version,
@@ -54,7 +64,33 @@ pub fn sync_claim(
         problem,
         dirty_gen: claim.dirty_gen,
         requeue,
+        held,
     }
+}
+
+/// Timers whose action reaches a partner or customer (an email, a status change): these are
+/// held on first sight when long overdue; alerts and the dispute window's close are not.
+fn is_obligation(kind: TimerKind) -> bool {
+    !matches!(
+        kind,
+        TimerKind::ReviewStartSla
+            | TimerKind::ReviewDecisionSla
+            | TimerKind::DisputeReviewSla
+            | TimerKind::DisputeWindowClose
+    )
+}
+
+fn held_problem(held: &[TimerRow], settings: TimerSettings) -> String {
+    let list: Vec<String> = held
+        .iter()
+        .map(|t| format!("{} (due {})", t.kind, t.due.to_rfc3339()))
+        .collect();
+    format!(
+        "held on first sight: {} fell due more than {} days before the worker first saw the \
+         claim; an operator decides whether to release it",
+        list.join(", "),
+        settings.max_first_sight_age.num_days()
+    )
 }
 
 fn join(a: Option<String>, b: Option<String>) -> Option<String> {
@@ -131,26 +167,36 @@ fn problem_rows(e: &TimerError) -> Vec<TimerRow> {
     }
 }
 
-/// The claim's pending timer rows, or (rows to keep anyway, the problem).
+/// The claim's pending timer rows and its problem, if any (a claim whose timers cannot be
+/// computed keeps only the rows [`problem_rows`] gives; a run held on first sight stays a
+/// problem while it is current).
 fn pending_timers(
     calendars: &Calendars,
     settings: TimerSettings,
     claim: &Claim,
     facts: &ClaimFacts,
     now: DateTime<Utc>,
-) -> Result<Vec<TimerRow>, (Vec<TimerRow>, Option<String>)> {
-    let cal = calendars.for_country(&claim.country).ok_or_else(|| {
-        (
-            Vec::new(),
-            Some(format!(
-                "no holiday calendar serves country {}",
-                claim.country
-            )),
-        )
-    })?;
-    let timers = evaluate(claim, cal, facts, settings, now)
-        .map_err(|e| (problem_rows(&e), Some(e.to_string())))?;
-    Ok(timers
+) -> (Vec<TimerRow>, Option<String>) {
+    let Some(cal) = calendars.for_country(&claim.country) else {
+        let problem = format!("no holiday calendar serves country {}", claim.country);
+        return (Vec::new(), Some(problem));
+    };
+    let timers = match evaluate(claim, cal, facts, settings, now) {
+        Ok(t) => t,
+        Err(e) => return (problem_rows(&e), Some(e.to_string())),
+    };
+    let held: Vec<TimerRow> = timers
+        .iter()
+        .filter(|t| matches!(&t.state, TimerState::Fired { outcome, .. } if outcome == HELD_ON_FIRST_SIGHT))
+        .filter_map(|t| {
+            Some(TimerRow {
+                kind: t.kind,
+                start: t.start?,
+                due: t.due?,
+            })
+        })
+        .collect();
+    let rows = timers
         .into_iter()
         .filter(|t| matches!(t.state, TimerState::Pending | TimerState::Due))
         .filter_map(|t| {
@@ -160,7 +206,9 @@ fn pending_timers(
                 due: t.due?,
             })
         })
-        .collect())
+        .collect();
+    let problem = (!held.is_empty()).then(|| held_problem(&held, settings));
+    (rows, problem)
 }
 
 /// Decides what to write for one claim whose timers are due at `now`.
@@ -177,6 +225,7 @@ pub fn decide(
         problem,
         dirty_gen: input.dirty_gen,
         requeue: None,
+        held: Vec::new(),
     };
     let claim = match &input.claim {
         None => {
@@ -201,10 +250,8 @@ pub fn decide(
     };
     let recompute = |c: &Claim, f: &ClaimFacts| {
         let dead = dead_consent(c, f, now).0;
-        match pending_timers(calendars, settings, c, f, now) {
-            Ok(p) => resync(c.version, p, dead),
-            Err((p, problem)) => resync(c.version, p, join(problem, dead)),
-        }
+        let (p, problem) = pending_timers(calendars, settings, c, f, now);
+        resync(c.version, p, join(problem, dead))
     };
     if claim.version != input.synced_version {
         let w = ClaimWrite {

@@ -23,6 +23,7 @@ backend_tests!(
     an_overturned_customer_decline_gets_a_new_consent_round,
     a_notice_without_a_reason_is_a_problem_until_fixed,
     a_consent_email_without_a_valid_address_is_a_problem_until_fixed,
+    stale_obligations_on_first_sight_are_held_for_an_operator,
 );
 
 pub(crate) fn t(s: &str) -> DateTime<Utc> {
@@ -34,6 +35,7 @@ pub(crate) fn engine() -> Engine {
         calendars: Arc::new(Calendars::builtin().unwrap()),
         settings: TimerSettings {
             reminder_lead_business_days: 0,
+            max_first_sight_age: chrono::Duration::days(14),
         },
         batch_size: 50,
         stop: tokio_util::sync::CancellationToken::new(),
@@ -426,4 +428,61 @@ async fn a_consent_email_without_a_valid_address_is_a_problem_until_fixed(store:
     .await;
     tick(&store, "2027-01-04T11:00:00Z").await;
     assert_eq!(actions(&store, "c1").await, ["consent_requested"]);
+}
+
+async fn stale_obligations_on_first_sight_are_held_for_an_operator(store: AnyStore) {
+    store.migrate().await.unwrap();
+    // Deployed on 4 January 2027 onto a database with an approval from January 2025, a
+    // rejection 20 days old, and an approval of yesterday.
+    insert(
+        &store,
+        "ancient",
+        "approved",
+        ", approved_at, updated_at",
+        ", '2025-01-10T10:00:00Z', '2025-01-10T10:00:00Z'",
+    )
+    .await;
+    insert(
+        &store,
+        "rejected-20d",
+        "rejected",
+        ", rejected_at, rejection_reason, updated_at",
+        ", '2026-12-15T10:00:00Z', 'insufficient_poe', '2026-12-15T10:00:00Z'",
+    )
+    .await;
+    insert(
+        &store,
+        "fresh",
+        "approved",
+        ", approved_at, updated_at",
+        ", '2027-01-03T10:00:00Z', '2027-01-03T10:00:00Z'",
+    )
+    .await;
+    let o = tick(&store, "2027-01-04T10:00:00Z").await;
+    for id in ["ancient", "rejected-20d"] {
+        let p = problem_of(&o, id).unwrap_or_else(|| panic!("{id} not named: {o:#?}"));
+        assert!(p.contains("held on first sight"), "{p}");
+        assert!(actions(&store, id).await.is_empty(), "{id}");
+        assert!(emails(&store, id).await.is_empty(), "{id}");
+    }
+    assert_eq!(actions(&store, "fresh").await, ["consent_requested"]);
+    // Still held, and still shown as a problem, after the main system touches the claim.
+    exec(
+        &store,
+        "UPDATE claims SET products = 'Dynamics 365 Sales, Copilot', version = 2 WHERE id = 'ancient'",
+    )
+    .await;
+    let o = tick(&store, "2027-01-05T10:00:00Z").await;
+    assert!(
+        problem_of(&o, "ancient").is_some_and(|p| p.contains("held on first sight")),
+        "{o:#?}"
+    );
+    assert!(emails(&store, "ancient").await.is_empty());
+    let problems = store.claim_problems().await.unwrap();
+    assert!(
+        problems
+            .iter()
+            .any(|(id, p)| id == "rejected-20d" && p.contains("held")),
+        "{problems:?}"
+    );
 }

@@ -34,6 +34,7 @@ fn engine() -> Engine {
         calendars: Arc::new(Calendars::builtin().unwrap()),
         settings: TimerSettings {
             reminder_lead_business_days: 0,
+            max_first_sight_age: chrono::Duration::days(14),
         },
         batch_size: 3,
         stop: tokio_util::sync::CancellationToken::new(),
