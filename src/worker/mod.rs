@@ -165,6 +165,7 @@ impl Engine {
         out: &mut TickOutcome,
     ) -> Result<(), StoreError> {
         let fingerprint = self.fingerprint();
+        let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
         // Each batch settles every claim it takes (fired, recomputed or marked), so the number
         // of batches is bounded; the cap only guards against a bug looping forever.
         for _ in 0..100_000 {
@@ -182,6 +183,21 @@ impl Engine {
                 })
                 .await?;
             if handled == 0 {
+                break;
+            }
+            // Every claim a batch takes is settled, so the index cannot offer the same claims
+            // again with nothing to do; if it does (a due instant the evaluation disagrees
+            // with), stop rather than spin.
+            let idle_again = decided.iter().all(|(id, d, _)| {
+                seen.contains(id)
+                    && matches!(d, Decided::Acted(p) if p.effects.is_empty() && p.blocked.is_empty())
+            });
+            seen.extend(decided.iter().map(|(id, _, _)| id.clone()));
+            if idle_again {
+                tracing::warn!(
+                    claims = handled,
+                    "due timers that are not due when evaluated: recomputed, pass ends"
+                );
                 break;
             }
             for (claim_id, d, emails) in decided {
