@@ -35,31 +35,11 @@ pub const LOCALE_FALLBACKS: &str = "cpor_email_locale_fallbacks_total";
 /// Emails waiting in the outbox / dead-lettered, by `state`.
 pub const OUTBOX: &str = "cpor_outbox_emails";
 
-/// Targets whose routine lines are noise to an operator; kept at `warn` unless the filter names them.
-const QUIET_TARGETS: &[&str] = &["tokio_cron_scheduler"];
-
-/// The filter directives actually used: `filter`, plus `TARGET=warn` for each of
-/// [`QUIET_TARGETS`] that it does not mention.
-pub fn effective_filter(filter: &str) -> String {
-    let mut out = filter.trim().to_owned();
-    for t in QUIET_TARGETS {
-        if !out.contains(t) {
-            if !out.is_empty() {
-                out.push(',');
-            }
-            out.push_str(t);
-            out.push_str("=warn");
-        }
-    }
-    out
-}
-
 /// Installs the global subscriber writing to stderr; a second call does nothing. Colours only
 /// when stderr is a terminal; in text lines, line breaks and other control characters inside
 /// values are escaped so one event stays one line.
 pub fn init(format: LogFormat, filter: &str) {
-    let filter = EnvFilter::try_new(effective_filter(filter))
-        .unwrap_or_else(|_| EnvFilter::new(effective_filter("info")));
+    let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
     let ansi = std::io::stderr().is_terminal();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -161,14 +141,5 @@ mod tests {
         let out = escape_line(b"claim_id=A\r\nB \x1b[31m x\n", false);
         assert_eq!(out, b"claim_id=A\\r\\nB \\x1b[31m x\n");
         assert_eq!(escape_line(b"\x1b[2mok\n", true), b"\x1b[2mok\n");
-    }
-
-    #[test]
-    fn the_scheduler_is_quiet_unless_named() {
-        assert_eq!(effective_filter("info"), "info,tokio_cron_scheduler=warn");
-        assert_eq!(
-            effective_filter("tokio_cron_scheduler=debug"),
-            "tokio_cron_scheduler=debug"
-        );
     }
 }
