@@ -1,9 +1,38 @@
 //! Sample claims for trying the worker out: every status, several countries and locales, with
-//! timestamps relative to `now` so that some deadlines have already passed.
+//! timestamps relative to `now` so that some deadlines have already passed. Loading them never
+//! touches a claim that is already there.
 
 use chrono::{DateTime, Duration, Utc};
 
 use crate::claim::ClaimRow;
+use crate::store::{Store, StoreError};
+
+/// What [`load_free`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DemoLoad {
+    /// Sample claims written (their ids were free).
+    pub inserted: Vec<String>,
+    /// Sample ids already taken by a claim, which was left as it was.
+    pub taken: Vec<String>,
+}
+
+/// Writes the sample claims whose ids no claim has yet; an existing claim (even an unreadable
+/// one) is never changed. Not atomic against a writer adding the same id meanwhile: meant for
+/// a database nobody else is filling.
+pub async fn load_free<S: Store>(store: &S, now: DateTime<Utc>) -> Result<DemoLoad, StoreError> {
+    let mut out = DemoLoad::default();
+    for row in demo_claims(now) {
+        match store.claim(&row.id).await {
+            Err(StoreError::NotFound(_)) => {
+                store.put_claim_row(&row).await?;
+                out.inserted.push(row.id);
+            }
+            Ok(_) | Err(StoreError::BadClaim(_)) => out.taken.push(row.id),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
+}
 
 /// A partner or customer of the sample set.
 struct Party {

@@ -10,7 +10,7 @@ async fn main() -> ExitCode {
     match cpor_worker::cli::run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", cpor_worker::cli::error_chain(&e));
             ExitCode::from(2)
         }
     }

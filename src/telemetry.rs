@@ -1,6 +1,8 @@
 //! Log output through tracing (text on a terminal, JSON lines when asked) and the metrics the
 //! daemon exports in Prometheus format; every metric name lives here.
 
+use std::io::{IsTerminal, Write};
+
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::EnvFilter;
 
@@ -35,16 +37,79 @@ pub const LOCALE_FALLBACKS: &str = "cpor_email_locale_fallbacks_total";
 /// Emails waiting in the outbox / dead-lettered, by `state`.
 pub const OUTBOX: &str = "cpor_outbox_emails";
 
-/// Installs the global subscriber writing to stderr; a second call does nothing.
+/// Installs the global subscriber writing to stderr; a second call does nothing. Colours only
+/// when stderr is a terminal; in text lines, line breaks and other control characters inside
+/// values are escaped so one event stays one line.
 pub fn init(format: LogFormat, filter: &str) {
     let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    let ansi = std::io::stderr().is_terminal();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_ansi(ansi);
     let _ = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Text => builder.with_writer(move || OneLine::new(ansi)).try_init(),
+        LogFormat::Json => builder
+            .with_writer(std::io::stderr)
+            .json()
+            .flatten_event(true)
+            .try_init(),
     };
+}
+
+/// A writer for one text log event: collects it, then writes it to stderr as one line.
+pub struct OneLine {
+    buf: Vec<u8>,
+    keep_escape: bool,
+}
+
+impl OneLine {
+    /// A writer for one event; `keep_escape` keeps ESC bytes (the subscriber's own colours).
+    pub fn new(keep_escape: bool) -> Self {
+        Self {
+            buf: Vec::with_capacity(256),
+            keep_escape,
+        }
+    }
+}
+
+impl std::io::Write for OneLine {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for OneLine {
+    fn drop(&mut self) {
+        let line = escape_line(&self.buf, self.keep_escape);
+        let _ = std::io::stderr().lock().write_all(&line);
+    }
+}
+
+/// Escapes CR, LF (but a final one) and other control characters except tab as `\r`, `\n`,
+/// `\xNN`; ESC is kept only when `keep_escape`.
+pub fn escape_line(bytes: &[u8], keep_escape: bool) -> Vec<u8> {
+    let (body, end) = match bytes.split_last() {
+        Some((b'\n', body)) => (body, &b"\n"[..]),
+        _ => (bytes, &b""[..]),
+    };
+    let mut out = Vec::with_capacity(bytes.len() + 8);
+    for &b in body {
+        match b {
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.push(b),
+            0x1b if keep_escape => out.push(b),
+            b if b < 0x20 || b == 0x7f => out.extend_from_slice(format!("\\x{b:02x}").as_bytes()),
+            b => out.push(b),
+        }
+    }
+    out.extend_from_slice(end);
+    out
 }
 
 /// The metrics exporter could not be installed.
@@ -67,4 +132,16 @@ pub fn install_metrics() -> Result<PrometheusHandle, MetricsError> {
         .install_recorder()
         .map_err(|e| MetricsError(e.to_string()))?;
     Ok(HANDLE.get_or_init(|| handle).clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_event_stays_one_line() {
+        let out = escape_line(b"claim_id=A\r\nB \x1b[31m x\n", false);
+        assert_eq!(out, b"claim_id=A\\r\\nB \\x1b[31m x\n");
+        assert_eq!(escape_line(b"\x1b[2mok\n", true), b"\x1b[2mok\n");
+    }
 }

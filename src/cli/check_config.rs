@@ -24,20 +24,37 @@ pub fn warn_if_demo_secret(config: &Config) {
 pub const DEMO_SECRET_WARNING: &str = "consent secret: the built-in demo key is in use, which is UNSAFE \
 outside a demo: set CPOR_CONSENT_SECRET or secrets.consent_secret_file";
 
-/// Runs `check-config`.
+/// Runs `check-config`: prints what the worker would use, in words, or fails naming each problem.
 pub fn run(path: Option<&Path>) -> anyhow::Result<()> {
     let config = load_config(path)?;
     println!("settings OK (read: {})", config.sources.join(", "));
-    println!("database: {:?}", config.database.url);
+    println!("database: {}", config.database.url);
     let templates =
         crate::mail::Templates::load(&config.templates_dir).context("email templates")?;
-    println!("templates OK: {:?}", templates);
+    println!("{}", describe_templates(&config, &templates));
     match &config.mail.smtp_url {
         Some(_) => println!("mail: SMTP (URL from settings, not shown)"),
         None => println!("mail: .eml files in {}", config.mail.outbox_dir.display()),
     }
+    println!(
+        "schedule: `{}` in {}; HTTP on {}",
+        config.schedule_cron, config.schedule_time_zone, config.http_listen
+    );
     if config.consent_secret_is_demo {
         println!("{DEMO_SECRET_WARNING}");
     }
     Ok(())
+}
+
+/// `templates: …`: the languages, and whether the folder's files are laid over the built-in ones.
+fn describe_templates(config: &Config, templates: &crate::mail::Templates) -> String {
+    let langs = templates.languages().collect::<Vec<_>>().join(", ");
+    let dir = config.templates_dir.display();
+    if config.templates_dir.is_dir() {
+        format!("templates OK: {langs} (built in, with the files in folder {dir} over them)")
+    } else {
+        format!(
+            "templates OK: {langs} (built in; folder {dir} does not exist, so nothing overrides them)"
+        )
+    }
 }

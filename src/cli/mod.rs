@@ -19,6 +19,21 @@ mod verify_token;
 
 pub use check_config::{load_config, warn_if_demo_secret};
 
+/// An error and its causes as one line, `outer: inner: …`, each cause said once: a cause whose
+/// text the previous part already contains (a wrapper that prints its source) is left out.
+pub fn error_chain(e: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        let text = text.trim();
+        if text.is_empty() || parts.iter().any(|p| p.contains(text)) {
+            continue;
+        }
+        parts.push(text.to_owned());
+    }
+    parts.join(": ")
+}
+
 /// Parses an RFC 3339 instant given for `flag`, saying which flag was wrong.
 pub fn parse_time(flag: &str, value: &str) -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
     chrono::DateTime::parse_from_rfc3339(value)
@@ -90,7 +105,8 @@ pub struct TickArgs {
     /// The instant the pass acts as of (RFC 3339); default now.
     #[arg(long, value_name = "TIME")]
     pub at: Option<String>,
-    /// Fire timers and write the outbox, but deliver nothing.
+    /// Deliver no email: the pass still acts on what is due (auto-rejections and other status
+    /// changes, history rows) and queues its emails in the outbox table for a later pass.
     #[arg(long)]
     pub no_send: bool,
     /// Do not apply migrations at start.

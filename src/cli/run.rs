@@ -18,11 +18,21 @@ pub async fn run(config_path: Option<&Path>, args: super::RunArgs) -> anyhow::Re
     let mailer = super::tick::mailer(&config)?;
     let migrate = config.database.migrate_on_start && !args.no_migrate;
     let store = super::store::open(&config, migrate).await?;
-    if args.demo && store.count_claims().await? == 0 {
-        for row in crate::demo::demo_claims(Utc::now()) {
-            store.put_claim_row(&row).await?;
+    if args.demo {
+        let existing = store.count_claims().await.context("counting claims")?;
+        if existing == 0 {
+            let loaded = crate::demo::load_free(&store, Utc::now())
+                .await
+                .context("writing the demo claims")?;
+            tracing::info!(
+                "--demo: loaded {} demo claims into the empty database",
+                loaded.inserted.len()
+            );
+        } else {
+            tracing::info!(
+                "--demo: loaded nothing, the database already has {existing} claim(s) (demo claims go only into an empty one)"
+            );
         }
-        tracing::info!("loaded the demo claims into an empty database");
     }
     let metrics = crate::telemetry::install_metrics()?;
     let listener = tokio::net::TcpListener::bind(config.http_listen)
@@ -30,7 +40,7 @@ pub async fn run(config_path: Option<&Path>, args: super::RunArgs) -> anyhow::Re
         .with_context(|| format!("binding http.listen {}", config.http_listen))?;
     tracing::info!(
         http = %listener.local_addr()?,
-        database = ?config.database.url,
+        database = %config.database.url,
         mail = %mailer.describe(),
         cron = %config.schedule_cron,
         time_zone = %config.schedule_time_zone,

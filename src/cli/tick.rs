@@ -70,7 +70,7 @@ pub fn print_outcome(outcome: &TickOutcome, json: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     println!(
-        "pass at {}: {} claims recomputed, {} timer runs acted on, {} emails queued, {} claims changed meanwhile, {} claims skipped",
+        "pass at {}: {} timer recomputations, {} timer runs acted on, {} emails queued, {} claims changed meanwhile, {} claims skipped",
         outcome.at.to_rfc3339(),
         outcome.synced,
         outcome.fired.values().sum::<usize>(),
@@ -83,6 +83,13 @@ pub fn print_outcome(outcome: &TickOutcome, json: bool) -> anyhow::Result<()> {
         "delivery: {} sent, {} to retry later, {} dead-lettered",
         d.sent, d.retried, d.dead
     );
+    if d.consent_sent > 0 {
+        println!(
+            "  ({} claim(s) whose consent email went out were recomputed again in this pass: \
+             their consent window starts at delivery)",
+            d.consent_sent
+        );
+    }
     for (what, n) in &outcome.fired {
         println!("  {n:>6}  {what}");
     }

@@ -1,8 +1,11 @@
 //! Settings: the built-in `config/default.toml`, an optional file over it, then the environment;
 //! validated all at once into a typed [`Config`], every problem naming its key and source.
 
+mod checks;
+mod layer;
 mod raw;
 mod secret;
+mod urls;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -11,8 +14,14 @@ use std::path::{Path, PathBuf};
 use chrono_tz::Tz;
 use url::Url;
 
+pub use layer::{MAX_FILE_BYTES, clip, read_limited};
 pub use raw::{Origins, RawConfig};
 pub use secret::Secret;
+pub use urls::redact_url;
+
+use checks::{Problems, consent_secret, resolve_listen};
+use layer::parse_layer;
+use urls::{check_mailbox, parse_database_url, parse_smtp_url};
 
 /// The defaults, compiled in so the binary runs from any folder.
 pub const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
@@ -24,12 +33,12 @@ pub const DEMO_CONSENT_SECRET: &str = "cpor-demo-consent-secret-do-not-use-in-pr
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// A settings file could not be read.
-    #[error("cannot read settings file {path}: {source}")]
+    #[error("cannot read settings file {}: {reason}", path.display())]
     Read {
         /// The file.
         path: PathBuf,
         /// Why.
-        source: std::io::Error,
+        reason: String,
     },
     /// A settings file is not valid TOML or has an unknown key or a value of the wrong type.
     #[error("settings file {origin}: {message}")]
@@ -58,6 +67,21 @@ impl fmt::Debug for DatabaseUrl {
         match self {
             Self::Sqlite(u) => write!(f, "Sqlite({u:?})"),
             Self::Postgres(u) => write!(f, "Postgres({})", redact_url(u.expose())),
+        }
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    /// `SQLite file PATH` or `PostgreSQL URL` with any password hidden, for people.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Sqlite(u) => write!(
+                f,
+                "SQLite file {}",
+                u.trim_start_matches("sqlite://")
+                    .trim_start_matches("sqlite:")
+            ),
+            Self::Postgres(u) => write!(f, "PostgreSQL {}", redact_url(u.expose())),
         }
     }
 }
@@ -151,9 +175,9 @@ pub fn load(
     raw.merge(defaults, "built-in defaults", &mut origins);
     let mut sources = vec!["built-in defaults".to_owned()];
     if let Some(path) = path {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let text = read_limited(path).map_err(|reason| ConfigError::Read {
             path: path.to_owned(),
-            source,
+            reason,
         })?;
         let origin = path.display().to_string();
         let layer = parse_layer(&text, &origin)?;
@@ -169,38 +193,6 @@ pub fn load(
 /// Loads settings from the process environment.
 pub fn load_from_process_env(path: Option<&Path>) -> Result<Config, ConfigError> {
     load(path, &|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
-}
-
-fn parse_layer(text: &str, origin: &str) -> Result<RawConfig, ConfigError> {
-    toml::from_str(text).map_err(|e| ConfigError::Parse {
-        origin: origin.to_owned(),
-        message: e.to_string().trim_end().to_owned(),
-    })
-}
-
-/// Collects problems, each naming its key and the layer that set it.
-struct Problems<'a> {
-    origins: &'a Origins,
-    list: Vec<String>,
-}
-
-impl Problems<'_> {
-    fn add(&mut self, key: &str, message: impl fmt::Display) {
-        let origin = self
-            .origins
-            .get(key)
-            .map(String::as_str)
-            .unwrap_or("built-in defaults");
-        self.list
-            .push(format!("  {key} (from {origin}): {message}"));
-    }
-
-    fn required<T: Clone>(&mut self, key: &str, v: &Option<T>) -> Option<T> {
-        if v.is_none() {
-            self.add(key, "is missing");
-        }
-        v.clone()
-    }
 }
 
 fn validate(
@@ -286,31 +278,8 @@ fn validate(
     let dashboard_url = url_key("links.dashboard_url", &raw.links.dashboard_url);
     let decline_url = url_key("links.decline_url", &raw.links.decline_url);
 
-    let (consent_secret, consent_secret_is_demo) = match env("CPOR_CONSENT_SECRET") {
-        Some(s) => (Some(s), false),
-        None => match raw.secrets.consent_secret_file.as_deref().map(str::trim) {
-            None | Some("") => (Some(DEMO_CONSENT_SECRET.to_owned()), true),
-            Some(file) => match std::fs::read_to_string(file) {
-                Ok(s) => (Some(s.trim().to_owned()), false),
-                Err(e) => {
-                    p.add(
-                        "secrets.consent_secret_file",
-                        format!("cannot read `{file}`: {e}"),
-                    );
-                    (None, false)
-                }
-            },
-        },
-    };
-    if let Some(s) = &consent_secret
-        && s.len() < 16
-    {
-        p.add(
-            "secrets.consent_secret_file",
-            "the consent secret must be at least 16 bytes",
-        );
-    }
-
+    let (consent_secret, consent_secret_is_demo) =
+        consent_secret(&mut p, env, raw.secrets.consent_secret_file.as_deref());
     let cron = p
         .required("schedule.cron", &raw.schedule.cron)
         .unwrap_or_default();
@@ -319,8 +288,15 @@ fn validate(
             "schedule.cron",
             format!("`{cron}` must have 6 fields: sec min hour day month weekday"),
         );
-    } else if let Err(e) = crate::daemon::Schedule::parse(&cron, chrono_tz::UTC) {
-        p.add("schedule.cron", e);
+    } else {
+        match crate::daemon::Schedule::parse(&cron, chrono_tz::UTC) {
+            Err(e) => p.add("schedule.cron", e),
+            Ok(s) if !s.ever_fires() => p.add(
+                "schedule.cron",
+                format!("`{cron}` never fires (no such date), so no pass would ever run"),
+            ),
+            Ok(_) => {}
+        }
     }
     let schedule_time_zone = p
         .required("schedule.time_zone", &raw.schedule.time_zone)
@@ -368,11 +344,19 @@ fn validate(
         p.required("templates.dir", &raw.templates.dir)
             .unwrap_or_default(),
     );
-    let http_listen = p.required("http.listen", &raw.http.listen).and_then(|a| {
-        a.parse::<SocketAddr>()
-            .map_err(|e| p.add("http.listen", format!("`{a}` is not host:port: {e}")))
-            .ok()
-    });
+    // A folder the operator named must exist; the defaults' folders are optional (built-ins).
+    for (key, dir) in [
+        ("calendars.dir", &calendars_dir),
+        ("templates.dir", &templates_dir),
+    ] {
+        let named = origins.get(key).is_some_and(|o| o != "built-in defaults");
+        if named && !dir.is_dir() {
+            p.add(key, format!("`{}` is not a folder", dir.display()));
+        }
+    }
+    let http_listen = p
+        .required("http.listen", &raw.http.listen)
+        .and_then(|a| resolve_listen(&a).map_err(|e| p.add("http.listen", e)).ok());
     let log_format = match raw.log.format.as_deref() {
         Some("text") | None => Some(LogFormat::Text),
         Some("json") => Some(LogFormat::Json),
@@ -448,59 +432,6 @@ pub fn parse_time_zone(name: &str) -> Result<Tz, String> {
         .map_err(|_| format!("`{name}` is not an IANA time zone (e.g. Europe/Stockholm)"))
 }
 
-fn parse_database_url(u: &str) -> Result<DatabaseUrl, String> {
-    if u.starts_with("sqlite:") {
-        let path = u
-            .trim_start_matches("sqlite://")
-            .trim_start_matches("sqlite:");
-        if path.is_empty() {
-            return Err("`sqlite://` needs a file path, e.g. sqlite://cpor.db".to_owned());
-        }
-        Ok(DatabaseUrl::Sqlite(u.to_owned()))
-    } else if u.starts_with("postgres://") || u.starts_with("postgresql://") {
-        Url::parse(u).map_err(|e| format!("`{}` is not a URL: {e}", redact_url(u)))?;
-        Ok(DatabaseUrl::Postgres(Secret::new(u.to_owned())))
-    } else {
-        Err(format!(
-            "`{}` must start with sqlite:// or postgres://",
-            redact_url(u)
-        ))
-    }
-}
-
-fn parse_smtp_url(u: &str) -> Result<Url, String> {
-    let url = Url::parse(u).map_err(|e| format!("`{}` is not a URL: {e}", redact_url(u)))?;
-    if !matches!(url.scheme(), "smtp" | "smtps") {
-        return Err(format!(
-            "`{}` must be smtp://host:port or smtps://host:port",
-            redact_url(u)
-        ));
-    }
-    if url.host_str().is_none_or(str::is_empty) {
-        return Err(format!("`{}` has no host", redact_url(u)));
-    }
-    Ok(url)
-}
-
-/// Checks `Name <addr>` or `addr` loosely: one `@`, no spaces or line breaks in the address.
-fn check_mailbox(s: &str) -> Result<(), String> {
-    if s.contains(['\r', '\n']) {
-        return Err("must not contain line breaks".to_owned());
-    }
-    let addr = match (s.rfind('<'), s.rfind('>')) {
-        (Some(a), Some(b)) if a < b => &s[a + 1..b],
-        _ => s.trim(),
-    };
-    let ok = addr.split('@').count() == 2
-        && addr.split('@').all(|p| !p.is_empty())
-        && !addr.contains(char::is_whitespace);
-    if ok {
-        Ok(())
-    } else {
-        Err(format!("`{s}` is not an email address"))
-    }
-}
-
 /// Parses an age in whole days or hours: `14d`, `36h`.
 fn parse_age(s: &str) -> Result<chrono::Duration, String> {
     let t = s.trim();
@@ -514,19 +445,6 @@ fn parse_age(s: &str) -> Result<chrono::Duration, String> {
         "d" => Ok(chrono::Duration::days(n)),
         "h" => Ok(chrono::Duration::hours(n)),
         _ => Err(format!("`{s}` is not an age such as `14d` or `36h`")),
-    }
-}
-
-/// Replaces a URL's password with `***`, for messages and logs.
-pub fn redact_url(u: &str) -> String {
-    match Url::parse(u) {
-        Ok(mut url) if url.password().is_some() => {
-            let _ = url.set_password(Some("***"));
-            url.to_string()
-        }
-        Ok(_) => u.to_owned(),
-        Err(_) if u.contains('@') => "<unparsable URL with credentials>".to_owned(),
-        Err(_) => u.to_owned(),
     }
 }
 

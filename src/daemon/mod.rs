@@ -2,16 +2,16 @@
 //! HTTP endpoints, and a graceful stop that lets the batch in hand finish.
 
 mod schedule;
+mod ticker;
 
 use std::time::Instant;
 
 use chrono::Utc;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
-use tokio_cron_scheduler::{Job, JobScheduler};
 
 pub use schedule::{Schedule, ScheduleError};
+pub use ticker::{Ticker, Trigger};
 
 use crate::http::{AppState, router};
 use crate::store::{AnyStore, Store};
@@ -35,9 +35,6 @@ pub struct Daemon {
 /// The daemon could not start or stopped on an error.
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
-    /// The scheduler failed.
-    #[error("scheduler: {0}")]
-    Scheduler(String),
     /// The HTTP server failed.
     #[error("http server: {0}")]
     Http(#[from] std::io::Error),
@@ -60,64 +57,37 @@ impl Daemon {
                 .await
         });
 
-        let scheduler = JobScheduler::new()
-            .await
-            .map_err(|e| DaemonError::Scheduler(e.to_string()))?;
-        scheduler
-            .start()
-            .await
-            .map_err(|e| DaemonError::Scheduler(e.to_string()))?;
-        // Each trigger is one message; a trigger arriving while a pass runs is dropped, so two
-        // passes never overlap (the scheduler itself would happily run them side by side).
-        let (tx, mut rx) = mpsc::channel::<()>(1);
-        self.schedule_next(&scheduler, &tx).await?;
+        // Passes run one after another in this loop, so two never overlap; an instant that
+        // passes while a pass runs is skipped (and said), not run late.
+        let mut ticker = Ticker::new(self.schedule.clone());
         loop {
             tokio::select! {
                 _ = stop.cancelled() => break,
-                Some(()) = rx.recv() => {
-                    self.schedule_next(&scheduler, &tx).await?;
-                    self.one_pass().await;
-                }
+                trigger = ticker.tick(&Utc::now) => match trigger {
+                    Some(t) => {
+                        if t.missed > 0 {
+                            tracing::warn!(
+                                missed = t.missed,
+                                "the previous pass ran past {} scheduled instant(s): they were skipped",
+                                t.missed
+                            );
+                        }
+                        tracing::debug!(trigger = %t.at.to_rfc3339(), "scheduled pass");
+                        self.one_pass().await;
+                    }
+                    None => {
+                        tracing::warn!("the cron schedule never fires again: no more passes");
+                        stop.cancelled().await;
+                        break;
+                    }
+                },
             }
         }
-        let mut scheduler = scheduler;
-        let _ = scheduler.shutdown().await;
         match http.await {
             Ok(r) => r?,
             Err(e) => tracing::error!(error = %e, "http server task failed"),
         }
         tracing::info!("stopped");
-        Ok(())
-    }
-
-    /// Adds a one-shot job at the schedule's next instant; computing each instant afresh in the
-    /// configured zone keeps a local-time schedule right across DST changes.
-    async fn schedule_next(
-        &self,
-        scheduler: &JobScheduler,
-        tx: &mpsc::Sender<()>,
-    ) -> Result<(), DaemonError> {
-        let now = Utc::now();
-        let Some(next) = self.schedule.next_after(now) else {
-            tracing::warn!("the cron schedule never fires again: no more passes");
-            return Ok(());
-        };
-        let wait = (next - now).to_std().unwrap_or_default();
-        let tx = tx.clone();
-        let job = Job::new_one_shot_at_instant_async(Instant::now() + wait, move |_id, _sched| {
-            let tx = tx.clone();
-            Box::pin(async move {
-                if tx.try_send(()).is_err() {
-                    tracing::warn!("a pass is still running: this scheduled pass is skipped");
-                }
-            })
-        })
-        .map_err(|e| DaemonError::Scheduler(e.to_string()))?;
-        scheduler
-            .add(job)
-            .await
-            .map_err(|e| DaemonError::Scheduler(e.to_string()))?;
-        tracing::debug!(next = %next.to_rfc3339(), "next pass scheduled");
         Ok(())
     }
 
@@ -132,12 +102,23 @@ impl Daemon {
                 record(&outcome);
                 metrics::counter!(telemetry::PASSES, "result" => "ok").increment(1);
                 metrics::gauge!(telemetry::LAST_SUCCESS).set(now.timestamp() as f64);
+                let consent = outcome.delivery.consent_sent;
                 tracing::info!(
+                    at = %now.to_rfc3339(),
                     recomputed = outcome.synced,
                     acted = outcome.fired.values().sum::<usize>(),
                     sent = outcome.delivery.sent,
                     skipped_claims = outcome.problems.len(),
-                    "pass done"
+                    "pass done{}",
+                    if consent > 0 {
+                        format!(
+                            " (recomputed counts timer computations: the {consent} claim(s) whose \
+                             consent email went out were computed again, as their consent window \
+                             starts at delivery)"
+                        )
+                    } else {
+                        String::new()
+                    }
                 );
             }
             Err(e) => {

@@ -2,7 +2,7 @@
 //! Each next instant is computed afresh in the zone, so a local-time schedule stays right across
 //! DST changes (unlike a fixed UTC offset taken once at start-up).
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Timelike, Utc};
 use chrono_tz::Tz;
 use croner::Cron;
 use croner::parser::{CronParser, Seconds};
@@ -49,10 +49,23 @@ impl Schedule {
     /// assert_eq!(before.to_rfc3339(), "2026-03-29T07:30:00+00:00");
     /// ```
     pub fn next_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        // croner keeps the sub-second part of `after` (10:00:30.49 → 10:01:00.49): cron
+        // instants are whole seconds, so search from the whole second at or before `after`.
+        let after = after.with_nanosecond(0).unwrap_or(after);
         self.cron
             .find_next_occurrence(&after.with_timezone(&self.tz), false)
             .ok()
             .map(|t| t.with_timezone(&Utc))
+    }
+
+    /// True when the expression fires at least once in a 400-year cycle of the calendar (after
+    /// which dates and weekdays repeat): `0 0 0 30 2 *` (30 February) never does.
+    pub fn ever_fires(&self) -> bool {
+        let Some(start) = DateTime::from_timestamp(946_684_800, 0) else {
+            return true;
+        };
+        self.next_after(start)
+            .is_some_and(|t| t < start + chrono::Duration::days(146_097))
     }
 }
 
@@ -75,6 +88,15 @@ mod tests {
         assert_eq!(
             s.next_after(t("2026-01-01T10:00:30Z")),
             Some(t("2026-01-01T10:01:00Z"))
+        );
+        // Whole seconds, whatever the fraction of the instant searched from.
+        assert_eq!(
+            s.next_after(t("2026-01-01T10:00:59.490Z")),
+            Some(t("2026-01-01T10:01:00Z"))
+        );
+        assert_eq!(
+            s.next_after(t("2026-01-01T10:01:00.001Z")),
+            Some(t("2026-01-01T10:02:00Z"))
         );
     }
 
@@ -111,6 +133,22 @@ mod tests {
             next >= t("2026-03-08T06:59:00Z") && next <= t("2026-03-09T06:30:00Z"),
             "{next}"
         );
+    }
+
+    #[test]
+    fn an_expression_that_never_fires_is_told_apart() {
+        for never in ["0 0 0 30 2 *", "0 0 0 31 4 *"] {
+            assert!(
+                !Schedule::parse(never, chrono_tz::UTC).unwrap().ever_fires(),
+                "{never}"
+            );
+        }
+        for ever in ["0 * * * * *", "0 0 0 29 2 *", "0 0 12 13 * FRI"] {
+            assert!(
+                Schedule::parse(ever, chrono_tz::UTC).unwrap().ever_fires(),
+                "{ever}"
+            );
+        }
     }
 
     #[test]

@@ -12,6 +12,7 @@ use lettre::transport::smtp::PoolConfig;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use sha2::Digest as _;
 use url::Url;
 
 use super::templates::sanitize_header;
@@ -206,7 +207,8 @@ impl Transport for SmtpTransport {
     }
 }
 
-/// Delivery into a folder: one `<message id>.eml` file per email (the folder is created).
+/// Delivery into a folder: one `<message id>.eml` file per email (the folder is created; a long
+/// id is shortened with a hash, see `file_stem`).
 #[derive(Clone, Debug)]
 pub struct FileTransport {
     dir: PathBuf,
@@ -230,8 +232,23 @@ impl FileTransport {
     }
 }
 
-/// The message id with anything but letters, digits and `.-_@+` replaced by `_`.
+/// The longest file stem written as the message id itself; most file systems allow 255 bytes.
+const MAX_STEM: usize = 120;
+
+/// The message id with anything but letters, digits and `.-_@+` replaced by `_`; an id longer
+/// than [`MAX_STEM`] becomes its first 64 characters, `~` and the SHA-256 of the whole id, so
+/// every name fits the file system and distinct ids keep distinct names.
 fn file_stem(message_id: &str) -> String {
+    let stem = readable_stem(message_id);
+    if stem.len() <= MAX_STEM {
+        return stem;
+    }
+    let digest = sha2::Sha256::digest(message_id.as_bytes());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{}~{hex}", &stem[..64])
+}
+
+fn readable_stem(message_id: &str) -> String {
     let stem: String = message_id
         .trim()
         .trim_start_matches('<')
@@ -346,6 +363,11 @@ mod tests {
     #[test]
     fn file_names_are_sanitised() {
         assert_eq!(file_stem("<../x/y@z>"), "_x_y@z");
+        let long = |c: &str| format!("<cpor.{}.x@cpor-worker.invalid>", c.repeat(5000));
+        let (a, b) = (file_stem(&long("A")), file_stem(&long("B")));
+        assert!(a.len() < 200 && b.len() < 200, "{a}");
+        assert_ne!(a, b);
+        assert!(a.starts_with("cpor.AAAA"), "{a}");
         assert_eq!(percent_decode("p%40ss%3A").unwrap(), "p@ss:");
     }
 }

@@ -94,6 +94,7 @@ impl Format {
 /// assert_eq!(parse_horizon("36h").unwrap(), chrono::Duration::hours(36));
 /// assert_eq!(parse_horizon("2w").unwrap(), chrono::Duration::days(14));
 /// assert!(parse_horizon("7").is_err());
+/// assert!(parse_horizon("1é").is_err() && parse_horizon("€").is_err());
 /// ```
 pub fn parse_horizon(s: &str) -> Result<Duration, String> {
     let bad = || {
@@ -102,7 +103,8 @@ pub fn parse_horizon(s: &str) -> Result<Duration, String> {
         )
     };
     let s = s.trim();
-    let (num, unit) = s.split_at(s.len().saturating_sub(1));
+    // Split before the last character (not byte): `1é` must be refused, not panic.
+    let (num, unit) = s.split_at(s.char_indices().last().map_or(0, |(i, _)| i));
     let n: i64 = num.parse().map_err(|_| bad())?;
     if n < 0 {
         return Err(bad());

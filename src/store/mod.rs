@@ -2,6 +2,7 @@
 //! SQLite (embedded default). Both promise the same contract, checked by one conformance suite.
 
 mod any;
+mod columns;
 mod postgres;
 mod postgres_outbox;
 mod postgres_work;
@@ -20,6 +21,7 @@ use crate::claim::{BadClaim, Claim, ClaimRow};
 use crate::lifecycle::{Actor, ClaimStatus, RejectionReason};
 
 pub use any::{AnyStore, connect};
+pub use columns::{CLAIM_COLUMNS, ClaimsTable, claims_table_columns};
 pub use postgres::PgStore;
 pub use row::NULL_ID;
 pub use sqlite::SqliteStore;

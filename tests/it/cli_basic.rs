@@ -125,12 +125,16 @@ fn a_bad_time_is_exit_2_with_the_flag_named() {
 }
 
 #[tokio::test]
-async fn demo_fills_the_default_sqlite_file_and_can_run_again() {
+async fn demo_fills_the_default_sqlite_file_and_a_second_run_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    for _ in 0..2 {
-        let out = run_in(dir.path(), &["demo"], &[]);
-        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    }
+    let out = run_in(dir.path(), &["demo"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    // The table now has claims: refused without --force, and with it every id is taken.
+    let out = run_in(dir.path(), &["demo"], &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
+    let out = run_in(dir.path(), &["demo", "--force"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("loaded 0 demo claims"));
     let url = format!("sqlite://{}", dir.path().join("cpor.db").display());
     let store = AnyStore::Sqlite(SqliteStore::connect(&url, 1).await.unwrap());
     assert!(store.migrations_current().await.unwrap());

@@ -4,10 +4,40 @@
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-const HOW_TO: &str = "The SMTP tests need Python 3 with aiosmtpd: `python3 -m pip install aiosmtpd` \
-(Debian: apt-get install python3-aiosmtpd), or skip them explicitly with CPOR_TEST_SKIP_SMTP=1.";
+const HOW_TO: &str = "The SMTP tests need a Python 3 with aiosmtpd: run the tests with \
+`scripts/test.sh` (it installs one and sets CPOR_TEST_PYTHON), or set CPOR_TEST_PYTHON to a Python \
+that has it (Debian: apt-get install python3-aiosmtpd, then /usr/bin/python3), or skip them \
+explicitly with CPOR_TEST_SKIP_SMTP=1.";
+
+/// The Python that runs the sink: `CPOR_TEST_PYTHON` (set by `scripts/test.sh`), else the first
+/// of `python3` and Debian's `/usr/bin/python3` that can import aiosmtpd; `None` when none can.
+pub fn python() -> Option<&'static str> {
+    static FOUND: OnceLock<Option<String>> = OnceLock::new();
+    FOUND
+        .get_or_init(|| {
+            if let Some(p) = std::env::var("CPOR_TEST_PYTHON")
+                .ok()
+                .filter(|p| !p.is_empty())
+            {
+                return Some(p);
+            }
+            ["python3", "/usr/bin/python3"]
+                .into_iter()
+                .find(|p| {
+                    Command::new(p)
+                        .args(["-c", "import aiosmtpd"])
+                        .stdout(Stdio::null())
+                        .stderr(Stdio::null())
+                        .status()
+                        .is_ok_and(|s| s.success())
+                })
+                .map(str::to_owned)
+        })
+        .as_deref()
+}
 
 /// The sink script.
 pub fn script() -> PathBuf {
@@ -46,7 +76,10 @@ impl SmtpSink {
             return None;
         }
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut child = Command::new("python3")
+        let Some(python) = python() else {
+            panic!("no Python 3 with aiosmtpd found (tried python3, /usr/bin/python3)\n{HOW_TO}");
+        };
+        let mut child = Command::new(python)
             .arg(script())
             .args(["--port", &port.to_string(), "--dir"])
             .arg(dir.path().join("mail"))
@@ -55,7 +88,7 @@ impl SmtpSink {
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot run python3: {e}\n{HOW_TO}"));
+            .unwrap_or_else(|e| panic!("cannot run {python}: {e}\n{HOW_TO}"));
         let started = Instant::now();
         loop {
             if TcpStream::connect(("127.0.0.1", port)).is_ok() {
