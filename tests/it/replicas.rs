@@ -67,6 +67,8 @@ async fn three_replicas_fire_and_deliver_each_once() {
         return;
     };
     db.store.migrate().await.unwrap();
+    // Asked on Thu 22 January: the response window ended with Thu 29 January, four days before
+    // the pass (well inside the first-sight age, so nothing is held).
     harness::exec(
         &db.store,
         &format!(
@@ -74,8 +76,8 @@ async fn three_replicas_fire_and_deliver_each_once() {
              products, country, locale, info_requested_at, info_request_reason, updated_at, version) \
              SELECT 'r-' || lpad(g::text, 5, '0'), 'partner_action_required', 'Partner ' || g, \
              'p' || g || '@partner.example', 'Customer ' || g, 'c' || g || '@customer.example', \
-             'Power BI Pro', 'SE', 'sv-SE', '2026-01-05T10:00:00Z', 'missing_products', \
-             '2026-01-05T10:00:00Z', 1 FROM generate_series(1, {CLAIMS}) g"
+             'Power BI Pro', 'SE', 'sv-SE', '2026-01-22T10:00:00Z', 'missing_products', \
+             '2026-01-22T10:00:00Z', 1 FROM generate_series(1, {CLAIMS}) g"
         ),
     )
     .await;
