@@ -114,13 +114,14 @@ async fn a_claim_written_behind_an_earlier_pass_is_picked_up(store: AnyStore) {
     .await;
     tick(&store, "2026-03-02T12:00:00Z").await;
     assert_eq!(actions(&store, "first").await, ["rejection_notice_sent"]);
-    // A transaction that wrote `updated_at` an hour before the last pass commits only now.
+    // A transaction that wrote `updated_at` an hour before the newest change the last pass saw
+    // commits only now.
     insert(
         &store,
         "late",
         "rejected",
         ", rejected_at, rejection_reason, updated_at",
-        ", '2026-03-02T10:00:00Z', 'insufficient_poe', '2026-03-02T11:00:00Z'",
+        ", '2026-03-02T08:00:00Z', 'insufficient_poe', '2026-03-02T08:00:00Z'",
     )
     .await;
     if store.backend() == Backend::Sqlite {
@@ -154,8 +155,8 @@ async fn a_claim_written_behind_an_earlier_pass_is_picked_up(store: AnyStore) {
         sqlx::query(
             "INSERT INTO claims (id, status, partner_name, partner_email, country, rejected_at, \
              rejection_reason, updated_at, version) VALUES ('open-tx', 'rejected', 'P', \
-             'p@partner.example', 'SE', '2026-03-02T12:00:00Z', 'insufficient_poe', \
-             '2026-03-02T12:00:00Z', 1)",
+             'p@partner.example', 'SE', '2026-03-02T08:30:00Z', 'insufficient_poe', \
+             '2026-03-02T08:30:00Z', 1)",
         )
         .execute(&mut *tx)
         .await
@@ -176,6 +177,15 @@ async fn a_version_bump_with_updated_at_unchanged_is_picked_up(store: AnyStore) 
         "under_review",
         ", submitted_at, review_started_at, updated_at",
         ", '2026-03-02T08:00:00Z', '2026-03-02T09:00:00Z', '2026-03-02T09:00:00Z'",
+    )
+    .await;
+    // Another claim changed later moves any notion of "changed since" past c1's updated_at.
+    insert(
+        &store,
+        "other",
+        "submitted",
+        ", submitted_at, updated_at",
+        ", '2026-03-02T09:50:00Z', '2026-03-02T09:50:00Z'",
     )
     .await;
     tick(&store, "2026-03-02T10:00:00Z").await;
