@@ -121,7 +121,7 @@ impl TryFrom<ClaimRow> for Claim {
             .as_deref()
             .map(str::trim)
             .filter(|s| !s.is_empty())
-            .map(crate::config::parse_time_zone)
+            .map(parse_time_zone)
             .transpose()
             .map_err(|e| bad(format!("column time_zone: {e}")))?;
         let locale = match row.locale.as_deref().map(str::trim) {
@@ -215,6 +215,12 @@ impl From<&Claim> for ClaimRow {
             version: c.version,
         }
     }
+}
+
+/// Parses an IANA time zone name, saying what was wrong.
+pub fn parse_time_zone(name: &str) -> Result<Tz, String> {
+    name.parse::<Tz>()
+        .map_err(|_| format!("`{name}` is not an IANA time zone (e.g. Europe/Stockholm)"))
 }
 
 /// Parses an ISO 3166-1 alpha-2 code (`se` → `SE`).

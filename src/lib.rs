@@ -12,7 +12,8 @@
 //! - [`config`]: settings from the built-in defaults, a file and the environment, validated.
 //! - [`mail`]: email templates per locale, decline tokens, SMTP and .eml delivery, retry policy.
 //! - [`demo`]: sample claims for trying the worker out.
-//! - [`daemon`]: `run`: passes on a cron schedule, HTTP endpoints, graceful stop.
+//! - [`schedule`]: when `run`'s passes happen: a cron expression read in a time zone (pure).
+//! - [`daemon`]: `run`: passes on the schedule, HTTP endpoints, graceful stop.
 //! - [`http`]: `/healthz`, `/readyz`, `/metrics`.
 //! - [`telemetry`]: log output and metric names.
 //! - [`cli`]: the command line.
@@ -28,6 +29,7 @@ pub mod http;
 pub mod lifecycle;
 pub mod mail;
 pub mod report;
+pub mod schedule;
 pub mod store;
 pub mod telemetry;
 pub mod timers;

@@ -289,7 +289,7 @@ fn validate(
             format!("`{cron}` must have 6 fields: sec min hour day month weekday"),
         );
     } else {
-        match crate::daemon::Schedule::parse(&cron, chrono_tz::UTC) {
+        match crate::schedule::Schedule::parse(&cron, chrono_tz::UTC) {
             Err(e) => p.add("schedule.cron", e),
             Ok(s) if !s.ever_fires() => p.add(
                 "schedule.cron",
@@ -426,11 +426,7 @@ fn validate(
     }
 }
 
-/// Parses an IANA time zone name, saying what was wrong.
-pub fn parse_time_zone(name: &str) -> Result<Tz, String> {
-    name.parse::<Tz>()
-        .map_err(|_| format!("`{name}` is not an IANA time zone (e.g. Europe/Stockholm)"))
-}
+pub use crate::claim::parse_time_zone;
 
 /// Parses an age in whole days or hours: `14d`, `36h`.
 fn parse_age(s: &str) -> Result<chrono::Duration, String> {

@@ -1,7 +1,6 @@
 //! The daemon behind `run`: passes on a cron schedule (never two at once), outbox delivery, the
 //! HTTP endpoints, and a graceful stop that lets the batch in hand finish.
 
-mod schedule;
 mod ticker;
 
 use std::time::Instant;
@@ -10,7 +9,7 @@ use chrono::Utc;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
 
-pub use schedule::{Schedule, ScheduleError};
+pub use crate::schedule::{Schedule, ScheduleError};
 pub use ticker::{Ticker, Trigger};
 
 use crate::http::{AppState, router};

@@ -4,12 +4,11 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use sqlx::Row;
 use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
 
-use super::sqlite::parse_ts;
 use super::work::UNREADABLE_VERSION;
 use super::{
     ChangedClaim, DeadEmail, LoadedClaim, OutboxEmail, PendingEmail, SlaAlert, StoreError,
@@ -78,6 +77,31 @@ impl ReadRow for SqliteRow {
         let s: String = self.try_get(col).map_err(|e| e.to_string())?;
         serde_json::from_str(&s).map_err(|e| e.to_string())
     }
+}
+
+/// Parses a stored instant: RFC 3339, or `YYYY-MM-DD HH:MM:SS[.f][±HH:MM]`, or the same without
+/// zone (UTC), or Unix seconds.
+pub fn parse_ts(s: &str) -> Result<DateTime<Utc>, String> {
+    let s = s.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    for f in ["%Y-%m-%d %H:%M:%S%.f%:z", "%Y-%m-%d %H:%M:%S%.f%#z"] {
+        if let Ok(t) = DateTime::parse_from_str(s, f) {
+            return Ok(t.with_timezone(&Utc));
+        }
+    }
+    for f in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(s, f) {
+            return Ok(t.and_utc());
+        }
+    }
+    // Unix seconds, stored as an integer into a text column (SQLite then keeps its digits).
+    if let Ok(secs) = s.parse::<i64>() {
+        return DateTime::from_timestamp(secs, 0)
+            .ok_or_else(|| format!("{secs} is out of range as Unix seconds"));
+    }
+    Err(format!("`{s}` is not a timestamp (expected RFC 3339)"))
 }
 
 /// Reads `col` of a worker table, naming `table.col` in the error.

@@ -4,12 +4,13 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 use sqlx::{Row, Sqlite, Transaction};
 
 use std::collections::HashMap;
 
+use super::row::parse_ts;
 use super::{
     ApplyOutcome, Backend, ChangedClaim, Changes, ClaimChange, ClaimWrite, DeadEmail,
     DeliveryResult, FireInput, HistoryEntry, LoadedClaim, OutboxCounts, OutboxEmail, PendingEmail,
@@ -31,31 +32,6 @@ pub struct SqliteStore {
 /// Formats an instant the way this backend stores it.
 pub fn format_ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)
-}
-
-/// Parses a stored instant: RFC 3339, or `YYYY-MM-DD HH:MM:SS[.f][±HH:MM]`, or the same without
-/// zone (UTC), or Unix seconds.
-pub fn parse_ts(s: &str) -> Result<DateTime<Utc>, String> {
-    let s = s.trim();
-    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-        return Ok(t.with_timezone(&Utc));
-    }
-    for f in ["%Y-%m-%d %H:%M:%S%.f%:z", "%Y-%m-%d %H:%M:%S%.f%#z"] {
-        if let Ok(t) = DateTime::parse_from_str(s, f) {
-            return Ok(t.with_timezone(&Utc));
-        }
-    }
-    for f in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"] {
-        if let Ok(t) = NaiveDateTime::parse_from_str(s, f) {
-            return Ok(t.and_utc());
-        }
-    }
-    // Unix seconds, stored as an integer into a text column (SQLite then keeps its digits).
-    if let Ok(secs) = s.parse::<i64>() {
-        return DateTime::from_timestamp(secs, 0)
-            .ok_or_else(|| format!("{secs} is out of range as Unix seconds"));
-    }
-    Err(format!("`{s}` is not a timestamp (expected RFC 3339)"))
 }
 
 impl SqliteStore {

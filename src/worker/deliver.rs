@@ -87,7 +87,7 @@ impl Mailer {
         p: &EmailPlan,
         sent: DateTime<Utc>,
     ) -> Result<(chrono::NaiveDate, DateTime<Utc>), String> {
-        let tz = crate::config::parse_time_zone(&p.time_zone)?;
+        let tz = crate::claim::parse_time_zone(&p.time_zone)?;
         let last = sent.with_timezone(&tz).date_naive()
             + chrono::Days::new(u64::from(CONSENT_WINDOW_DAYS));
         let end = last
@@ -107,7 +107,7 @@ impl Mailer {
         let p: EmailPlan = serde_json::from_value(email.payload.clone())
             .map_err(|e| format!("stored email facts are unreadable: {e}"))?;
         let dashboard_url = self.dashboard_url.to_string();
-        let time_zone = crate::config::parse_time_zone(&p.time_zone)?;
+        let time_zone = crate::claim::parse_time_zone(&p.time_zone)?;
         let last_day = || {
             p.last_day
                 .ok_or_else(|| format!("{} needs a last day", p.kind))

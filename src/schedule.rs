@@ -42,7 +42,7 @@ impl Schedule {
     /// The first pass instant strictly after `after`, or `None` if the expression never fires again.
     ///
     /// ```
-    /// use cpor_worker::daemon::Schedule;
+    /// use cpor_worker::schedule::Schedule;
     /// let s = Schedule::parse("0 30 9 * * *", chrono_tz::Europe::Stockholm).unwrap();
     /// // 09:30 in Stockholm is 08:30 UTC in winter and 07:30 UTC after the clocks go forward.
     /// let before = s.next_after("2026-03-28T12:00:00Z".parse().unwrap()).unwrap();
