@@ -234,7 +234,7 @@ mod tests {
 
     #[test]
     fn every_status_and_market_appears_and_every_row_parses() {
-        let now = Utc::now();
+        let now: chrono::DateTime<Utc> = "2027-01-12T08:00:00Z".parse().unwrap();
         let claims: Vec<Claim> = demo_claims(now)
             .into_iter()
             .map(|r| Claim::try_from(r).unwrap())

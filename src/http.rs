@@ -14,6 +14,7 @@ use axum::routing::get;
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::calendar::Calendars;
+use crate::clock::SharedClock;
 use crate::report::scan::ScanInput;
 use crate::report::{Filter, Format, Window, parse_horizon, scan};
 use crate::store::{AnyStore, Store};
@@ -30,6 +31,8 @@ pub struct AppState {
     pub calendars: Arc<Calendars>,
     /// Timer settings in force (for `/report`).
     pub settings: TimerSettings,
+    /// The wall clock (`/report` is at its now).
+    pub clock: SharedClock,
 }
 
 /// The router, testable without a socket.
@@ -90,7 +93,7 @@ async fn report(
     let runtime = tokio::runtime::Handle::current();
     let result = tokio::task::spawn_blocking(move || {
         runtime.block_on(async move {
-            let at = chrono::Utc::now();
+            let at = state.clock.now();
             let filter = Filter::default();
             let input = ScanInput {
                 calendars: &state.calendars,

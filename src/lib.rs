@@ -13,6 +13,7 @@
 //! - [`mail`]: email templates per locale, decline tokens, SMTP and .eml delivery, retry policy.
 //! - [`demo`]: sample claims for trying the worker out.
 //! - [`schedule`]: when `run`'s passes happen: a cron expression read in a time zone (pure).
+//! - [`clock`]: the wall clock, read only at the edge and handed down.
 //! - [`daemon`]: `run`: passes on the schedule, HTTP endpoints, graceful stop.
 //! - [`http`]: `/healthz`, `/readyz`, `/metrics`.
 //! - [`telemetry`]: log output and metric names.
@@ -22,6 +23,7 @@
 pub mod calendar;
 pub mod claim;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod daemon;
 pub mod demo;

@@ -221,5 +221,29 @@ pub fn partner_may_edit(status: ClaimStatus) -> bool {
     )
 }
 
+/// One row of `claim_history`.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct HistoryEntry {
+    /// The claim.
+    pub claim_id: String,
+    /// When it happened.
+    pub occurred_at: chrono::DateTime<chrono::Utc>,
+    /// Who did it.
+    pub actor: Actor,
+    /// What was done, e.g. `auto_rejected`.
+    pub action: String,
+    /// Timer, deadline, calendar, reason.
+    pub details: serde_json::Value,
+}
+
+/// A status change the worker makes, compare-and-set on the claim's status and version.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StatusChange {
+    /// The new status.
+    pub to: ClaimStatus,
+    /// The rejection reason, when `to` is `rejected`.
+    pub rejection_reason: Option<RejectionReason>,
+}
+
 #[cfg(test)]
 mod tests;

@@ -3,7 +3,6 @@
 use std::path::Path;
 
 use anyhow::Context;
-use chrono::Utc;
 
 use crate::daemon::{Daemon, Schedule, shutdown_signal};
 use crate::store::Store;
@@ -11,6 +10,7 @@ use crate::store::Store;
 /// Runs `run`.
 pub async fn run(config_path: Option<&Path>, args: super::RunArgs) -> anyhow::Result<()> {
     let config = super::load_config(config_path)?;
+    let clock = crate::clock::system();
     super::warn_if_demo_secret(&config);
     let schedule = Schedule::parse(&config.schedule_cron, config.schedule_time_zone)
         .context("settings: schedule.cron")?;
@@ -21,7 +21,7 @@ pub async fn run(config_path: Option<&Path>, args: super::RunArgs) -> anyhow::Re
     if args.demo {
         let existing = store.count_claims().await.context("counting claims")?;
         if existing == 0 {
-            let loaded = crate::demo::load_free(&store, Utc::now())
+            let loaded = crate::demo::load_free(&store, clock.now())
                 .await
                 .context("writing the demo claims")?;
             tracing::info!(
@@ -58,6 +58,7 @@ pub async fn run(config_path: Option<&Path>, args: super::RunArgs) -> anyhow::Re
         mailer,
         schedule,
         metrics,
+        clock,
     };
     if !args.no_initial_pass {
         daemon.one_pass().await;

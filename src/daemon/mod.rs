@@ -5,13 +5,13 @@ mod ticker;
 
 use std::time::Instant;
 
-use chrono::Utc;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
 
 pub use crate::schedule::{Schedule, ScheduleError};
 pub use ticker::{Ticker, Trigger};
 
+use crate::clock::SharedClock;
 use crate::http::{AppState, router};
 use crate::store::{AnyStore, Store};
 use crate::telemetry;
@@ -29,6 +29,8 @@ pub struct Daemon {
     pub schedule: Schedule,
     /// The metrics the HTTP endpoint renders.
     pub metrics: PrometheusHandle,
+    /// The wall clock: each pass reads it once.
+    pub clock: SharedClock,
 }
 
 /// The daemon could not start or stopped on an error.
@@ -48,6 +50,7 @@ impl Daemon {
             metrics: self.metrics.clone(),
             calendars: self.engine.calendars.clone(),
             settings: self.engine.settings,
+            clock: self.clock.clone(),
         });
         let http_stop = stop.clone();
         let http = tokio::spawn(async move {
@@ -59,10 +62,12 @@ impl Daemon {
         // Passes run one after another in this loop, so two never overlap; an instant that
         // passes while a pass runs is skipped (and said), not run late.
         let mut ticker = Ticker::new(self.schedule.clone());
+        let clock = self.clock.clone();
+        let wall = move || clock.now();
         loop {
             tokio::select! {
                 _ = stop.cancelled() => break,
-                trigger = ticker.tick(&Utc::now) => match trigger {
+                trigger = ticker.tick(&wall) => match trigger {
                     Some(t) => {
                         if t.missed > 0 {
                             tracing::warn!(
@@ -91,9 +96,10 @@ impl Daemon {
     }
 
     /// Runs one pass at the current time and records its metrics; errors are logged, not fatal.
+    /// The clock is read once: the pass and the overdue gauge after it use the same instant.
     pub async fn one_pass(&self) {
         let started = Instant::now();
-        let now = Utc::now();
+        let now = self.clock.now();
         let result = self.engine.pass(&self.store, Some(&self.mailer), now).await;
         metrics::histogram!(telemetry::PASS_SECONDS).record(started.elapsed().as_secs_f64());
         match result {
@@ -125,7 +131,7 @@ impl Daemon {
                 tracing::error!(error = %e, "pass failed; the next one retries");
             }
         }
-        match self.store.count_due(Utc::now()).await {
+        match self.store.count_due(now).await {
             Ok(due) => metrics::gauge!(telemetry::OVERDUE_TIMERS).set(due as f64),
             Err(e) => tracing::warn!(error = %e, "cannot count overdue timers"),
         }
@@ -134,18 +140,13 @@ impl Daemon {
 
 /// Adds a pass's outcome to the metrics.
 fn record(outcome: &TickOutcome) {
-    for (what, n) in &outcome.fired {
-        let (timer, result) = what.split_once(": ").unwrap_or((what.as_str(), ""));
-        let result = if result.starts_with("skipped") {
-            "skipped"
-        } else {
-            "fired"
-        };
-        metrics::counter!(telemetry::TIMERS_FIRED, "timer" => timer.to_owned(), "outcome" => result)
+    for (acted, n) in &outcome.fired {
+        let timer = acted.timer.as_str();
+        let result = acted.result();
+        metrics::counter!(telemetry::TIMERS_FIRED, "timer" => timer, "outcome" => result)
             .increment(*n as u64);
-        if timer.ends_with("_sla") && result == "fired" {
-            metrics::counter!(telemetry::SLA_BREACHES, "timer" => timer.to_owned())
-                .increment(*n as u64);
+        if acted.timer.is_sla() && acted.skipped.is_none() {
+            metrics::counter!(telemetry::SLA_BREACHES, "timer" => timer).increment(*n as u64);
         }
     }
     metrics::counter!(telemetry::CLAIMS_SKIPPED).increment(outcome.problems.len() as u64);

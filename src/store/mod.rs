@@ -15,10 +15,10 @@ mod work;
 use std::future::Future;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 
 use crate::claim::{BadClaim, Claim, ClaimRow};
-use crate::lifecycle::{Actor, ClaimStatus, RejectionReason};
+use crate::lifecycle::ClaimStatus;
+pub use crate::lifecycle::{HistoryEntry, StatusChange};
 
 pub use any::{AnyStore, connect};
 pub use columns::{CLAIM_COLUMNS, ClaimsTable, claims_table_columns};
@@ -68,30 +68,6 @@ pub enum Backend {
     Postgres,
     /// SQLite.
     Sqlite,
-}
-
-/// One row of `claim_history`.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct HistoryEntry {
-    /// The claim.
-    pub claim_id: String,
-    /// When it happened.
-    pub occurred_at: DateTime<Utc>,
-    /// Who did it.
-    pub actor: Actor,
-    /// What was done, e.g. `auto_rejected`.
-    pub action: String,
-    /// Timer, deadline, calendar, reason.
-    pub details: serde_json::Value,
-}
-
-/// A status change the worker makes, compare-and-set on the claim's status and version.
-#[derive(Clone, Debug, PartialEq)]
-pub struct StatusChange {
-    /// The new status.
-    pub to: ClaimStatus,
-    /// The rejection reason, when `to` is `rejected`.
-    pub rejection_reason: Option<RejectionReason>,
 }
 
 /// Everything one worker action writes, applied in one transaction or not at all.

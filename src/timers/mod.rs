@@ -54,6 +54,13 @@ id_enum!(
     }
 );
 
+impl TimerKind {
+    /// A reviewer SLA (the ids ending in `_sla`): a breach alerts operations, nobody is emailed.
+    pub fn is_sla(self) -> bool {
+        self.as_str().ends_with("_sla")
+    }
+}
+
 /// Where a timer stands at the evaluated instant.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "state", rename_all = "snake_case")]

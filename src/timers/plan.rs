@@ -12,7 +12,7 @@ use super::{
 use crate::calendar::{Calendar, DayCount, deadline};
 use crate::claim::Claim;
 use crate::lifecycle::{Actor, ClaimStatus, InfoRequestReason, RejectionReason};
-use crate::store::{HistoryEntry, StatusChange};
+use crate::lifecycle::{HistoryEntry, StatusChange};
 
 crate::lifecycle::id_enum!(
     /// The emails the timers send.

@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::calendar::Calendars;
 use crate::store::{ChangedClaim, NULL_ID, Store, StoreError};
-use crate::timers::TimerSettings;
+use crate::timers::{Outcome, TimerKind, TimerSettings};
 
 pub use decide::{Decided, decide, sync_claim};
 pub use deliver::{DeliverOutcome, Mailer};
@@ -45,6 +45,60 @@ pub struct Problem {
     pub problem: String,
 }
 
+/// One kind of timer run a pass acted on: the timer, and whether it fired or was skipped.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Acted {
+    /// The timer.
+    pub timer: TimerKind,
+    /// Why it was skipped; `None` when it fired.
+    pub skipped: Option<String>,
+}
+
+impl Acted {
+    /// The timer fired.
+    pub fn fired(timer: TimerKind) -> Self {
+        Self {
+            timer,
+            skipped: None,
+        }
+    }
+
+    /// What a planned effect did.
+    pub fn of(timer: TimerKind, outcome: &Outcome) -> Self {
+        Self {
+            timer,
+            skipped: match outcome {
+                Outcome::Fired => None,
+                Outcome::Skipped(why) => Some(why.clone()),
+            },
+        }
+    }
+
+    /// `fired` or `skipped`, the metric label.
+    pub fn result(&self) -> &'static str {
+        if self.skipped.is_some() {
+            "skipped"
+        } else {
+            "fired"
+        }
+    }
+}
+
+impl std::fmt::Display for Acted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.skipped {
+            None => write!(f, "{}: fired", self.timer),
+            Some(why) => write!(f, "{}: skipped: {why}", self.timer),
+        }
+    }
+}
+
+impl Serialize for Acted {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
 /// What one pass did.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct TickOutcome {
@@ -52,8 +106,8 @@ pub struct TickOutcome {
     pub at: DateTime<Utc>,
     /// Claims whose timers were recomputed.
     pub synced: usize,
-    /// Timer runs acted on, by `timer: outcome`.
-    pub fired: BTreeMap<String, usize>,
+    /// Timer runs acted on, by timer and what it did (serialized as `timer: outcome`).
+    pub fired: BTreeMap<Acted, usize>,
     /// Claims left alone because they changed after their timers were computed.
     pub changed_meanwhile: usize,
     /// Claims skipped, with the reason.
@@ -228,9 +282,7 @@ impl Engine {
                         outcome = %e.outcome.label(),
                         "timer fired"
                     );
-                    *out.fired
-                        .entry(format!("{}: {}", e.timer, e.outcome.label()))
-                        .or_default() += 1;
+                    *out.fired.entry(Acted::of(e.timer, &e.outcome)).or_default() += 1;
                 }
             }
             Decided::Changed => {

@@ -18,8 +18,8 @@ use chrono::{DateTime, Duration, Utc};
 use cpor_worker::calendar::Calendars;
 use cpor_worker::claim::ClaimRow;
 use cpor_worker::store::Store;
-use cpor_worker::timers::TimerSettings;
-use cpor_worker::worker::Engine;
+use cpor_worker::timers::{TimerKind, TimerSettings};
+use cpor_worker::worker::{Acted, Engine};
 
 use crate::cli_run::{http_get, start_daemon, stop, wait_for};
 use crate::harness::{self, TestStore};
@@ -268,7 +268,10 @@ async fn a_future_timestamp_is_reported_then_fires_once_when_it_comes(db: &TestS
             .contains("timestamp `rejected_at` (2026-03-05 09:00:00 UTC) is in the future"),
         "{first:?}"
     );
-    assert_eq!(first.fired.get("rejection_notice: fired"), Some(&1));
+    assert_eq!(
+        first.fired.get(&Acted::fired(TimerKind::RejectionNotice)),
+        Some(&1)
+    );
 
     // Nobody touches the claim. Within a day of the timestamp it is evaluated again by itself:
     // no longer a problem, its notice pending until the timestamp itself.
@@ -277,7 +280,7 @@ async fn a_future_timestamp_is_reported_then_fires_once_when_it_comes(db: &TestS
     assert!(within.fired.is_empty(), "{within:?}");
     let at = e.tick(store, t("2026-03-05T09:00:00Z")).await.unwrap();
     assert_eq!(
-        at.fired.get("rejection_notice: fired"),
+        at.fired.get(&Acted::fired(TimerKind::RejectionNotice)),
         Some(&1),
         "the claim must not be dropped for good: {at:?}"
     );

@@ -7,8 +7,8 @@ use cpor_worker::calendar::Calendars;
 use cpor_worker::claim::ClaimRow;
 use cpor_worker::lifecycle::{ClaimStatus, RejectionReason};
 use cpor_worker::store::{AnyStore, DeliveryResult, Store};
-use cpor_worker::timers::{EmailKind, TimerSettings};
-use cpor_worker::worker::{Engine, TickOutcome};
+use cpor_worker::timers::{EmailKind, TimerKind, TimerSettings};
+use cpor_worker::worker::{Acted, Engine, TickOutcome};
 
 use crate::harness;
 
@@ -131,11 +131,17 @@ async fn partner_silence_is_rejected_exactly_at_the_deadline(store: AnyStore) {
         ClaimStatus::PartnerActionRequired
     );
     assert_eq!(
-        before.fired.get("partner_response_reminder: fired"),
+        before
+            .fired
+            .get(&Acted::fired(TimerKind::PartnerResponseReminder)),
         Some(&1)
     );
     let at = tick(&store, "2027-01-05T23:00:00Z").await;
-    assert_eq!(at.fired.get("partner_response_deadline: fired"), Some(&1));
+    assert_eq!(
+        at.fired
+            .get(&Acted::fired(TimerKind::PartnerResponseDeadline)),
+        Some(&1)
+    );
     let c = store.claim("c1").await.unwrap();
     assert_eq!(c.status, ClaimStatus::Rejected);
     assert_eq!(c.rejection_reason, Some(RejectionReason::NoPartnerResponse));
@@ -201,7 +207,11 @@ async fn the_reminder_is_sent_once_at_the_start_of_the_last_day(store: AnyStore)
     // Midnight starting 5 Jan in Stockholm is 4 Jan 23:00 UTC.
     assert_eq!(fired_total(&tick(&store, "2027-01-04T22:59:59Z").await), 0);
     let o = tick(&store, "2027-01-04T23:00:00Z").await;
-    assert_eq!(o.fired.get("partner_response_reminder: fired"), Some(&1));
+    assert_eq!(
+        o.fired
+            .get(&Acted::fired(TimerKind::PartnerResponseReminder)),
+        Some(&1)
+    );
     assert_eq!(fired_total(&tick(&store, "2027-01-05T08:00:00Z").await), 0);
     assert_eq!(emails(&store, "c1").await, ["partner_response_reminder"]);
 }
@@ -215,14 +225,17 @@ async fn consent_flow_forwards_to_incentive_evaluation_exactly_once(store: AnySt
         .await
         .unwrap();
     let o = tick(&store, "2026-06-18T10:00:30Z").await;
-    assert_eq!(o.fired.get("consent_notification: fired"), Some(&1));
+    assert_eq!(
+        o.fired.get(&Acted::fired(TimerKind::ConsentNotification)),
+        Some(&1)
+    );
     assert_eq!(emails(&store, "c1").await, ["consent_request"]);
     // Not delivered yet: the window has not started, nothing else happens.
     assert_eq!(fired_total(&tick(&store, "2026-06-30T00:00:00Z").await), 0);
     deliver_all(&store, "2026-06-30T10:00:00Z").await;
     let o = tick(&store, "2026-06-30T10:00:01Z").await;
     assert_eq!(
-        o.fired.get("partner_approval_notice: fired"),
+        o.fired.get(&Acted::fired(TimerKind::PartnerApprovalNotice)),
         Some(&1),
         "{o:?}"
     );
@@ -230,7 +243,10 @@ async fn consent_flow_forwards_to_incentive_evaluation_exactly_once(store: AnySt
     assert_eq!(fired_total(&tick(&store, "2026-07-07T21:59:59Z").await), 0);
     assert_eq!(store.incentive_request("c1").await.unwrap(), None);
     let o = tick(&store, "2026-07-07T22:00:00Z").await;
-    assert_eq!(o.fired.get("consent_window_close: fired"), Some(&1));
+    assert_eq!(
+        o.fired.get(&Acted::fired(TimerKind::ConsentWindowClose)),
+        Some(&1)
+    );
     assert_eq!(
         store.incentive_request("c1").await.unwrap(),
         Some(t("2026-07-07T22:00:00Z"))
@@ -262,7 +278,11 @@ async fn a_customer_decline_rejects_with_one_email(store: AnyStore) {
     declined.version = 2;
     store.put_claim_row(&declined).await.unwrap();
     let o = tick(&store, "2026-06-20T09:01:00Z").await;
-    assert_eq!(o.fired.get("customer_decline: fired"), Some(&1), "{o:?}");
+    assert_eq!(
+        o.fired.get(&Acted::fired(TimerKind::CustomerDecline)),
+        Some(&1),
+        "{o:?}"
+    );
     let c = store.claim("c1").await.unwrap();
     assert_eq!(
         (c.status, c.rejection_reason),
@@ -292,12 +312,18 @@ async fn a_reviewer_rejection_gets_one_notice_and_the_dispute_window_closes(stor
         .await
         .unwrap();
     let o = tick(&store, "2026-03-02T09:00:10Z").await;
-    assert_eq!(o.fired.get("rejection_notice: fired"), Some(&1));
+    assert_eq!(
+        o.fired.get(&Acted::fired(TimerKind::RejectionNotice)),
+        Some(&1)
+    );
     assert_eq!(fired_total(&tick(&store, "2026-03-10T00:00:00Z").await), 0);
     // 30 calendar days: last day 1 April, closes at midnight Stockholm (CEST) = 1 April 22:00 UTC.
     assert_eq!(fired_total(&tick(&store, "2026-04-01T21:59:59Z").await), 0);
     let o = tick(&store, "2026-04-01T22:00:00Z").await;
-    assert_eq!(o.fired.get("dispute_window_close: fired"), Some(&1));
+    assert_eq!(
+        o.fired.get(&Acted::fired(TimerKind::DisputeWindowClose)),
+        Some(&1)
+    );
     assert_eq!(
         actions(&store, "c1").await,
         ["rejection_notice_sent", "dispute_window_closed"]
@@ -329,14 +355,14 @@ async fn sla_breaches_are_raised_once(store: AnyStore) {
         .unwrap();
     // Five business days from Mon 2 March: last day Mon 9 March, passes at 9 March 23:00 UTC.
     let o = tick(&store, "2026-03-09T22:59:59Z").await;
-    assert!(!o.fired.keys().any(|k| k.contains("sla")), "{o:?}");
+    assert!(!o.fired.keys().any(|k| k.timer.is_sla()), "{o:?}");
     let o = tick(&store, "2026-03-09T23:00:00Z").await;
     for k in [
-        "review_start_sla: fired",
-        "review_decision_sla: fired",
-        "dispute_review_sla: fired",
+        TimerKind::ReviewStartSla,
+        TimerKind::ReviewDecisionSla,
+        TimerKind::DisputeReviewSla,
     ] {
-        assert_eq!(o.fired.get(k), Some(&1), "{k}: {o:?}");
+        assert_eq!(o.fired.get(&Acted::fired(k)), Some(&1), "{k}: {o:?}");
     }
     assert_eq!(fired_total(&tick(&store, "2026-03-12T00:00:00Z").await), 0);
     assert_eq!(actions(&store, "s1").await, ["sla_breached"]);
@@ -427,7 +453,11 @@ async fn a_claim_changed_after_its_timers_were_computed_is_left_alone(store: Any
     assert_eq!(status(&store, "c1").await, ClaimStatus::Submitted);
     // Recomputed from the new version in the same pass: no auto-rejection, but the review-start
     // SLA of the resubmission (overdue since 30 December) is raised.
-    assert_eq!(o.fired.get("review_start_sla: fired"), Some(&1), "{o:?}");
+    assert_eq!(
+        o.fired.get(&Acted::fired(TimerKind::ReviewStartSla)),
+        Some(&1),
+        "{o:?}"
+    );
     assert_eq!(actions(&store, "c1").await, ["sla_breached"]);
     assert!(emails(&store, "c1").await.is_empty());
 }
@@ -487,6 +517,9 @@ async fn bad_claims_are_reported_and_the_rest_proceed(store: AnyStore) {
         problems[2].0 == "no-timestamp" && problems[2].1.contains("review_started_at"),
         "{problems:?}"
     );
-    assert_eq!(o.fired.get("rejection_notice: fired"), Some(&1));
+    assert_eq!(
+        o.fired.get(&Acted::fired(TimerKind::RejectionNotice)),
+        Some(&1)
+    );
     assert_eq!(emails(&store, "good").await, ["claim_rejected"]);
 }
