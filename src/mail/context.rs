@@ -14,74 +14,7 @@ use url::Url;
 use crate::claim::Claim;
 use crate::lifecycle::{InfoRequestReason, RejectionReason};
 
-/// The emails the worker sends; the snake_case id names the template files.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TemplateId {
-    /// To the partner: answer the reviewer's information request before the last day.
-    PartnerResponseReminder,
-    /// To the partner: the claim was rejected; why, and how to dispute.
-    ClaimRejected,
-    /// To the customer: a partner claims an association; how to decline.
-    ConsentRequest,
-    /// To the partner: approved; the customer may decline until the window's last day.
-    PartnerApprovalNotice,
-    /// To the partner: the consent window passed; forwarded to incentive evaluation.
-    ForwardedToIncentiveEvaluation,
-    /// To operations: SLA breaches.
-    SlaAlertDigest,
-}
-
-/// Who an email is written for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Audience {
-    /// The claim's partner (`partner_name`, `partner_email`).
-    Partner,
-    /// The claim's customer (`customer_name`, `customer_email`).
-    Customer,
-    /// The operations address (`mail.ops_alert_to`).
-    Operations,
-}
-
-impl TemplateId {
-    /// Every template, in a fixed order.
-    pub const ALL: &'static [TemplateId] = &[
-        Self::PartnerResponseReminder,
-        Self::ClaimRejected,
-        Self::ConsentRequest,
-        Self::PartnerApprovalNotice,
-        Self::ForwardedToIncentiveEvaluation,
-        Self::SlaAlertDigest,
-    ];
-
-    /// The id used in file names, JSON and the outbox.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::PartnerResponseReminder => "partner_response_reminder",
-            Self::ClaimRejected => "claim_rejected",
-            Self::ConsentRequest => "consent_request",
-            Self::PartnerApprovalNotice => "partner_approval_notice",
-            Self::ForwardedToIncentiveEvaluation => "forwarded_to_incentive_evaluation",
-            Self::SlaAlertDigest => "sla_alert_digest",
-        }
-    }
-
-    /// Who receives this email.
-    pub const fn audience(self) -> Audience {
-        match self {
-            Self::ConsentRequest => Audience::Customer,
-            Self::SlaAlertDigest => Audience::Operations,
-            _ => Audience::Partner,
-        }
-    }
-}
-
-impl std::fmt::Display for TemplateId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+use super::kind::EmailKind;
 
 /// `partner_response_reminder`: the reviewer asked for more information.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -221,14 +154,14 @@ pub enum EmailContext {
 
 impl EmailContext {
     /// Which template renders this context.
-    pub fn template_id(&self) -> TemplateId {
+    pub fn template_id(&self) -> EmailKind {
         match self {
-            Self::PartnerResponseReminder(_) => TemplateId::PartnerResponseReminder,
-            Self::ClaimRejected(_) => TemplateId::ClaimRejected,
-            Self::ConsentRequest(_) => TemplateId::ConsentRequest,
-            Self::PartnerApprovalNotice(_) => TemplateId::PartnerApprovalNotice,
-            Self::ForwardedToIncentiveEvaluation(_) => TemplateId::ForwardedToIncentiveEvaluation,
-            Self::SlaAlertDigest(_) => TemplateId::SlaAlertDigest,
+            Self::PartnerResponseReminder(_) => EmailKind::PartnerResponseReminder,
+            Self::ClaimRejected(_) => EmailKind::ClaimRejected,
+            Self::ConsentRequest(_) => EmailKind::ConsentRequest,
+            Self::PartnerApprovalNotice(_) => EmailKind::PartnerApprovalNotice,
+            Self::ForwardedToIncentiveEvaluation(_) => EmailKind::ForwardedToIncentiveEvaluation,
+            Self::SlaAlertDigest(_) => EmailKind::SlaAlertDigest,
         }
     }
 

@@ -1,7 +1,8 @@
 //! Emails: typed contexts, minijinja templates per locale, signed decline tokens, delivery
 //! transports (SMTP or `.eml` files) and the retry policy the outbox loop applies.
 //!
-//! The outbox loop (`outbox.rs`, elsewhere) stores an [`EmailContext`] as JSON, renders it with
+//! [`EmailKind`] is the one name of each email, from the timer that plans it to the template file.
+//! The outbox delivery (`worker::deliver`) stores an [`EmailContext`] as JSON, renders it with
 //! [`Templates::render`], wraps the result in an [`OutgoingEmail`] and hands it to a
 //! [`Transport`]; a [`DeliveryError::Temporary`] is retried at [`RetryPolicy::next_attempt`]
 //! until [`RetryPolicy::max_attempts`], a [`DeliveryError::Permanent`] is dead-lettered at once.
@@ -9,18 +10,20 @@
 pub mod context;
 pub mod delivery;
 pub mod format;
+pub mod kind;
 pub mod retry;
 pub mod samples;
 pub mod templates;
 pub mod token;
 
 pub use context::{
-    Audience, ClaimRejected, ConsentRequest, EmailContext, ForwardedToIncentiveEvaluation,
-    PartnerApprovalNotice, PartnerResponseReminder, SlaAlertDigest, SlaBreach, TemplateId,
+    ClaimRejected, ConsentRequest, EmailContext, ForwardedToIncentiveEvaluation,
+    PartnerApprovalNotice, PartnerResponseReminder, SlaAlertDigest, SlaBreach,
 };
 pub use delivery::{
     DeliveryError, FileTransport, OutgoingEmail, SmtpTransport, Transport, transport_from_config,
 };
+pub use kind::{Audience, EmailKind};
 pub use retry::{RetryDecision, RetryPolicy};
 pub use templates::{RenderedEmail, Templates};
 pub use token::{DeclineToken, TokenError, decline_link, sign_decline_token, verify_decline_token};

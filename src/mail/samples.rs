@@ -19,7 +19,7 @@ fn products() -> Vec<String> {
     vec!["Dynamics 365 Sales".into(), "Microsoft 365 E5".into()]
 }
 
-/// One context per template, in [`TemplateId::ALL`] order, with Swedish letters in the names.
+/// One context per template, in [`EmailKind::ALL`] order, with Swedish letters in the names.
 pub fn all() -> Vec<EmailContext> {
     vec![
         partner_response_reminder(InfoRequestReason::MissingCustomerSignature),

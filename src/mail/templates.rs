@@ -14,8 +14,9 @@ use std::path::{Path, PathBuf};
 use minijinja::{AutoEscape, Environment, UndefinedBehavior, context, path_loader};
 
 use super::MailError;
-use super::context::{EmailContext, TemplateId};
+use super::context::EmailContext;
 use super::format;
+use super::kind::EmailKind;
 
 /// The language every locale falls back to.
 pub const FALLBACK_LANG: &str = "en";
@@ -162,7 +163,7 @@ impl Templates {
             .map_or(FALLBACK_LANG, String::as_str)
     }
 
-    /// Renders `ctx` (its [`TemplateId`] picks the files) in the language closest to `locale`;
+    /// Renders `ctx` (its [`EmailKind`] picks the files) in the language closest to `locale`;
     /// dates and the zone's name follow `locale` itself (`en-GB` and `en-US` share `en/` but
     /// not their date order).
     pub fn render(&self, locale: &str, ctx: &EmailContext) -> Result<RenderedEmail, MailError> {
@@ -247,7 +248,7 @@ impl Templates {
     }
 }
 
-fn file_name(lang: &str, id: TemplateId, kind: &str) -> String {
+fn file_name(lang: &str, id: EmailKind, kind: &str) -> String {
     format!("{lang}/{}.{kind}.j2", id.as_str())
 }
 

@@ -13,24 +13,7 @@ use crate::calendar::{Calendar, DayCount, deadline};
 use crate::claim::Claim;
 use crate::lifecycle::{Actor, ClaimStatus, InfoRequestReason, RejectionReason};
 use crate::lifecycle::{HistoryEntry, StatusChange};
-
-crate::lifecycle::id_enum!(
-    /// The emails the timers send.
-    EmailKind, "email", {
-        /// Reminder to the partner that the response deadline is near.
-        PartnerResponseReminder => "partner_response_reminder",
-        /// The claim was rejected (any reason), with how to dispute.
-        ClaimRejected => "claim_rejected",
-        /// Consent request to the customer with a link to decline.
-        ConsentRequest => "consent_request",
-        /// Approval notice to the partner naming the consent window's last day.
-        PartnerApprovalNotice => "partner_approval_notice",
-        /// The claim was forwarded to incentive evaluation.
-        ForwardedToIncentiveEvaluation => "forwarded_to_incentive_evaluation",
-        /// The operations digest of SLA breaches (sent per pass, not by a claim's timer).
-        SlaAlertDigest => "sla_alert_digest",
-    }
-);
+pub use crate::mail::EmailKind;
 
 /// Who an email goes to.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

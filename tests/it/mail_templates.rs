@@ -8,7 +8,7 @@ use std::path::Path;
 
 use cpor_worker::lifecycle::{InfoRequestReason, RejectionReason};
 use cpor_worker::mail::templates::SHIPPED_LANGS;
-use cpor_worker::mail::{EmailContext, MailError, TemplateId, Templates, samples};
+use cpor_worker::mail::{EmailContext, EmailKind, MailError, Templates, samples};
 
 fn shipped() -> Templates {
     Templates::load(Path::new("/nonexistent-templates-dir")).expect("templates")
@@ -22,8 +22,8 @@ fn repo_templates() -> &'static Path {
 fn every_template_renders_in_every_shipped_language_with_no_undefined_variable() {
     // Strict undefined: a missing variable would be an error here.
     let t = Templates::load(repo_templates()).unwrap();
-    let ids: BTreeSet<TemplateId> = samples::all().iter().map(|c| c.template_id()).collect();
-    assert_eq!(ids.len(), TemplateId::ALL.len(), "a sample per template");
+    let ids: BTreeSet<EmailKind> = samples::all().iter().map(|c| c.template_id()).collect();
+    assert_eq!(ids.len(), EmailKind::ALL.len(), "a sample per template");
     assert_eq!(SHIPPED_LANGS, ["en", "sv", "de"]);
     for &lang in SHIPPED_LANGS {
         for ctx in samples::all() {
