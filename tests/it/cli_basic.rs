@@ -2,11 +2,7 @@
 
 use cpor_worker::store::{AnyStore, SqliteStore, Store};
 
-use crate::harness::{self, run_in};
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+use crate::harness::{self, Cmd, run_in, text};
 
 #[test]
 fn check_config_accepts_the_defaults() {
@@ -115,26 +111,21 @@ fn every_command_has_help() {
 #[test]
 fn a_bad_time_is_exit_2_with_the_flag_named() {
     let dir = tempfile::tempdir().unwrap();
-    let out = run_in(dir.path(), &["demo", "--at", "yesterday"], &[]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        text(&out.stderr).contains("--at `yesterday`"),
-        "{}",
-        text(&out.stderr)
-    );
+    let err = Cmd::new(dir.path()).fails(&["demo", "--at", "yesterday"], 2);
+    assert!(err.contains("--at `yesterday`"), "{err}");
 }
 
 #[tokio::test]
 async fn demo_fills_the_default_sqlite_file_and_a_second_run_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let out = run_in(dir.path(), &["demo"], &[]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let cpor = Cmd::new(dir.path());
+    cpor.ok(&["demo"]);
     // The table now has claims: refused without --force, and with it every id is taken.
-    let out = run_in(dir.path(), &["demo"], &[]);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
-    let out = run_in(dir.path(), &["demo", "--force"], &[]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("loaded 0 demo claims"));
+    cpor.fails(&["demo"], 2);
+    assert!(
+        cpor.ok(&["demo", "--force"])
+            .contains("loaded 0 demo claims")
+    );
     let url = format!("sqlite://{}", dir.path().join("cpor.db").display());
     let store = AnyStore::Sqlite(SqliteStore::connect(&url, 1).await.unwrap());
     assert!(store.migrations_current().await.unwrap());

@@ -6,7 +6,7 @@ use std::path::Path;
 use cpor_worker::store::AnyStore;
 use serde_json::Value;
 
-use crate::harness::{self, TestStore, run_in};
+use crate::harness::{self, Cmd, TestStore, text};
 
 /// Runs each listed test once on SQLite and once on PostgreSQL, handing it the test database.
 macro_rules! report_tests {
@@ -49,10 +49,6 @@ report_tests!(
 const DEMO_AT: &str = "2026-12-23T15:00:00Z";
 const AT: &str = "2026-12-24T09:00:00Z";
 
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
 /// A temp folder and the env to run the binary on `db`, after `demo` and `tick --no-send`.
 fn prepared(db: &TestStore) -> (tempfile::TempDir, Vec<(&'static str, String)>) {
     let dir = tempfile::tempdir().unwrap();
@@ -73,20 +69,12 @@ fn prepared(db: &TestStore) -> (tempfile::TempDir, Vec<(&'static str, String)>) 
 }
 
 fn cpor(dir: &Path, args: &[&str], env: &[(&str, String)]) -> std::process::Output {
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    run_in(dir, args, &env)
+    Cmd::new(dir).envs(env).run(args)
 }
 
 /// Runs a command that must succeed; its stdout.
 fn ok(dir: &Path, args: &[&str], env: &[(&str, String)]) -> String {
-    let out = cpor(dir, args, env);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{args:?}: {}",
-        text(&out.stderr)
-    );
-    text(&out.stdout)
+    Cmd::new(dir).envs(env).ok(args)
 }
 
 fn dry_run_json(dir: &Path, env: &[(&str, String)], extra: &[&str]) -> Value {
@@ -470,7 +458,7 @@ fn a_bad_horizon_or_format_is_exit_2_naming_the_flag() {
         (&["dry-run", "--horizon", "7 days"][..], "--horizon"),
         (&["dry-run", "--format", "xml"], "--format"),
     ] {
-        let out = run_in(dir.path(), args, &[]);
+        let out = cpor(dir.path(), args, &[]);
         assert_eq!(out.status.code(), Some(2));
         assert!(text(&out.stderr).contains(flag), "{}", text(&out.stderr));
     }

@@ -5,26 +5,11 @@ use std::collections::BTreeSet;
 
 use cpor_worker::store::{AnyStore, SqliteStore, Store};
 
-use crate::harness::run_in;
 use crate::harness::smtp::{SmtpSink, free_port};
+use crate::harness::{ok, run_in, text};
 
 const T: &str = "2026-11-25T09:00:00Z";
 const LATER: &str = "2026-11-25T12:00:00Z";
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn ok(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> String {
-    let out = run_in(dir, args, env);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{args:?}: {}",
-        text(&out.stderr)
-    );
-    text(&out.stdout)
-}
 
 async fn store(dir: &std::path::Path) -> AnyStore {
     let url = format!("sqlite://{}", dir.join("cpor.db").display());

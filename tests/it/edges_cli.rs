@@ -3,11 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::harness::run_in;
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+use crate::harness::{run_in, text};
 
 /// `check-config` with `file` as settings: (exit status, stdout, stderr).
 fn check(dir: &std::path::Path, file: &str, env: &[(&str, &str)]) -> (Option<i32>, String, String) {

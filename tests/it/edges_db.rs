@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use cpor_worker::claim::ClaimRow;
 use cpor_worker::store::Store;
 
-use crate::harness::{self, TestStore, run_in};
+use crate::harness::{self, TestStore, run_in, text};
 
 backend_tests_db!(
     demo_refuses_a_table_with_claims_and_with_force_adds_only_free_ids,
@@ -17,10 +17,6 @@ backend_tests_db!(
 );
 
 const NOW: &str = "2026-03-02T10:00:00Z";
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 fn t(s: &str) -> DateTime<Utc> {
     s.parse().unwrap()

@@ -8,11 +8,7 @@ use cpor_worker::store::Store;
 use mail_parser::MessageParser;
 
 use crate::harness::smtp::SmtpSink;
-use crate::harness::{self, run_in};
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+use crate::harness::{self, run_in, text};
 
 #[test]
 fn send_test_email_writes_every_template_in_every_language_to_the_outbox() {

@@ -1,5 +1,6 @@
 //! Test harness: real databases (a throwaway PostgreSQL cluster, SQLite temp files) and the binary.
 
+pub mod cmd;
 pub mod pgcluster;
 pub mod postgres;
 pub mod smtp;
@@ -57,10 +58,9 @@ macro_rules! backend_tests_db {
     };
 }
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
-
 use cpor_worker::store::{AnyStore, PgStore, SqliteStore};
+
+pub use cmd::{Cmd, bin, ok, run_in, text};
 
 /// A migrated store on a fresh database, and what keeps that database alive.
 pub struct TestStore {
@@ -105,22 +105,4 @@ pub async fn exec(store: &AnyStore, sql: &str) {
         AnyStore::Sqlite(s) => sqlx::query(sql).execute(s.pool()).await.map(|_| ()),
     }
     .unwrap_or_else(|e| panic!("SQL failed: {e}"));
-}
-
-/// The built binary.
-pub fn bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_cpor-worker"))
-}
-
-/// Runs the binary in `dir` with `args`, no inherited CPOR_ settings but those in `env`.
-pub fn run_in(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(bin());
-    cmd.current_dir(dir).args(args);
-    for (k, _) in std::env::vars() {
-        if k.starts_with("CPOR_") || k == "RUST_LOG" {
-            cmd.env_remove(k);
-        }
-    }
-    cmd.envs(env.iter().copied());
-    cmd.output().expect("run cpor-worker")
 }
