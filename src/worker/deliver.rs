@@ -6,6 +6,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use tokio::task::JoinSet;
+use tracing::Instrument;
 use url::Url;
 
 use crate::calendar::start_of_local_day;
@@ -22,6 +23,7 @@ use crate::store::{
     DeliveryResult, OutboxEmail, PendingEmail, SlaAlert, Store, StoreError, message_id,
 };
 use crate::telemetry;
+
 use crate::timers::{CONSENT_WINDOW_DAYS, EmailKind, EmailPlan, TimerKind};
 
 /// How long a taken email is reserved for one attempt before another sender may retry it.
@@ -273,10 +275,20 @@ impl Mailer {
                             }
                         }
                         let transport = self.transport.clone();
-                        sends.spawn(async move {
-                            let r = transport.send(&msg).await;
-                            (pending, r)
-                        });
+                        let span = tracing::info_span!(
+                            "email",
+                            claim_id = %pending.email.claim_id,
+                            timer = %pending.email.timer,
+                            email = %pending.email.email,
+                            message_id = %pending.email.message_id
+                        );
+                        sends.spawn(
+                            async move {
+                                let r = transport.send(&msg).await;
+                                (pending, r)
+                            }
+                            .instrument(span),
+                        );
                     }
                 }
             }

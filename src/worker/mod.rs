@@ -231,6 +231,7 @@ impl Engine {
             let handled = store
                 .fire_batch(now, self.batch_size, &fingerprint, |input| {
                     let id = input.claim_id.clone();
+                    let _claim = tracing::info_span!("claim", claim_id = %id).entered();
                     let (write, d) = decide(&self.calendars, self.settings, input, now);
                     decided.push((id, d, write.emails.len()));
                     write
@@ -263,6 +264,7 @@ impl Engine {
     }
 
     fn tally(&self, claim_id: &str, d: Decided, out: &mut TickOutcome) {
+        let _claim = tracing::info_span!("claim", claim_id = %claim_id).entered();
         match d {
             Decided::Acted(plan) => {
                 for b in &plan.blocked {
@@ -274,6 +276,12 @@ impl Engine {
                     });
                 }
                 for e in &plan.effects {
+                    let _timer = tracing::info_span!(
+                        "timer",
+                        timer = %e.timer,
+                        deadline = %e.due.to_rfc3339()
+                    )
+                    .entered();
                     tracing::info!(
                         claim_id = %claim_id,
                         timer = %e.timer,

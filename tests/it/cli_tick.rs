@@ -295,6 +295,16 @@ fn json_logs_carry_one_event_per_action_with_claim_and_timer() {
             f["claim_id"].is_string() && f["timer"].is_string() && f["action"].is_string(),
             "{f}"
         );
+        // The event sits in a claim span and a timer span naming the deadline it acted on.
+        assert_eq!(f["span"]["name"], "timer", "{f}");
+        assert!(f["span"]["deadline"].is_string(), "{f}");
+        let spans = f["spans"].as_array().expect("span list");
+        assert!(
+            spans
+                .iter()
+                .any(|s| s["name"] == "claim" && s["claim_id"] == f["claim_id"]),
+            "{f}"
+        );
     }
     assert!(
         fired
