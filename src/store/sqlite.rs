@@ -15,7 +15,7 @@ use super::{
     ApplyOutcome, Backend, ChangedClaim, Changes, ClaimChange, ClaimWrite, DeadEmail,
     DeliveryResult, FireInput, HistoryEntry, LoadedClaim, OutboxCounts, OutboxEmail, PendingEmail,
     SlaAlert, Store, StoreError, SyncedClaim, claim_columns, row::read_claim, sqlite_outbox,
-    sqlite_work,
+    sqlite_work, work::UNREADABLE_VERSION,
 };
 use crate::claim::{Claim, ClaimRow};
 use crate::timers::ClaimFacts;
@@ -323,8 +323,41 @@ impl Store for SqliteStore {
         fingerprint: &str,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        // As on PostgreSQL: timers are saved only for a claim that still has the version they
+        // were computed from; a claim changed since is marked for recomputation instead.
         let mut tx = self.begin_write().await?;
-        Self::save_sync_in(&mut tx, synced, fingerprint, at).await?;
+        let mut stored: HashMap<String, i64> = HashMap::new();
+        for chunk in synced.chunks(500) {
+            let marks = vec!["?"; chunk.len()].join(",");
+            let sql = format!(
+                "SELECT id, COALESCE(CAST(version AS INTEGER), -1) AS version FROM claims \
+                 WHERE id IN ({marks})"
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for s in chunk {
+                q = q.bind(&s.claim_id);
+            }
+            for r in q.fetch_all(&mut *tx).await? {
+                stored.insert(r.try_get("id")?, r.try_get("version")?);
+            }
+        }
+        let (keep, skip): (Vec<&SyncedClaim>, Vec<&SyncedClaim>) = synced.iter().partition(|s| {
+            s.version == UNREADABLE_VERSION || stored.get(&s.claim_id) == Some(&s.version)
+        });
+        let keep: Vec<SyncedClaim> = keep.into_iter().cloned().collect();
+        Self::save_sync_in(&mut tx, &keep, fingerprint, at).await?;
+        for s in skip {
+            sqlx::query(
+                "INSERT INTO cpor_claim_sync (claim_id, version, fingerprint, dirty, dirty_gen, synced_at) \
+                 VALUES (?1, -1, ?2, 1, 1, ?3) \
+                 ON CONFLICT (claim_id) DO UPDATE SET dirty = 1, dirty_gen = cpor_claim_sync.dirty_gen + 1",
+            )
+            .bind(&s.claim_id)
+            .bind(fingerprint)
+            .bind(format_ts(at))
+            .execute(&mut *tx)
+            .await?;
+        }
         tx.commit().await?;
         Ok(())
     }

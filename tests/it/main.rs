@@ -26,4 +26,5 @@ mod never_miss_mail;
 mod outages;
 mod replicas;
 mod store_conformance;
+mod store_contract;
 mod timers_lifecycle;

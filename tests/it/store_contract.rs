@@ -1,0 +1,400 @@
+//! The store methods a pass uses, each tested directly on both backends: change records, the
+//! timer index, one fire batch, the outbox lease and delivery states, the SLA digest.
+
+use chrono::{DateTime, Duration, Utc};
+use cpor_worker::claim::ClaimRow;
+use cpor_worker::lifecycle::{Actor, ClaimStatus, HistoryEntry, RejectionReason, StatusChange};
+use cpor_worker::mail::EmailKind;
+use cpor_worker::store::{
+    AnyStore, ClaimWrite, DeliveryResult, OutboxEmail, Store, SyncedClaim, TimerRow, message_id,
+};
+use cpor_worker::timers::TimerKind;
+use serde_json::json;
+
+backend_tests!(
+    change_records_stay_until_consumed_and_catch_a_bare_version_bump,
+    save_sync_replaces_pending_timers_only_from_the_current_version,
+    a_fire_batch_hands_each_due_claim_once_and_writes_what_was_decided,
+    a_fire_batch_without_due_timers_decides_nothing,
+    a_taken_email_is_leased_then_retried_at_its_time_then_sent,
+    a_dead_email_is_listed_with_its_error,
+    each_sla_breach_is_reported_in_one_digest,
+);
+
+fn t(s: &str) -> DateTime<Utc> {
+    s.parse().unwrap()
+}
+
+const T0: &str = "2027-01-11T09:00:00Z";
+
+fn claim(id: &str, status: &str) -> ClaimRow {
+    ClaimRow {
+        id: id.into(),
+        status: status.into(),
+        partner_name: Some("Nordljus Konsult AB".into()),
+        partner_email: Some("claims@nordljus.example".into()),
+        customer_name: Some("Åkerlund & Söner AB".into()),
+        customer_email: Some("it@akerlund.example".into()),
+        products: Some("Dynamics 365 Sales".into()),
+        country: Some("SE".into()),
+        submitted_at: Some(t(T0) - Duration::days(9)),
+        review_started_at: Some(t(T0) - Duration::days(8)),
+        info_requested_at: Some(t(T0) - Duration::days(7)),
+        info_request_reason: Some("missing_products".into()),
+        updated_at: Some(t(T0) - Duration::days(7)),
+        version: 1,
+        ..ClaimRow::default()
+    }
+}
+
+fn synced(id: &str, version: i64, pending: Vec<TimerRow>) -> SyncedClaim {
+    SyncedClaim {
+        claim_id: id.into(),
+        version,
+        pending,
+        problem: None,
+        dirty_gen: 0,
+        requeue: None,
+        held: Vec::new(),
+    }
+}
+
+fn timer(kind: TimerKind, start: &str, due: &str) -> TimerRow {
+    TimerRow {
+        kind,
+        start: t(start),
+        due: t(due),
+    }
+}
+
+fn email(id: &str, timer: TimerKind, start: DateTime<Utc>, kind: EmailKind) -> OutboxEmail {
+    OutboxEmail {
+        message_id: message_id(id, timer, start, kind),
+        claim_id: id.into(),
+        timer,
+        start,
+        email: kind,
+        to_name: "Nordljus Konsult AB".into(),
+        to_address: "claims@nordljus.example".into(),
+        locale: "sv-SE".into(),
+        payload: json!({"claim_id": id}),
+        not_after: None,
+    }
+}
+
+async fn migrated(store: &AnyStore) {
+    store.migrate().await.expect("migrate");
+}
+
+/// Puts `c1` under review with one pending reminder due at T0 + 1 h, computed from version 1.
+async fn with_due_timer(store: &AnyStore) -> TimerRow {
+    migrated(store).await;
+    store
+        .put_claim_row(&claim("c1", "partner_action_required"))
+        .await
+        .unwrap();
+    let row = timer(
+        TimerKind::PartnerResponseDeadline,
+        "2027-01-04T09:00:00Z",
+        "2027-01-11T10:00:00Z",
+    );
+    store
+        .save_sync(&[synced("c1", 1, vec![row.clone()])], "fp", t(T0))
+        .await
+        .unwrap();
+    row
+}
+
+async fn change_records_stay_until_consumed_and_catch_a_bare_version_bump(store: AnyStore) {
+    migrated(&store).await;
+    store
+        .put_claim_row(&claim("c1", "submitted"))
+        .await
+        .unwrap();
+    let first = store.take_changes(100).await.unwrap();
+    assert_eq!(first.seqs.len(), 1, "{first:?}");
+    assert_eq!(first.claims.len(), 1);
+    assert_eq!(first.claims[0].id, "c1");
+    // Not consumed: taken again (a crash between take and consume loses nothing).
+    let again = store.take_changes(100).await.unwrap();
+    assert_eq!(again.seqs, first.seqs);
+    store.consume_changes(&first.seqs).await.unwrap();
+    assert!(store.take_changes(100).await.unwrap().seqs.is_empty());
+    // The main system bumps the version and leaves updated_at as it was.
+    let mut bumped = claim("c1", "under_review");
+    bumped.version = 2;
+    store.put_claim_row(&bumped).await.unwrap();
+    let next = store.take_changes(100).await.unwrap();
+    assert_eq!(next.claims.len(), 1, "{next:?}");
+    assert_eq!(next.claims[0].version, 2);
+}
+
+async fn save_sync_replaces_pending_timers_only_from_the_current_version(store: AnyStore) {
+    let row = with_due_timer(&store).await;
+    assert_eq!(
+        store
+            .count_due(row.due - Duration::seconds(1))
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(store.count_due(row.due).await.unwrap(), 1);
+    // The main system writes version 2; timers computed from version 2 replace the old ones.
+    let mut v2 = claim("c1", "partner_action_required");
+    v2.version = 2;
+    store.put_claim_row(&v2).await.unwrap();
+    let later = TimerRow {
+        due: row.due + Duration::days(1),
+        ..row.clone()
+    };
+    store
+        .save_sync(&[synced("c1", 2, vec![later.clone()])], "fp", t(T0))
+        .await
+        .unwrap();
+    assert_eq!(store.count_due(row.due).await.unwrap(), 0);
+    assert_eq!(store.count_due(later.due).await.unwrap(), 1);
+    // Timers computed from version 1 arrive late (a slow replica): they are not saved over
+    // version 2's, and the claim is marked for recomputation.
+    store
+        .save_sync(&[synced("c1", 1, Vec::new())], "fp", t(T0))
+        .await
+        .unwrap();
+    assert_eq!(store.count_due(later.due).await.unwrap(), 1);
+    let stale = store.stale_claims("fp", false, "", 10).await.unwrap();
+    assert_eq!(stale.len(), 1, "marked dirty: {stale:?}");
+    assert_eq!(stale[0].id, "c1");
+    store
+        .save_sync(&[synced("c1", 2, Vec::new())], "fp", t(T0))
+        .await
+        .unwrap();
+    assert_eq!(store.count_due(later.due).await.unwrap(), 0);
+}
+
+async fn a_fire_batch_hands_each_due_claim_once_and_writes_what_was_decided(store: AnyStore) {
+    let row = with_due_timer(&store).await;
+    let now = row.due;
+    let mut seen = Vec::new();
+    let handled = store
+        .fire_batch(now, 10, "fp", |input| {
+            seen.push((input.claim_id.clone(), input.synced_version));
+            let history = HistoryEntry {
+                claim_id: "c1".into(),
+                occurred_at: now,
+                actor: Actor::System,
+                action: "auto_rejected".into(),
+                details: json!({"timer": row.kind.as_str()}),
+            };
+            ClaimWrite {
+                status_change: Some(StatusChange {
+                    to: ClaimStatus::Rejected,
+                    rejection_reason: Some(RejectionReason::NoPartnerResponse),
+                }),
+                history: vec![history],
+                emails: vec![email("c1", row.kind, row.start, EmailKind::ClaimRejected)],
+                fired: vec![(row.kind, row.start, row.due, "fired".into())],
+                resync: Some(synced("c1", 2, Vec::new())),
+                ..ClaimWrite::default()
+            }
+        })
+        .await
+        .unwrap();
+    assert_eq!(handled, 1);
+    assert_eq!(seen, [("c1".to_owned(), 1)]);
+    let c = store.claim("c1").await.unwrap();
+    assert_eq!(c.status, ClaimStatus::Rejected);
+    assert_eq!(c.rejection_reason, Some(RejectionReason::NoPartnerResponse));
+    assert_eq!(c.version, 2, "the status change bumps the version");
+    let history = store.history("c1").await.unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].action, "auto_rejected");
+    let emails = store.claim_emails("c1").await.unwrap();
+    assert_eq!(emails.len(), 1);
+    assert_eq!(emails[0].0.email, EmailKind::ClaimRejected);
+    assert_eq!(emails[0].1, "pending");
+    assert_eq!(store.count_due(now).await.unwrap(), 0);
+    // Nothing is due any more: the next batch hands nothing to decide.
+    let again = store
+        .fire_batch(now, 10, "fp", |_| panic!("nothing is due"))
+        .await
+        .unwrap();
+    assert_eq!(again, 0);
+}
+
+async fn a_fire_batch_without_due_timers_decides_nothing(store: AnyStore) {
+    let row = with_due_timer(&store).await;
+    let n = store
+        .fire_batch(row.due - Duration::seconds(1), 10, "fp", |_| {
+            panic!("not due yet")
+        })
+        .await
+        .unwrap();
+    assert_eq!(n, 0);
+    assert!(store.history("c1").await.unwrap().is_empty());
+}
+
+/// Fires `c1`'s due timer with one rejection email; the instant it fired.
+async fn with_pending_email(store: &AnyStore) -> DateTime<Utc> {
+    let row = with_due_timer(store).await;
+    store
+        .fire_batch(row.due, 10, "fp", |_| ClaimWrite {
+            emails: vec![email("c1", row.kind, row.start, EmailKind::ClaimRejected)],
+            fired: vec![(row.kind, row.start, row.due, "fired".into())],
+            resync: Some(synced("c1", 1, Vec::new())),
+            ..ClaimWrite::default()
+        })
+        .await
+        .unwrap();
+    row.due
+}
+
+async fn a_taken_email_is_leased_then_retried_at_its_time_then_sent(store: AnyStore) {
+    let now = with_pending_email(&store).await;
+    let lease = Duration::minutes(5);
+    let taken = store.take_emails(now, now + lease, 10).await.unwrap();
+    assert_eq!(taken.len(), 1);
+    assert_eq!(taken[0].attempts, 0);
+    assert_eq!(taken[0].email.email, EmailKind::ClaimRejected);
+    // Leased: another sender does not get it until the lease ends.
+    let during = now + Duration::minutes(1);
+    assert!(
+        store
+            .take_emails(during, during + lease, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let after = now + lease + Duration::seconds(1);
+    let retaken = store.take_emails(after, after + lease, 10).await.unwrap();
+    assert_eq!(retaken.len(), 1, "a lapsed lease frees the email");
+    let id = retaken[0].id;
+    let retry_at = now + Duration::hours(1);
+    store
+        .record_delivery(
+            id,
+            &DeliveryResult::Retry {
+                at: retry_at,
+                error: "421 try later".into(),
+            },
+            after,
+        )
+        .await
+        .unwrap();
+    let early = retry_at - Duration::seconds(1);
+    assert!(
+        store
+            .take_emails(early, early + lease, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let due = store
+        .take_emails(retry_at, retry_at + lease, 10)
+        .await
+        .unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].attempts, 1, "the failed attempt is counted");
+    store
+        .record_delivery(id, &DeliveryResult::Sent, retry_at)
+        .await
+        .unwrap();
+    assert_eq!(store.claim_emails("c1").await.unwrap()[0].1, "sent");
+    let far = retry_at + Duration::days(30);
+    assert!(
+        store
+            .take_emails(far, far + lease, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn a_dead_email_is_listed_with_its_error(store: AnyStore) {
+    let now = with_pending_email(&store).await;
+    let taken = store
+        .take_emails(now, now + Duration::minutes(5), 10)
+        .await
+        .unwrap();
+    store
+        .record_delivery(
+            taken[0].id,
+            &DeliveryResult::Dead {
+                error: "550 no such mailbox".into(),
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    let dead = store.dead_emails().await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].email.claim_id, "c1");
+    assert_eq!(dead[0].last_error.as_deref(), Some("550 no such mailbox"));
+    assert_eq!(store.claim_emails("c1").await.unwrap()[0].1, "dead");
+    let later = now + Duration::days(1);
+    assert!(
+        store
+            .take_emails(later, later + Duration::minutes(5), 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "a dead email is never retried"
+    );
+}
+
+async fn each_sla_breach_is_reported_in_one_digest(store: AnyStore) {
+    migrated(&store).await;
+    store
+        .put_claim_row(&claim("c1", "submitted"))
+        .await
+        .unwrap();
+    let sla = timer(
+        TimerKind::ReviewStartSla,
+        "2027-01-02T09:00:00Z",
+        "2027-01-11T10:00:00Z",
+    );
+    store
+        .save_sync(&[synced("c1", 1, vec![sla.clone()])], "fp", t(T0))
+        .await
+        .unwrap();
+    let n = store
+        .fire_batch(sla.due, 10, "fp", |_| ClaimWrite {
+            alerts: vec![(sla.kind, sla.start, sla.due)],
+            fired: vec![(sla.kind, sla.start, sla.due, "fired".into())],
+            resync: Some(synced("c1", 1, Vec::new())),
+            ..ClaimWrite::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    let mut reported = Vec::new();
+    let digest_start = sla.due;
+    let n = store
+        .queue_sla_digest(sla.due, 10, |alerts| {
+            reported.extend(alerts.iter().map(|a| (a.claim_id.clone(), a.timer)));
+            OutboxEmail {
+                to_address: "ops@example.com".into(),
+                ..email(
+                    "ops-digest",
+                    TimerKind::ReviewStartSla,
+                    digest_start,
+                    EmailKind::SlaAlertDigest,
+                )
+            }
+        })
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    assert_eq!(reported, [("c1".to_owned(), TimerKind::ReviewStartSla)]);
+    let again = store
+        .queue_sla_digest(sla.due + Duration::minutes(1), 10, |_| {
+            panic!("every breach was reported")
+        })
+        .await
+        .unwrap();
+    assert_eq!(again, 0);
+    let taken = store
+        .take_emails(sla.due, sla.due + Duration::minutes(5), 10)
+        .await
+        .unwrap();
+    assert_eq!(taken.len(), 1, "the digest is in the outbox");
+    assert_eq!(taken[0].email.email, EmailKind::SlaAlertDigest);
+}
