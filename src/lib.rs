@@ -18,6 +18,12 @@
 //! - [`http`]: `/healthz`, `/readyz`, `/metrics`.
 //! - [`telemetry`]: log output and metric names.
 //! - [`cli`]: the command line.
+//!
+//! # One firing, end to end
+//! 1. [`daemon::Daemon::one_pass`] reads the [`clock`] once and runs [`worker::Engine::pass`] at that instant.
+//! 2. [`worker::Engine::sync`] takes the claims' change records and saves each one's timers ([`timers::evaluate`]) in the store's timer index.
+//! 3. [`worker::Engine::fire`] asks [`store::Store::fire_batch`] for claims with due timers; [`worker::decide`] runs [`timers::plan`] on each, and the batch writes status, history, outbox rows and fired timers in one transaction.
+//! 4. [`worker::Mailer::deliver`] takes due outbox rows, renders each [`mail::EmailKind`] with [`mail::Templates`] and sends it through a [`mail::Transport`].
 #![warn(missing_docs)]
 
 pub mod calendar;
