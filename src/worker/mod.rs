@@ -21,7 +21,9 @@ pub use deliver::{DeliverOutcome, Mailer};
 /// Worker state key of the calendars' fingerprint the pending timers were computed with.
 const FINGERPRINT_KEY: &str = "calendar_fingerprint";
 /// Claims read per sync page.
-const SYNC_PAGE: i64 = 1000;
+const SYNC_PAGE: i64 = 5000;
+/// Pages at least this large are computed on every core.
+const PARALLEL_FROM: usize = 1000;
 
 /// What the worker needs besides the store.
 #[derive(Clone)]
@@ -191,13 +193,7 @@ impl Engine {
     ) -> Result<(), StoreError> {
         let ids: Vec<String> = page.iter().map(|c| c.id.clone()).collect();
         let facts = store.facts(&ids).await?;
-        let synced: Vec<_> = page
-            .iter()
-            .map(|c| {
-                let f = facts.get(&c.id).cloned().unwrap_or_default();
-                sync_claim(&self.calendars, self.settings, c, &f, now)
-            })
-            .collect();
+        let synced = self.compute(page, &facts, now);
         for s in &synced {
             if let Some(problem) = &s.problem {
                 tracing::warn!(claim_id = %s.claim_id, problem = %problem, "claim skipped: its timers cannot be computed");
@@ -209,6 +205,36 @@ impl Engine {
         }
         out.synced += synced.len();
         store.save_sync(&synced, fingerprint, now).await
+    }
+
+    /// The timers of a page of claims, computed on every core when the page is large (the
+    /// computation is pure; the order of the result is the page's).
+    fn compute(
+        &self,
+        page: &[ChangedClaim],
+        facts: &std::collections::HashMap<String, crate::timers::ClaimFacts>,
+        now: DateTime<Utc>,
+    ) -> Vec<crate::store::SyncedClaim> {
+        let one = |c: &ChangedClaim| {
+            let none = crate::timers::ClaimFacts::default();
+            let f = facts.get(&c.id).unwrap_or(&none);
+            sync_claim(&self.calendars, self.settings, c, f, now)
+        };
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+        if threads < 2 || page.len() < PARALLEL_FROM {
+            return page.iter().map(one).collect();
+        }
+        let chunk = page.len().div_ceil(threads);
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = page
+                .chunks(chunk)
+                .map(|part| scope.spawn(move || part.iter().map(one).collect::<Vec<_>>()))
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                .collect()
+        })
     }
 
     /// Fires every timer due at `now`, batch by batch, until none is left.
