@@ -1,0 +1,234 @@
+//! The invariants checked after every pass, claim by claim, against the oracle.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use cpor_worker::store::HistoryEntry;
+
+use super::oracle::{Oracle, Run, same_instant};
+use super::sim::SimClaim;
+
+/// One history row as the checks see it: action, timer, run start, when.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Act {
+    pub action: String,
+    pub timer: String,
+    pub start: Option<DateTime<Utc>>,
+    pub at: DateTime<Utc>,
+    pub email: String,
+}
+
+impl Act {
+    pub fn of(h: &HistoryEntry) -> Act {
+        let s = |k: &str| h.details[k].as_str().unwrap_or_default().to_owned();
+        Act {
+            action: h.action.clone(),
+            timer: s("timer"),
+            start: h.details["start"]
+                .as_str()
+                .and_then(|t| t.parse::<DateTime<Utc>>().ok()),
+            at: h.occurred_at,
+            email: s("email"),
+        }
+    }
+
+    fn is_run(&self, run: &Run) -> bool {
+        self.timer == run.timer && self.start.is_some_and(|s| same_instant(s, run.start))
+    }
+}
+
+/// An email of the outbox as the checks see it: kind, run start, state.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Mail {
+    pub kind: String,
+    pub timer: String,
+    pub start: DateTime<Utc>,
+    pub state: String,
+    pub not_after: Option<DateTime<Utc>>,
+}
+
+/// What a claim looked like before and after one pass at `at`.
+pub struct PassView<'a> {
+    pub seed: u64,
+    pub at: DateTime<Utc>,
+    pub claim_before: &'a SimClaim,
+    pub claim_after: &'a SimClaim,
+    pub acts_before: &'a [Act],
+    pub acts_after: &'a [Act],
+    pub mails_before: &'a [Mail],
+    pub mails_after: &'a [Mail],
+    pub incentive: bool,
+    /// The problem the worker reports for the claim, if any (pass outcome or problem rows).
+    pub problem: Option<String>,
+}
+
+fn forwarded_in(acts: &[Act]) -> impl Fn(DateTime<Utc>) -> bool + '_ {
+    move |sent| {
+        acts.iter().any(|a| {
+            a.action == "forwarded_to_incentive_evaluation"
+                && a.start.is_some_and(|s| same_instant(s, sent))
+        })
+    }
+}
+
+/// Checks one claim after one pass; returns the violations, each naming claim, seed, instant,
+/// what was expected and what was observed.
+pub fn pass(oracle: &Oracle, v: &PassView) -> Vec<String> {
+    let c = v.claim_after;
+    let mut out = Vec::new();
+    let mut say = |what: String| {
+        out.push(format!(
+            "seed {} claim {} pass at {}: {what}\n    claim history: {}",
+            v.seed,
+            c.id,
+            v.at.to_rfc3339(),
+            c.log.join("; ")
+        ))
+    };
+    let before = oracle.runs(v.claim_before, &forwarded_in(v.acts_before));
+    let after = oracle.runs(v.claim_after, &forwarded_in(v.acts_after));
+    let due: Vec<&Run> = before
+        .iter()
+        .chain(after.iter())
+        .filter(|r| r.due <= v.at)
+        .collect();
+    // New history rows (a multiset difference: passes may step back in time).
+    let mut seen: Vec<&Act> = v.acts_before.iter().collect();
+    let mut new = Vec::new();
+    for a in v.acts_after {
+        if let Some(i) = seen.iter().position(|b| *b == a) {
+            seen.remove(i);
+        } else {
+            new.push(a);
+        }
+    }
+    for a in &new {
+        if a.action == "email_expired" {
+            continue;
+        }
+        match due.iter().find(|r| a.is_run(r)) {
+            None => say(format!(
+                "nothing wrongly acted: `{}` ({} run from {:?}) was recorded, but no such run \
+                 was due; due runs: {:?}",
+                a.action,
+                a.timer,
+                a.start,
+                due.iter().map(|r| (r.timer, r.start)).collect::<Vec<_>>()
+            )),
+            Some(r) if r.action_at(a.at) != a.action => say(format!(
+                "wrong action for {} run from {}: expected `{}`, observed `{}`",
+                r.timer,
+                r.start,
+                r.action_at(a.at),
+                a.action
+            )),
+            Some(_) => {}
+        }
+    }
+    // Nothing twice: one history row per timer run.
+    let mut runs: BTreeMap<(String, i64), usize> = BTreeMap::new();
+    for a in v.acts_after.iter().filter(|a| a.action != "email_expired") {
+        let key = (a.timer.clone(), a.start.map_or(0, |s| s.timestamp_millis()));
+        *runs.entry(key).or_default() += 1;
+    }
+    for ((timer, start), n) in runs {
+        let fresh = new
+            .iter()
+            .any(|a| a.timer == timer && a.start.map_or(0, |s| s.timestamp_millis()) == start);
+        if n > 1 && fresh {
+            say(format!(
+                "nothing twice: the {timer} run from {start} ms has {n} history rows, expected 1"
+            ));
+        }
+    }
+    // Nothing missed: every run due at this pass was acted on (or the claim is a visible problem).
+    for r in &due {
+        if !v.acts_after.iter().any(|a| a.is_run(r)) {
+            match &v.problem {
+                Some(p) => say(format!(
+                    "a generated (valid) claim is reported as a problem instead of acting on \
+                     its {} run from {} (due {}): {p}",
+                    r.timer, r.start, r.due
+                )),
+                None => say(format!(
+                    "nothing missed: the {} run from {} was due at {} and expected `{}`; not acted \
+                     on and not reported (silently stuck)",
+                    r.timer,
+                    r.start,
+                    r.due,
+                    r.action_at(v.at)
+                )),
+            }
+        }
+    }
+    // Incentive evaluation exactly for forwarded claims.
+    let forwarded = v
+        .acts_after
+        .iter()
+        .any(|a| a.action == "forwarded_to_incentive_evaluation");
+    if forwarded != v.incentive {
+        say(format!(
+            "incentive request: expected {} (forwarded: {forwarded}), observed {}",
+            forwarded, v.incentive
+        ));
+    }
+    // Emails: reminders never delivered at or after their deadline; expired ones recorded.
+    for m in v.mails_after {
+        let was = v
+            .mails_before
+            .iter()
+            .find(|b| b.kind == m.kind && b.timer == m.timer && same_instant(b.start, m.start))
+            .map(|b| b.state.as_str());
+        if was == Some(m.state.as_str()) {
+            continue;
+        }
+        let deadline =
+            (m.kind == "partner_response_reminder").then(|| oracle.response(c, m.start).1);
+        match m.state.as_str() {
+            "sent" => {
+                if let Some(d) = deadline.filter(|d| v.at >= *d) {
+                    say(format!(
+                        "reminder delivered at {} but its deadline passed at {d}: expected it \
+                         expired (`email_expired`)",
+                        v.at
+                    ));
+                }
+            }
+            "expired" => {
+                if let Some(d) = deadline.filter(|d| v.at < *d) {
+                    say(format!(
+                        "reminder expired at {} before its deadline {d}: expected it delivered",
+                        v.at
+                    ));
+                }
+                if !new
+                    .iter()
+                    .any(|a| a.action == "email_expired" && a.email == m.kind)
+                {
+                    say(format!(
+                        "{} email expired at {} with no `email_expired` history row",
+                        m.kind, v.at
+                    ));
+                }
+            }
+            "dead" => say(format!(
+                "{} email dead-lettered (addresses are valid; outages are short)",
+                m.kind
+            )),
+            _ => {}
+        }
+    }
+    // One outbox email per timer run and kind.
+    for (i, m) in v.mails_after.iter().enumerate() {
+        if v.mails_after[..i]
+            .iter()
+            .any(|b| b.kind == m.kind && b.timer == m.timer && same_instant(b.start, m.start))
+        {
+            say(format!(
+                "nothing twice: two outbox emails `{}` for the {} run from {}",
+                m.kind, m.timer, m.start
+            ));
+        }
+    }
+    out
+}
