@@ -26,14 +26,15 @@ use cpor_worker::calendar::Calendars;
 use cpor_worker::lifecycle::ClaimStatus;
 use cpor_worker::mail::{Templates, transport_from_config};
 use cpor_worker::store::{AnyStore, Backend, NULL_ID, Store};
-use cpor_worker::worker::{Mailer, TickOutcome};
+use cpor_worker::timers::TimerSettings;
+use cpor_worker::worker::{Engine, Mailer, TickOutcome};
 
 use self::check::{Act, Mail, PassView};
 use self::oracle::Oracle;
 use self::sim::{Dice, SimClaim};
 use crate::harness::smtp::{SmtpSink, free_port};
 use crate::harness::{self, TestStore, exec};
-use crate::never_miss::{engine, problem_of};
+use crate::never_miss::problem_of;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_histories_match_the_oracle() {
@@ -81,7 +82,7 @@ async fn run(backend: Backend) {
         ))
     );
     let started = Instant::now();
-    let (mut histories, mut worlds, mut passes) = (0usize, 0u64, 0usize);
+    let (mut histories, mut worlds, mut passes, mut acted) = (0usize, 0u64, 0usize, 0usize);
     let mut violations: Vec<String> = Vec::new();
     let mut failing: Vec<u64> = Vec::new();
     loop {
@@ -98,6 +99,7 @@ async fn run(backend: Backend) {
         histories += n;
         worlds += 1;
         passes += w.passes;
+        acted += w.acted;
         if !w.violations.is_empty() {
             eprintln!(
                 "model[{name}]: world seed {world_seed}: {} violation(s); replay: \
@@ -110,8 +112,8 @@ async fn run(backend: Backend) {
         }
     }
     eprintln!(
-        "model[{name}]: {histories} histories in {worlds} worlds, {passes} passes, {} violations, \
-         {:.1} s",
+        "model[{name}]: {histories} histories in {worlds} worlds, {passes} passes, {acted} worker \
+         actions confirmed by the oracle, {} violations, {:.1} s",
         violations.len(),
         started.elapsed().as_secs_f64()
     );
@@ -134,6 +136,7 @@ async fn run(backend: Backend) {
 struct WorldResult {
     violations: Vec<String>,
     passes: usize,
+    acted: usize,
 }
 
 /// A bad row the worker must name, never act on.
@@ -149,12 +152,15 @@ struct World<'a> {
     store: &'a AnyStore,
     oracle: Oracle<'a>,
     mailer: Mailer,
+    engine: Engine,
     claims: Vec<SimClaim>,
     acts: HashMap<String, Vec<Act>>,
     mails: HashMap<String, Vec<Mail>>,
     bad: Vec<BadRow>,
     violations: Vec<String>,
     passes: usize,
+    /// Worker actions the oracle confirmed (timer run due, action right).
+    acted: usize,
 }
 
 async fn open(backend: Backend) -> TestStore {
@@ -209,7 +215,7 @@ async fn world(backend: Backend, seed: u64, n: usize) -> WorldResult {
         keyless_claims_table(store).await;
     }
     store.migrate().await.expect("migrate");
-    let cals = Calendars::builtin().expect("calendars");
+    let cals = calendars();
     let port = free_port();
     let mut sink = SmtpSink::start_on("model", port, &[]);
     let mut received: Vec<Vec<u8>> = Vec::new();
@@ -218,12 +224,22 @@ async fn world(backend: Backend, seed: u64, n: usize) -> WorldResult {
         store,
         oracle: Oracle { cals: &cals },
         mailer: mailer(&db.url, port),
+        engine: Engine {
+            calendars: cals.clone(),
+            settings: TimerSettings {
+                reminder_lead_business_days: 0,
+                max_first_sight_age: Duration::days(14),
+            },
+            batch_size: 50,
+            stop: tokio_util::sync::CancellationToken::new(),
+        },
         claims: Vec::new(),
         acts: HashMap::new(),
         mails: HashMap::new(),
         bad: Vec::new(),
         violations: Vec::new(),
         passes: 0,
+        acted: 0,
     };
     // A working week somewhere in 2027, at a random second.
     let base: DateTime<Utc> = "2027-01-04T07:00:00Z".parse().expect("instant");
@@ -309,6 +325,7 @@ async fn world(backend: Backend, seed: u64, n: usize) -> WorldResult {
     WorldResult {
         violations: w.violations,
         passes: w.passes,
+        acted: w.acted,
     }
 }
 
@@ -356,10 +373,13 @@ async fn insert_bad_rows(w: &mut World<'_>, clock: DateTime<Utc>) {
 
 impl World<'_> {
     async fn pass(&mut self, at: DateTime<Utc>) {
-        let o: TickOutcome = engine()
+        let t0 = Instant::now();
+        let o: TickOutcome = self
+            .engine
             .pass(self.store, Some(&self.mailer), at)
             .await
             .unwrap_or_else(|e| panic!("seed {}: the pass at {at} failed: {e}", self.seed));
+        let t_pass = t0.elapsed();
         let listed = self.store.claim_problems().await.expect("problems");
         let visible = |id: &str| {
             problem_of(&o, id)
@@ -436,7 +456,7 @@ impl World<'_> {
                 incentive,
                 problem: visible(&id),
             };
-            let found = check::pass(&self.oracle, &v);
+            let found = check::pass(&self.oracle, &v, &mut self.acted);
             self.violations.extend(found);
             self.claims[i] = after;
             self.acts.insert(id.clone(), acts);
@@ -471,7 +491,22 @@ impl World<'_> {
             }
         }
         self.passes += 1;
+        if std::env::var("CPOR_MODEL_TRACE").is_ok() {
+            eprintln!(
+                "pass {at}: worker {:?}, checks {:?}, {:?}",
+                t_pass,
+                t0.elapsed() - t_pass,
+                o.delivery
+            );
+        }
     }
+}
+
+/// The built-in calendars, built once (generating them is slow in a debug build).
+fn calendars() -> Arc<Calendars> {
+    static CALS: std::sync::OnceLock<Arc<Calendars>> = std::sync::OnceLock::new();
+    CALS.get_or_init(|| Arc::new(Calendars::builtin().expect("calendars")))
+        .clone()
 }
 
 fn empty_acts() -> Vec<Act> {

@@ -73,7 +73,7 @@ fn forwarded_in(acts: &[Act]) -> impl Fn(DateTime<Utc>) -> bool + '_ {
 
 /// Checks one claim after one pass; returns the violations, each naming claim, seed, instant,
 /// what was expected and what was observed.
-pub fn pass(oracle: &Oracle, v: &PassView) -> Vec<String> {
+pub fn pass(oracle: &Oracle, v: &PassView, acted: &mut usize) -> Vec<String> {
     let c = v.claim_after;
     let mut out = Vec::new();
     let mut say = |what: String| {
@@ -122,7 +122,7 @@ pub fn pass(oracle: &Oracle, v: &PassView) -> Vec<String> {
                 r.action_at(a.at),
                 a.action
             )),
-            Some(_) => {}
+            Some(_) => *acted += 1,
         }
     }
     // Nothing twice: one history row per timer run.
