@@ -156,6 +156,7 @@ struct World<'a> {
     claims: Vec<SimClaim>,
     acts: HashMap<String, Vec<Act>>,
     mails: HashMap<String, Vec<Mail>>,
+    incentive: HashMap<String, bool>,
     bad: Vec<BadRow>,
     violations: Vec<String>,
     passes: usize,
@@ -236,6 +237,7 @@ async fn world(backend: Backend, seed: u64, n: usize) -> WorldResult {
         claims: Vec::new(),
         acts: HashMap::new(),
         mails: HashMap::new(),
+        incentive: HashMap::new(),
         bad: Vec::new(),
         violations: Vec::new(),
         passes: 0,
@@ -423,8 +425,17 @@ impl World<'_> {
                     after.consent_sent.entry(m.start).or_insert(at);
                 }
             }
-            let claim = self.store.claim(&id).await.expect("claim");
-            if claim.status == ClaimStatus::Rejected && after.row.status != "rejected" {
+            let changed = acts.len() != acts_before.len() || acts.iter().ne(acts_before.iter());
+            let rejects = ["auto_rejected", "customer_decline_applied"];
+            let rejected_now = changed
+                && after.row.status != "rejected"
+                && acts.iter().any(|a| rejects.contains(&a.action.as_str()));
+            let claim = if rejected_now {
+                Some(self.store.claim(&id).await.expect("claim"))
+            } else {
+                None
+            };
+            if let Some(claim) = claim.filter(|c| c.status == ClaimStatus::Rejected) {
                 let rj = claim
                     .rejected_at
                     .expect("rejected_at of a worker rejection");
@@ -438,12 +449,18 @@ impl World<'_> {
                     after.row.rejection_reason
                 ));
             }
-            let incentive = self
-                .store
-                .incentive_request(&id)
-                .await
-                .expect("incentive")
-                .is_some();
+            let incentive = if changed || self.incentive.get(&id).is_none() {
+                let now = self
+                    .store
+                    .incentive_request(&id)
+                    .await
+                    .expect("incentive")
+                    .is_some();
+                self.incentive.insert(id.clone(), now);
+                now
+            } else {
+                self.incentive.get(&id).copied().unwrap_or(false)
+            };
             let v = PassView {
                 seed: self.seed,
                 at,

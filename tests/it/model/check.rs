@@ -87,11 +87,15 @@ pub fn pass(oracle: &Oracle, v: &PassView, acted: &mut usize) -> Vec<String> {
     };
     let before = oracle.runs(v.claim_before, &forwarded_in(v.acts_before));
     let after = oracle.runs(v.claim_after, &forwarded_in(v.acts_after));
-    let due: Vec<&Run> = before
-        .iter()
-        .chain(after.iter())
-        .filter(|r| r.due <= v.at)
-        .collect();
+    let mut due: Vec<&Run> = Vec::new();
+    for r in before.iter().chain(after.iter()).filter(|r| r.due <= v.at) {
+        if !due
+            .iter()
+            .any(|d| d.timer == r.timer && same_instant(d.start, r.start))
+        {
+            due.push(r);
+        }
+    }
     // New history rows (a multiset difference: passes may step back in time).
     let mut seen: Vec<&Act> = v.acts_before.iter().collect();
     let mut new = Vec::new();
