@@ -17,7 +17,7 @@ mod check;
 mod oracle;
 mod sim;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -84,6 +84,7 @@ async fn run(backend: Backend) {
     let started = Instant::now();
     let (mut histories, mut worlds, mut passes, mut acted) = (0usize, 0u64, 0usize, 0usize);
     let mut violations: Vec<String> = Vec::new();
+    let mut actions: BTreeMap<String, usize> = BTreeMap::new();
     let mut failing: Vec<u64> = Vec::new();
     loop {
         let done = match target {
@@ -100,6 +101,9 @@ async fn run(backend: Backend) {
         worlds += 1;
         passes += w.passes;
         acted += w.acted;
+        for (a, k) in w.actions {
+            *actions.entry(a).or_default() += k;
+        }
         if !w.violations.is_empty() {
             eprintln!(
                 "model[{name}]: world seed {world_seed}: {} violation(s); replay: \
@@ -117,6 +121,7 @@ async fn run(backend: Backend) {
         violations.len(),
         started.elapsed().as_secs_f64()
     );
+    eprintln!("model[{name}]: history actions: {actions:?}");
     if !violations.is_empty() {
         let shown: Vec<&String> = violations.iter().take(25).collect();
         panic!(
@@ -134,6 +139,7 @@ async fn run(backend: Backend) {
 }
 
 struct WorldResult {
+    actions: BTreeMap<String, usize>,
     violations: Vec<String>,
     passes: usize,
     acted: usize,
@@ -218,7 +224,7 @@ async fn world(backend: Backend, seed: u64, n: usize) -> WorldResult {
     store.migrate().await.expect("migrate");
     let cals = calendars();
     let port = free_port();
-    let mut sink = SmtpSink::start_on("model", port, &[]);
+    let mut sink = SmtpSink::start_on("model", port, &["--reject", sim::REFUSED]);
     let mut received: Vec<Vec<u8>> = Vec::new();
     let mut w = World {
         seed,
@@ -271,7 +277,9 @@ async fn world(backend: Backend, seed: u64, n: usize) -> WorldResult {
                 received.extend(s.messages().into_iter().map(|(m, _)| m));
                 sink = None;
             }
-            None if dice.chance(0.4) => sink = SmtpSink::start_on("model", port, &[]),
+            None if dice.chance(0.4) => {
+                sink = SmtpSink::start_on("model", port, &["--reject", sim::REFUSED])
+            }
             _ => {}
         }
         let at = if dice.chance(0.04) {
@@ -298,7 +306,7 @@ async fn world(backend: Backend, seed: u64, n: usize) -> WorldResult {
             .push(sim::create(store, &mut dice, id, clock).await);
     }
     if sink.is_none() {
-        sink = SmtpSink::start_on("model", port, &[]);
+        sink = SmtpSink::start_on("model", port, &["--reject", sim::REFUSED]);
     }
     for hours in [1, 24 * 3, 24 * 9, 24 * 9, 24 * 9, 24 * 9] {
         clock += Duration::hours(hours);
@@ -324,7 +332,12 @@ async fn world(backend: Backend, seed: u64, n: usize) -> WorldResult {
                 .push(format!("seed {seed}: email {id} was delivered {k} times"));
         }
     }
+    let mut actions: BTreeMap<String, usize> = BTreeMap::new();
+    for a in w.acts.values().flatten() {
+        *actions.entry(a.action.clone()).or_default() += 1;
+    }
     WorldResult {
+        actions,
         violations: w.violations,
         passes: w.passes,
         acted: w.acted,

@@ -106,8 +106,28 @@ pub fn pass(oracle: &Oracle, v: &PassView, acted: &mut usize) -> Vec<String> {
             new.push(a);
         }
     }
+    let dead_consent = |mails: &[Mail], start: DateTime<Utc>| {
+        let of_run: Vec<&Mail> = mails
+            .iter()
+            .filter(|m| m.kind == "consent_request" && same_instant(m.start, start))
+            .collect();
+        of_run.last().is_some_and(|m| m.state == "dead")
+    };
     for a in &new {
         if a.action == "email_expired" {
+            continue;
+        }
+        if a.action == "consent_request_resent" {
+            // Only after a dead-lettered consent email, once the address was corrected.
+            let ok = a.start.is_some_and(|s| dead_consent(v.mails_before, s))
+                && !v.claim_before.bad_address;
+            if !ok {
+                say(format!(
+                    "consent email re-sent ({:?}) without a dead-lettered one and a corrected \
+                     address",
+                    a.start
+                ));
+            }
             continue;
         }
         match due.iter().find(|r| a.is_run(r)) {
@@ -131,7 +151,11 @@ pub fn pass(oracle: &Oracle, v: &PassView, acted: &mut usize) -> Vec<String> {
     }
     // Nothing twice: one history row per timer run.
     let mut runs: BTreeMap<(String, i64), usize> = BTreeMap::new();
-    for a in v.acts_after.iter().filter(|a| a.action != "email_expired") {
+    for a in v
+        .acts_after
+        .iter()
+        .filter(|a| a.action != "email_expired" && a.action != "consent_request_resent")
+    {
         let key = (a.timer.clone(), a.start.map_or(0, |s| s.timestamp_millis()));
         *runs.entry(key).or_default() += 1;
     }
@@ -164,6 +188,24 @@ pub fn pass(oracle: &Oracle, v: &PassView, acted: &mut usize) -> Vec<String> {
                 )),
             }
         }
+    }
+    // A consent round that cannot start is a visible problem until the address is corrected.
+    // (From the pass after the one that dead-lettered it: a pass computes problems before it
+    // delivers.)
+    let b = v.claim_before;
+    if b.row.status == "approved"
+        && c.row.status == "approved"
+        && b.bad_address
+        && b.row
+            .approved_at
+            .is_some_and(|a| dead_consent(v.mails_before, a))
+        && v.problem.is_none()
+    {
+        say(
+            "silently stuck: the consent email was dead-lettered and the address is not \
+             corrected, but the claim is not reported as a problem"
+                .to_owned(),
+        );
     }
     // Incentive evaluation exactly for forwarded claims.
     let forwarded = v
@@ -215,8 +257,9 @@ pub fn pass(oracle: &Oracle, v: &PassView, acted: &mut usize) -> Vec<String> {
                     ));
                 }
             }
+            "dead" if m.kind == "consent_request" => {}
             "dead" => say(format!(
-                "{} email dead-lettered (addresses are valid; outages are short)",
+                "{} email dead-lettered (partner addresses are valid; outages are short)",
                 m.kind
             )),
             _ => {}
@@ -224,10 +267,12 @@ pub fn pass(oracle: &Oracle, v: &PassView, acted: &mut usize) -> Vec<String> {
     }
     // One outbox email per timer run and kind.
     for (i, m) in v.mails_after.iter().enumerate() {
-        if v.mails_after[..i]
-            .iter()
-            .any(|b| b.kind == m.kind && b.timer == m.timer && same_instant(b.start, m.start))
-        {
+        if v.mails_after[..i].iter().any(|b| {
+            b.kind == m.kind
+                && b.timer == m.timer
+                && same_instant(b.start, m.start)
+                && b.state != "dead"
+        }) {
             say(format!(
                 "nothing twice: two outbox emails `{}` for the {} run from {}",
                 m.kind, m.timer, m.start

@@ -44,9 +44,15 @@ pub struct SimClaim {
     pub worker_rejected: Option<DateTime<Utc>>,
     /// Consent emails delivered, by the approval they belong to: approved_at → pass instant.
     pub consent_sent: BTreeMap<DateTime<Utc>, DateTime<Utc>>,
+    /// Its customer address is one the SMTP server refuses (a consent email to it is
+    /// dead-lettered) and the main system has not corrected it yet.
+    pub bad_address: bool,
     /// What happened to it, for violation messages.
     pub log: Vec<String>,
 }
+
+/// The customer address the test SMTP server refuses (`--reject`).
+pub const REFUSED: &str = "gone@akerlund.example";
 
 pub const INFO_REASONS: &[&str] = &[
     "missing_all_poe",
@@ -219,13 +225,19 @@ pub async fn create(store: &AnyStore, dice: &mut Dice, id: String, at: DateTime<
     let (updated, _, _) = literal(dice, store.backend(), at);
     let tz_val = tz.map_or("NULL".to_owned(), |z| format!("'{z}'"));
     let locale = dice.pick(&["sv-SE", "en", "de-DE", "en-GB"]);
+    let bad_address = dice.chance(0.12);
+    let customer = if bad_address {
+        REFUSED
+    } else {
+        "it@akerlund.example"
+    };
     exec(
         store,
         &format!(
             "INSERT INTO claims (id, status, partner_name, partner_email, customer_name, \
              customer_email, products, country, time_zone, locale, updated_at, version{cols}) \
              VALUES ('{id}', '{status}', 'Nordljus Konsult AB', 'claims@nordljus.example', \
-             'Åkerlund & Söner AB', 'it@akerlund.example', 'Dynamics 365 Sales', '{country}', \
+             'Åkerlund & Söner AB', '{customer}', 'Dynamics 365 Sales', '{country}', \
              {tz_val}, '{locale}', {updated}, 1{vals})",
             status = row.status
         ),
@@ -243,9 +255,11 @@ pub async fn create(store: &AnyStore, dice: &mut Dice, id: String, at: DateTime<
     .unwrap_or(at);
     SimClaim {
         log: vec![format!(
-            "created {} at {at} ({country}, {tz:?})",
-            row.status
+            "created {} at {at} ({country}, {tz:?}{})",
+            row.status,
+            if bad_address { ", refused address" } else { "" }
         )],
+        bad_address,
         id,
         country,
         tz,
@@ -259,6 +273,14 @@ pub async fn create(store: &AnyStore, dice: &mut Dice, id: String, at: DateTime<
 /// One random legal step of the main system on `c` at (wall) instant `now`: the event is dated
 /// a little before `now`, or (a late commit) hours before it, but after the claim's last event.
 pub async fn step(store: &AnyStore, dice: &mut Dice, c: &mut SimClaim, now: DateTime<Utc>) {
+    if c.bad_address && c.row.status == "approved" && dice.chance(0.3) {
+        // The main system corrects the customer's address (the consent round must restart).
+        c.bad_address = false;
+        c.log.push(format!("customer address corrected at {now}"));
+        let sets = [("customer_email", "'it@akerlund.example'".to_owned())];
+        update(store, dice, &c.id, &sets, now).await;
+        return;
+    }
     let late = dice.chance(0.15);
     let back = if late {
         dice.secs(3600, 8 * 3600)
@@ -279,6 +301,15 @@ pub async fn step(store: &AnyStore, dice: &mut Dice, c: &mut SimClaim, now: Date
     };
     let r = &mut c.row;
     let what: String;
+    // Some statuses mostly wait: customers rarely decline, partners take their time.
+    let idle = match r.status {
+        "approved" => 0.8,
+        "partner_action_required" | "rejected" => 0.5,
+        _ => 0.0,
+    };
+    if dice.chance(idle) {
+        return;
+    }
     match r.status {
         "draft" => {
             r.status = "submitted";
@@ -329,7 +360,7 @@ pub async fn step(store: &AnyStore, dice: &mut Dice, c: &mut SimClaim, now: Date
                 what = "rejected at the partner's request".into();
             }
         }
-        "approved" if dice.chance(0.7) => {
+        "approved" if dice.chance(0.75) => {
             // The customer declines (the worker rejects, or reports a late decline).
             r.customer_declined_at = Some(stamp(dice, "customer_declined_at", &mut sets));
             what = "customer declined".into();
