@@ -471,7 +471,7 @@ impl World<'_> {
                     after.row.rejection_reason
                 ));
             }
-            let incentive = if changed || self.incentive.get(&id).is_none() {
+            let incentive = if changed || !self.incentive.contains_key(&id) {
                 let now = self
                     .store
                     .incentive_request(&id)
