@@ -73,7 +73,12 @@ fn forwarded_in(acts: &[Act]) -> impl Fn(DateTime<Utc>) -> bool + '_ {
 
 /// Checks one claim after one pass; returns the violations, each naming claim, seed, instant,
 /// what was expected and what was observed.
-pub fn pass(oracle: &Oracle, v: &PassView, acted: &mut usize) -> Vec<String> {
+pub fn pass(
+    oracle: &Oracle,
+    v: &PassView,
+    acted: &mut usize,
+    stale: &mut Vec<String>,
+) -> Vec<String> {
     let c = v.claim_after;
     let mut out = Vec::new();
     let mut say = |what: String| {
@@ -232,6 +237,19 @@ pub fn pass(oracle: &Oracle, v: &PassView, acted: &mut usize) -> Vec<String> {
             (m.kind == "partner_response_reminder").then(|| oracle.response(c, m.start).1);
         match m.state.as_str() {
             "sent" => {
+                if let Some(why) = stale_delivery(c, m) {
+                    stale.push(format!(
+                        "seed {} claim {} pass at {}: {} email of the {} run from {} delivered \
+                         although {why}\n    claim history: {}",
+                        v.seed,
+                        c.id,
+                        v.at.to_rfc3339(),
+                        m.kind,
+                        m.timer,
+                        m.start,
+                        c.log.join("; ")
+                    ));
+                }
                 if let Some(d) = deadline.filter(|d| v.at >= *d) {
                     say(format!(
                         "reminder delivered at {} but its deadline passed at {d}: expected it \
@@ -280,4 +298,28 @@ pub fn pass(oracle: &Oracle, v: &PassView, acted: &mut usize) -> Vec<String> {
         }
     }
     out
+}
+
+/// Why delivering `m` now tells its recipient something no longer true: the run it belongs to
+/// is not the claim's current one (SPEC §4: consent "while approved", the reminder "while
+/// partner action is required", the notice "while rejected").
+fn stale_delivery(c: &SimClaim, m: &Mail) -> Option<String> {
+    let r = &c.row;
+    let current = |status: &str, at: Option<DateTime<Utc>>| {
+        r.status == status && at.is_some_and(|a| same_instant(a, m.start))
+    };
+    let ok = match (m.kind.as_str(), m.timer.as_str()) {
+        ("consent_request", _) => current("approved", r.approved_at),
+        ("partner_response_reminder", _) => current("partner_action_required", r.info_requested_at),
+        ("claim_rejected", "rejection_notice") => current("rejected", r.rejected_at),
+        ("partner_approval_notice", _) => r.status == "approved",
+        _ => true,
+    };
+    (!ok).then(|| {
+        format!(
+            "the claim is now {} ({})",
+            r.status,
+            c.log.last().cloned().unwrap_or_default()
+        )
+    })
 }
