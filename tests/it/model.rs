@@ -14,6 +14,7 @@
 //! one-line command that replays it.
 
 mod check;
+mod findings;
 mod oracle;
 mod sim;
 
