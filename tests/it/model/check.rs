@@ -123,9 +123,15 @@ pub fn pass(
             continue;
         }
         if a.action == "consent_request_resent" {
-            // Only after a dead-lettered consent email, once the address was corrected.
-            let ok = a.start.is_some_and(|s| dead_consent(v.mails_before, s))
-                && !v.claim_before.bad_address;
+            // Only for a claim whose customer address was refused, once it was corrected. (The
+            // dead-lettered email is put back into the outbox, so its state no longer shows
+            // it; it may also go dead in this very pass, whose next round re-sends it.)
+            let refused = v
+                .claim_before
+                .log
+                .iter()
+                .any(|l| l.contains("refused address"));
+            let ok = refused && !v.claim_before.bad_address;
             if !ok {
                 say(format!(
                     "consent email re-sent ({:?}) without a dead-lettered one and a corrected \
