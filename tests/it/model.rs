@@ -11,7 +11,10 @@
 //! Seeded: `CPOR_MODEL_SEED` (default: from the clock, printed), `CPOR_MODEL_CLAIMS` (histories
 //! per backend; unset: as many as fit in `CPOR_MODEL_SECONDS`, default 25), and
 //! `CPOR_MODEL_PER_WORLD` (claims sharing one database, default 16). A failing world prints the
-//! one-line command that replays it.
+//! one-line command that replays it (SMTP retry jitter is not seeded, so a replay may differ in
+//! when a retried email goes out). `CPOR_MODEL_STRICT_EMAILS=1` also fails on emails delivered
+//! after their run stopped being current (a known gap, see `model/findings.rs`);
+//! `CPOR_MODEL_TRACE=1` prints each pass's timing and delivery counts.
 
 mod check;
 mod findings;
