@@ -20,6 +20,7 @@ mod mail_smtp;
 mod mail_templates;
 mod mail_tls;
 mod mail_token;
+mod model;
 mod never_miss;
 mod never_miss_bad_rows;
 mod never_miss_mail;
