@@ -30,6 +30,8 @@ pub const SLA_BREACHES: &str = "cpor_sla_breaches_total";
 pub const CLAIMS_SKIPPED: &str = "cpor_claims_skipped_total";
 /// Emails not sent because the deadline they name passed first.
 pub const EMAILS_EXPIRED: &str = "cpor_emails_expired_total";
+/// Emails withdrawn unsent because their claim moved on while they waited.
+pub const EMAILS_WITHDRAWN: &str = "cpor_emails_withdrawn_total";
 /// Claims left alone because the main system changed them meanwhile.
 pub const CLAIMS_CHANGED_MEANWHILE: &str = "cpor_claims_changed_meanwhile_total";
 /// Emails written in a fallback language because the claim's locale has no templates.

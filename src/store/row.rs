@@ -259,27 +259,36 @@ pub(crate) fn dead_email<R: ReadRow>(r: &R) -> Result<DeadEmail, StoreError> {
     })
 }
 
-/// The history row of an outbox email that expired unsent (from its `cpor_outbox` row).
-pub(crate) fn expired_history<R: ReadRow>(
+/// The history row of an outbox email settled without a delivery: `email_expired` (its
+/// `not_after` passed) or `email_withdrawn` (`why`: the claim moved on).
+pub(crate) fn unsent_history<R: ReadRow>(
     r: &R,
     now: DateTime<Utc>,
+    withdrawn: Option<&str>,
 ) -> Result<super::HistoryEntry, StoreError> {
     const T: &str = "cpor_outbox";
     let not_after = r
         .instant("not_after")
         .map_err(|e| StoreError::corrupt("cpor_outbox.not_after", e))?;
+    let (action, outcome) = match withdrawn {
+        None => (
+            "email_expired",
+            "not sent: its deadline passed before it could be delivered",
+        ),
+        Some(why) => ("email_withdrawn", why),
+    };
     Ok(super::HistoryEntry {
         claim_id: text(r, T, "claim_id")?,
         occurred_at: now,
         actor: crate::lifecycle::Actor::System,
-        action: "email_expired".to_owned(),
+        action: action.to_owned(),
         details: serde_json::json!({
             "email": text(r, T, "email")?,
             "timer": text(r, T, "timer")?,
             "start": instant(r, T, "started_at")?,
             "not_after": not_after,
             "message_id": text(r, T, "message_id")?,
-            "outcome": "not sent: its deadline passed before it could be delivered",
+            "outcome": outcome,
         }),
     })
 }

@@ -103,16 +103,23 @@ impl SqliteStore {
                     .await?;
                 }
             }
-            DeliveryResult::Expired => {
+            DeliveryResult::Expired | DeliveryResult::Withdrawn { .. } => {
+                let (state, why) = match result {
+                    DeliveryResult::Withdrawn { why } => ("withdrawn", Some(why.as_str())),
+                    _ => ("expired", None),
+                };
                 let row = sqlx::query(
-                    "UPDATE cpor_outbox SET state = 'expired', last_error = 'not sent: its not-after instant passed' \
-                     WHERE id = ?1 AND state <> 'sent' RETURNING claim_id, email, timer, started_at, not_after, message_id",
+                    "UPDATE cpor_outbox SET state = ?1, \
+                       last_error = COALESCE(?2, 'not sent: its not-after instant passed') \
+                     WHERE id = ?3 AND state <> 'sent' RETURNING claim_id, email, timer, started_at, not_after, message_id",
                 )
+                .bind(state)
+                .bind(why)
                 .bind(id)
                 .fetch_optional(&mut *tx)
                 .await?;
                 if let Some(row) = row {
-                    let h = super::row::expired_history(&row, now)?;
+                    let h = super::row::unsent_history(&row, now, why)?;
                     sqlx::query(
                         "INSERT INTO claim_history (claim_id, occurred_at, actor, action, details) \
                          VALUES (?1, ?2, ?3, ?4, ?5)",

@@ -223,6 +223,12 @@ pub enum DeliveryResult {
     },
     /// Not sent: its "not after" instant passed first. Recorded in the claim's history.
     Expired,
+    /// Not sent: the claim moved on while it waited (a consent request for a claim since
+    /// rejected). Recorded in the claim's history with why.
+    Withdrawn {
+        /// Why it no longer applies.
+        why: String,
+    },
 }
 
 /// Counts of the outbox by state, for metrics and the report.
@@ -242,7 +248,9 @@ impl OutboxCounts {
         match state {
             "sent" => self.sent += n,
             "dead" => self.dead += n,
-            _ => self.pending += n,
+            "pending" | "sending" => self.pending += n,
+            // Expired and withdrawn emails were settled without a delivery.
+            _ => {}
         }
     }
 }

@@ -55,6 +55,8 @@ pub struct DeliverOutcome {
     pub dead: usize,
     /// Not sent because their "not after" instant passed first (recorded in the claim's history).
     pub expired: usize,
+    /// Not sent because the claim moved on while they waited (recorded in the claim's history).
+    pub withdrawn: usize,
 }
 
 impl Mailer {
@@ -263,6 +265,15 @@ impl Mailer {
                         .await?;
                     continue;
                 }
+                if let Some(why) = withdrawn(store, &pending.email).await? {
+                    out.withdrawn += 1;
+                    metrics::counter!(telemetry::EMAILS_WITHDRAWN).increment(1);
+                    tracing::warn!(claim_id = %pending.email.claim_id, email = %pending.email.email, message_id = %pending.email.message_id, why = %why, "email withdrawn unsent: the claim moved on while it waited");
+                    store
+                        .record_delivery(pending.id, &DeliveryResult::Withdrawn { why }, now)
+                        .await?;
+                    continue;
+                }
                 match self.compose(&pending.email, now) {
                     Err(problem) => {
                         let failed = Err(DeliveryError::Permanent(problem));
@@ -396,6 +407,23 @@ fn split_mailbox(s: &str) -> (String, String) {
             (name.to_owned(), s[a + 1..b].trim().to_owned())
         }
         _ => ("Operations".to_owned(), s.trim().to_owned()),
+    }
+}
+
+/// Why `email` no longer applies to its claim as stored now, if it does not (a claim whose row
+/// cannot be read is not second-guessed: its email goes out as planned).
+async fn withdrawn<S: Store>(store: &S, email: &OutboxEmail) -> Result<Option<String>, StoreError> {
+    if matches!(
+        email.email,
+        EmailKind::SlaAlertDigest | EmailKind::ForwardedToIncentiveEvaluation
+    ) {
+        return Ok(None);
+    }
+    match store.claim(&email.claim_id).await {
+        Ok(claim) => Ok(super::applies::still_applies(email, &claim).err()),
+        Err(StoreError::NotFound(_)) => Ok(Some("not sent: the claim no longer exists".to_owned())),
+        Err(StoreError::BadClaim(_)) => Ok(None),
+        Err(e) => Err(e),
     }
 }
 

@@ -1,6 +1,7 @@
 //! One pass of the worker — recompute the timers of claims that changed, fire what is due, then
 //! deliver the outbox — as a function of an instant, so `tick --at`, `run` and tests share it.
 
+mod applies;
 mod decide;
 mod deliver;
 

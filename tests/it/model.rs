@@ -12,9 +12,9 @@
 //! per backend; unset: as many as fit in `CPOR_MODEL_SECONDS`, default 25), and
 //! `CPOR_MODEL_PER_WORLD` (claims sharing one database, default 16). A failing world prints the
 //! one-line command that replays it (SMTP retry jitter is not seeded, so a replay may differ in
-//! when a retried email goes out). `CPOR_MODEL_STRICT_EMAILS=1` also fails on emails delivered
-//! after their run stopped being current (a known gap, see `model/findings.rs`);
-//! `CPOR_MODEL_TRACE=1` prints each pass's timing and delivery counts.
+//! when a retried email goes out). An email delivered after its run stopped being current is a
+//! violation; one withdrawn while it still applied is one too. `CPOR_MODEL_TRACE=1` prints each
+//! pass's timing and delivery counts.
 
 mod check;
 mod findings;
@@ -134,12 +134,7 @@ async fn run(backend: Backend) {
     );
     eprintln!("model[{name}]: history actions: {actions:?}");
     eprintln!(
-        "model[{name}]: emails delivered after their run stopped being current: {stale}{}",
-        if strict_emails() {
-            " (violations: CPOR_MODEL_STRICT_EMAILS=1)"
-        } else {
-            " (reported, not failed; CPOR_MODEL_STRICT_EMAILS=1 fails on them)"
-        }
+        "model[{name}]: emails delivered after their run stopped being current (violations): {stale}"
     );
     if !violations.is_empty() {
         let shown: Vec<&String> = violations.iter().take(25).collect();
@@ -190,13 +185,6 @@ struct World<'a> {
     acted: usize,
     /// Emails delivered for a run that is no longer the claim's current one.
     stale: usize,
-}
-
-/// `CPOR_MODEL_STRICT_EMAILS=1`: an email delivered after its run stopped being current (a
-/// consent request retried through an outage and delivered after the claim was rejected, a
-/// reminder of an answered request) is a violation; otherwise it is counted and reported.
-fn strict_emails() -> bool {
-    std::env::var("CPOR_MODEL_STRICT_EMAILS").is_ok_and(|v| v == "1")
 }
 
 async fn open(backend: Backend) -> TestStore {
@@ -524,9 +512,7 @@ impl World<'_> {
             let mut stale = Vec::new();
             let found = check::pass(&self.oracle, &v, &mut self.acted, &mut stale);
             self.stale += stale.len();
-            if strict_emails() {
-                self.violations.extend(stale);
-            }
+            self.violations.extend(stale);
             self.violations.extend(found);
             self.claims[i] = after;
             self.acts.insert(id.clone(), acts);

@@ -119,7 +119,7 @@ pub fn pass(
         of_run.last().is_some_and(|m| m.state == "dead")
     };
     for a in &new {
-        if a.action == "email_expired" {
+        if a.action == "email_expired" || a.action == "email_withdrawn" {
             continue;
         }
         if a.action == "consent_request_resent" {
@@ -162,11 +162,12 @@ pub fn pass(
     }
     // Nothing twice: one history row per timer run.
     let mut runs: BTreeMap<(String, i64), usize> = BTreeMap::new();
-    for a in v
-        .acts_after
-        .iter()
-        .filter(|a| a.action != "email_expired" && a.action != "consent_request_resent")
-    {
+    for a in v.acts_after.iter().filter(|a| {
+        !matches!(
+            a.action.as_str(),
+            "email_expired" | "email_withdrawn" | "consent_request_resent"
+        )
+    }) {
         let key = (a.timer.clone(), a.start.map_or(0, |s| s.timestamp_millis()));
         *runs.entry(key).or_default() += 1;
     }
@@ -281,6 +282,24 @@ pub fn pass(
                     ));
                 }
             }
+            "withdrawn" => {
+                if stale_delivery(c, m).is_none() {
+                    say(format!(
+                        "{} email of the {} run from {} withdrawn at {} although it still \
+                         applies",
+                        m.kind, m.timer, m.start, v.at
+                    ));
+                }
+                if !new
+                    .iter()
+                    .any(|a| a.action == "email_withdrawn" && a.email == m.kind)
+                {
+                    say(format!(
+                        "{} email withdrawn at {} with no `email_withdrawn` history row",
+                        m.kind, v.at
+                    ));
+                }
+            }
             "dead" if m.kind == "consent_request" => {}
             "dead" => say(format!(
                 "{} email dead-lettered (partner addresses are valid; outages are short)",
@@ -314,11 +333,15 @@ fn stale_delivery(c: &SimClaim, m: &Mail) -> Option<String> {
     let current = |status: &str, at: Option<DateTime<Utc>>| {
         r.status == status && at.is_some_and(|a| same_instant(a, m.start))
     };
+    // A decline of this approval (not of an earlier one) ends what its emails announce.
+    let declined = r
+        .customer_declined_at
+        .is_some_and(|d| r.approved_at.is_none_or(|a| d >= a));
     let ok = match (m.kind.as_str(), m.timer.as_str()) {
-        ("consent_request", _) => current("approved", r.approved_at),
+        ("consent_request", _) => current("approved", r.approved_at) && !declined,
         ("partner_response_reminder", _) => current("partner_action_required", r.info_requested_at),
         ("claim_rejected", "rejection_notice") => current("rejected", r.rejected_at),
-        ("partner_approval_notice", _) => r.status == "approved",
+        ("partner_approval_notice", _) => r.status == "approved" && !declined,
         _ => true,
     };
     (!ok).then(|| {

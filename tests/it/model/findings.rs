@@ -1,5 +1,5 @@
-//! What the randomized model found that the worker does not do yet, each as a focused test
-//! (ignored until fixed; run with `cargo test --test it model::findings -- --ignored`).
+//! What the randomized model found in the worker, each as a focused test that failed before
+//! the fix.
 
 use chrono::Duration;
 use cpor_worker::store::Store;
@@ -9,10 +9,10 @@ use crate::harness::smtp::{SmtpSink, free_port};
 use crate::harness::{self, exec};
 use crate::never_miss::{insert, t};
 
-/// A consent email that waits out an SMTP outage is still delivered after the main system has
-/// rejected the claim: the customer is told the claim was approved and may be declined.
+/// A consent email that waits out an SMTP outage was delivered after the main system had
+/// rejected the claim (the customer was told the claim was approved and may be declined); it is
+/// withdrawn instead, with a history row saying why.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "known: a queued email is not withdrawn when its run stops being current (docs/reliability.md §4c)"]
 async fn a_consent_email_queued_through_an_outage_is_not_sent_after_the_claim_was_rejected() {
     let db = harness::sqlite_unmigrated().await;
     let store = &db.store;
@@ -75,5 +75,23 @@ async fn a_consent_email_queued_through_an_outage_is_not_sent_after_the_claim_wa
     assert!(
         !states.contains(&("consent_request".to_owned(), "sent".to_owned())),
         "the consent request went out after the claim was rejected: {states:?}, {subjects:?}"
+    );
+    assert!(
+        states.contains(&("consent_request".to_owned(), "withdrawn".to_owned())),
+        "{states:?}"
+    );
+    let history = store.history("c1").await.unwrap();
+    let withdrawn: Vec<_> = history
+        .iter()
+        .filter(|h| h.action == "email_withdrawn")
+        .collect();
+    assert_eq!(withdrawn.len(), 1, "{history:#?}");
+    assert_eq!(withdrawn[0].details["email"], "consent_request");
+    assert!(
+        withdrawn[0].details["outcome"]
+            .as_str()
+            .is_some_and(|o| o.contains("now rejected")),
+        "{:?}",
+        withdrawn[0].details
     );
 }
