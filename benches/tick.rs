@@ -94,6 +94,7 @@ async fn main() {
             max_first_sight_age: chrono::Duration::days(14),
         },
         batch_size: 1000,
+        template_version: None,
         stop: CancellationToken::new(),
     };
     // Before the rejections: the first pass only computes every claim's timers (a one-time cost

@@ -24,6 +24,7 @@ pub fn engine(config: &Config) -> anyhow::Result<Engine> {
             max_first_sight_age: config.max_first_sight_age,
         },
         batch_size: i64::from(config.batch_size),
+        template_version: Some(crate::mail::template_set_version(&config.templates_dir)),
         stop: CancellationToken::new(),
     })
 }

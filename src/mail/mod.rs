@@ -22,7 +22,7 @@ pub use delivery::{
     DeliveryError, FileTransport, OutgoingEmail, SmtpTransport, Transport, transport_from_config,
 };
 pub use retry::{RetryDecision, RetryPolicy};
-pub use templates::{RenderedEmail, Templates};
+pub use templates::{RenderedEmail, Templates, set_version as template_set_version};
 pub use token::{DeclineToken, TokenError, decline_link, sign_decline_token, verify_decline_token};
 
 /// Templates that could not be read or rendered; every message names the file at fault.

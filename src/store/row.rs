@@ -227,7 +227,33 @@ pub(crate) fn outbox_email<R: ReadRow>(r: &R) -> Result<OutboxEmail, StoreError>
         not_after: r
             .instant("not_after")
             .map_err(|e| StoreError::corrupt("cpor_outbox.not_after", e))?,
+        announced: announced(r)?,
+        calendar_version: r
+            .text("calendar_version")
+            .map_err(|e| StoreError::corrupt("cpor_outbox.calendar_version", e))?,
+        template_version: r
+            .text("template_version")
+            .map_err(|e| StoreError::corrupt("cpor_outbox.template_version", e))?,
     })
+}
+
+/// The deadline an outbox row announced: its last day and the instant it passes.
+fn announced<R: ReadRow>(
+    r: &R,
+) -> Result<Option<(chrono::NaiveDate, DateTime<Utc>)>, StoreError> {
+    let day = r
+        .text("announced_last_day")
+        .map_err(|e| StoreError::corrupt("cpor_outbox.announced_last_day", e))?;
+    let at = r
+        .instant("announced_passes_at")
+        .map_err(|e| StoreError::corrupt("cpor_outbox.announced_passes_at", e))?;
+    match (day, at) {
+        (Some(day), Some(at)) => day
+            .parse()
+            .map(|d| Some((d, at)))
+            .map_err(|e| StoreError::corrupt("cpor_outbox.announced_last_day", e)),
+        _ => Ok(None),
+    }
 }
 
 fn attempts<R: ReadRow>(r: &R) -> Result<i32, StoreError> {
@@ -279,6 +305,13 @@ pub(crate) fn expired_history<R: ReadRow>(
             "start": instant(r, T, "started_at")?,
             "not_after": not_after,
             "message_id": text(r, T, "message_id")?,
+            "announced": announced(r)?.map(|(last_day, passes_at)| serde_json::json!({
+                "last_day": last_day,
+                "passes_at": passes_at,
+            })),
+            "calendar_version": r
+                .text("calendar_version")
+                .map_err(|e| StoreError::corrupt("cpor_outbox.calendar_version", e))?,
             "outcome": "not sent: its deadline passed before it could be delivered",
         }),
     })

@@ -131,6 +131,12 @@ pub struct OutboxEmail {
     pub payload: serde_json::Value,
     /// Never sent at or after this instant (a reminder after its deadline): it expires instead.
     pub not_after: Option<DateTime<Utc>>,
+    /// The deadline the email names, if any: its last day and the instant it passes.
+    pub announced: Option<(chrono::NaiveDate, DateTime<Utc>)>,
+    /// The version of the calendar that counted that deadline ([`crate::calendar::Calendar::version`]).
+    pub calendar_version: Option<String>,
+    /// The version of the template set it was queued under ([`crate::mail::Templates::version`]).
+    pub template_version: Option<String>,
 }
 
 /// Everything a pass writes for one claim, in one transaction with the claim's other writes.

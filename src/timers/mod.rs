@@ -2,6 +2,7 @@
 //! `tick`, `dry-run` and `explain` all call [`evaluate`]; nothing else decides what is due.
 
 mod plan;
+mod provenance;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
@@ -12,6 +13,7 @@ use crate::claim::Claim;
 use crate::lifecycle::{ClaimStatus, id_enum};
 
 pub use plan::{Blocked, ClaimPlan, Effect, EmailKind, EmailPlan, Outcome, Recipient, plan};
+pub use provenance::{CalendarRef, SkippedDay, skipped_days};
 
 /// Business days the partner has to answer an information request.
 pub const PARTNER_RESPONSE_DAYS: u32 = 5;
@@ -95,6 +97,8 @@ pub struct Timer {
 /// A deadline as shown to people: last day inclusive, local, and the instant it passes.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct DeadlineInfo {
+    /// The event counted from.
+    pub from: DateTime<Utc>,
     /// The event's local date (d0).
     pub from_date: NaiveDate,
     /// The last day, inclusive, in `time_zone`.
@@ -121,6 +125,7 @@ impl From<&Deadline> for DeadlineInfo {
             DayCount::Calendar(n) => ("calendar", n),
         };
         DeadlineInfo {
+            from: d.from,
             from_date: d.from_date,
             last_day: d.last_day,
             passes_at: d.due,

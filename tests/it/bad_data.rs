@@ -244,6 +244,7 @@ fn engine() -> Engine {
             max_first_sight_age: chrono::Duration::days(14),
         },
         batch_size: 10,
+        template_version: None,
         stop: tokio_util::sync::CancellationToken::new(),
     }
 }

@@ -38,6 +38,7 @@ pub(crate) fn engine() -> Engine {
             max_first_sight_age: chrono::Duration::days(14),
         },
         batch_size: 50,
+        template_version: None,
         stop: tokio_util::sync::CancellationToken::new(),
     }
 }
