@@ -81,7 +81,8 @@ impl PgStore {
                SELECT id FROM cpor_outbox WHERE state IN ('pending', 'sending') AND next_attempt_at <= $1 \
                ORDER BY next_attempt_at, id LIMIT $3 FOR UPDATE SKIP LOCKED) \
              RETURNING id, attempts, message_id, claim_id, timer, started_at, email, to_name, to_address, \
-               locale, payload, not_after",
+               locale, payload, not_after, announced_last_day, announced_passes_at, calendar_version, \
+               template_version",
         )
         .bind(now)
         .bind(lease_until)

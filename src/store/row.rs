@@ -238,9 +238,7 @@ pub(crate) fn outbox_email<R: ReadRow>(r: &R) -> Result<OutboxEmail, StoreError>
 }
 
 /// The deadline an outbox row announced: its last day and the instant it passes.
-fn announced<R: ReadRow>(
-    r: &R,
-) -> Result<Option<(chrono::NaiveDate, DateTime<Utc>)>, StoreError> {
+fn announced<R: ReadRow>(r: &R) -> Result<Option<(chrono::NaiveDate, DateTime<Utc>)>, StoreError> {
     let day = r
         .text("announced_last_day")
         .map_err(|e| StoreError::corrupt("cpor_outbox.announced_last_day", e))?;

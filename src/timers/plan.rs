@@ -337,6 +337,8 @@ impl Planner<'_> {
             announced: None,
         };
         let mut reason: Option<&str> = None;
+        // The deadline a row without its own is about (the dispute window of a skipped notice).
+        let mut about: Option<DeadlineInfo> = None;
         let action = match t.kind {
             K::ReviewStartSla | K::ReviewDecisionSla | K::DisputeReviewSla => {
                 e.sla_alert = true;
@@ -382,7 +384,8 @@ impl Planner<'_> {
                     to: ClaimStatus::Rejected,
                     rejection_reason: Some(r),
                 });
-                let window = DeadlineInfo::from(&self.window_from_now(t.kind, DISPUTE_WINDOW_DAYS)?);
+                let window =
+                    DeadlineInfo::from(&self.window_from_now(t.kind, DISPUTE_WINDOW_DAYS)?);
                 let mut m = self.email_naming(EmailKind::ClaimRejected, false, &window);
                 m.rejection_reason = Some(r);
                 e.emails.push(m);
@@ -392,7 +395,8 @@ impl Planner<'_> {
                 action
             }
             K::ConsentNotification => {
-                let window = DeadlineInfo::from(&self.window_from_now(t.kind, CONSENT_WINDOW_DAYS)?);
+                let window =
+                    DeadlineInfo::from(&self.window_from_now(t.kind, CONSENT_WINDOW_DAYS)?);
                 e.emails
                     .push(self.email_naming(EmailKind::ConsentRequest, true, &window));
                 e.announced = Some(window);
@@ -426,6 +430,7 @@ impl Planner<'_> {
                     source,
                 })?;
                 let window = DeadlineInfo::from(&window);
+                about = Some(window.clone());
                 if self.claim.disputed_rejection().is_some() {
                     e.outcome =
                         Outcome::Skipped("the partner has already disputed the rejection".into());
@@ -457,6 +462,7 @@ impl Planner<'_> {
             .deadline
             .clone()
             .or_else(|| e.announced.clone())
+            .or(about)
             .or_else(|| self.deadline_of(K::ConsentWindowClose).cloned());
         let skipped = shown
             .as_ref()

@@ -11,8 +11,8 @@ use crate::store::{
     message_id,
 };
 use crate::timers::{
-    CalendarRef, ClaimFacts, ClaimPlan, EmailKind, FUTURE_TOLERANCE, FiredTimer, HELD_ON_FIRST_SIGHT,
-    TimerError, TimerKind, TimerSettings, TimerState, evaluate, plan,
+    CalendarRef, ClaimFacts, ClaimPlan, EmailKind, FUTURE_TOLERANCE, FiredTimer,
+    HELD_ON_FIRST_SIGHT, TimerError, TimerKind, TimerSettings, TimerState, evaluate, plan,
 };
 
 /// What one claim came to in a fire batch, for the pass's tally and log.
