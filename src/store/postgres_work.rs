@@ -114,7 +114,15 @@ impl PgStore {
         .bind(ids)
         .fetch_all(&mut *conn)
         .await?;
-        super::row::facts(&fired, &consent, &dead)
+        let told = sqlx::query(
+            "SELECT claim_id, timer, email, started_at, created_at, sent_at, announced_last_day, \
+               announced_passes_at FROM cpor_outbox WHERE claim_id = ANY($1) \
+               AND state = 'sent' AND announced_last_day IS NOT NULL",
+        )
+        .bind(ids)
+        .fetch_all(&mut *conn)
+        .await?;
+        super::row::facts(&fired, &consent, &dead, &told)
     }
 
     pub(super) async fn save_sync_in(

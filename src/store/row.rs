@@ -14,7 +14,7 @@ use super::{
     ChangedClaim, DeadEmail, LoadedClaim, OutboxEmail, PendingEmail, SlaAlert, StoreError,
 };
 use crate::claim::{BadClaim, Claim, ClaimRow};
-use crate::timers::{ClaimFacts, DeadConsent, FiredTimer};
+use crate::timers::{ClaimFacts, Communicated, DeadConsent, EmailKind, FiredTimer, TimerKind};
 
 /// How a backend reads one column; errors are the reason in words.
 pub(crate) trait ReadRow {
@@ -315,6 +315,45 @@ pub(crate) fn expired_history<R: ReadRow>(
     })
 }
 
+/// The deadline a sent outbox row named, as the run of the timer that watches it: a reminder
+/// names its run's response deadline, an approval notice (and the consent request, from when it
+/// was sent) the consent window, a rejection email the dispute window of that rejection.
+fn communicated<R: ReadRow>(r: &R) -> Result<Option<(String, Communicated)>, StoreError> {
+    const T: &str = "cpor_outbox";
+    let Some((last_day, passes_at)) = announced(r)? else {
+        return Ok(None);
+    };
+    let email: EmailKind = parsed(r, T, "email")?;
+    let timer: TimerKind = parsed(r, T, "timer")?;
+    let (deadline, start) = match (email, timer) {
+        (EmailKind::PartnerResponseReminder, _) => (
+            TimerKind::PartnerResponseDeadline,
+            instant(r, T, "started_at")?,
+        ),
+        (EmailKind::PartnerApprovalNotice, _) => {
+            (TimerKind::ConsentWindowClose, instant(r, T, "started_at")?)
+        }
+        (EmailKind::ConsentRequest, _) => {
+            (TimerKind::ConsentWindowClose, instant(r, T, "sent_at")?)
+        }
+        (EmailKind::ClaimRejected, TimerKind::RejectionNotice) => {
+            (TimerKind::DisputeWindowClose, instant(r, T, "started_at")?)
+        }
+        // An auto-rejection's email: the rejection happened on the pass that queued it.
+        (EmailKind::ClaimRejected, _) => {
+            (TimerKind::DisputeWindowClose, instant(r, T, "created_at")?)
+        }
+        _ => return Ok(None),
+    };
+    let c = Communicated {
+        timer: deadline,
+        start,
+        last_day,
+        passes_at,
+    };
+    Ok(Some((text(r, T, "claim_id")?, c)))
+}
+
 /// A `cpor_sla_alerts` row.
 pub(crate) fn sla_alert<R: ReadRow>(r: &R) -> Result<SlaAlert, StoreError> {
     const T: &str = "cpor_sla_alerts";
@@ -333,6 +372,7 @@ pub(crate) fn facts<R: ReadRow>(
     fired: &[R],
     consent_sent: &[R],
     consent_dead: &[R],
+    told: &[R],
 ) -> Result<HashMap<String, ClaimFacts>, StoreError> {
     const T: &str = "cpor_timers";
     let mut facts: HashMap<String, ClaimFacts> = HashMap::new();
@@ -371,6 +411,11 @@ pub(crate) fn facts<R: ReadRow>(
             .or_default()
             .consent_dead
             .push(dead);
+    }
+    for r in told {
+        if let Some((claim, c)) = communicated(r)? {
+            facts.entry(claim).or_default().communicated.push(c);
+        }
     }
     Ok(facts)
 }

@@ -121,7 +121,15 @@ impl SqliteStore {
         .bind(ids_json(ids))
         .fetch_all(&mut *conn)
         .await?;
-        super::row::facts(&fired, &consent, &dead)
+        let told = sqlx::query(
+            "SELECT claim_id, timer, email, started_at, created_at, sent_at, announced_last_day, \
+               announced_passes_at FROM cpor_outbox WHERE claim_id IN (SELECT value FROM json_each(?)) \
+               AND state = 'sent' AND announced_last_day IS NOT NULL",
+        )
+        .bind(ids_json(ids))
+        .fetch_all(&mut *conn)
+        .await?;
+        super::row::facts(&fired, &consent, &dead, &told)
     }
 
     pub(super) async fn save_sync_in(

@@ -112,7 +112,19 @@ pub struct DeadlineInfo {
     pub counting: &'static str,
     /// How many days.
     pub days: u32,
+    /// Which rule gave `last_day`: `calendar` (counted), or `never_shorten_communicated` (the
+    /// day already named in a sent email, later than the calendar in force now gives).
+    pub rule: &'static str,
+    /// The last day the calendar gives, when a rule other than `calendar` applied.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub counted_last_day: Option<NaiveDate>,
 }
+
+/// [`DeadlineInfo::rule`] when the calendar's count stands.
+pub const RULE_CALENDAR: &str = "calendar";
+/// [`DeadlineInfo::rule`] when a communicated day was kept (setting
+/// `calendar.never_shorten_communicated`).
+pub const RULE_NEVER_SHORTEN: &str = "never_shorten_communicated";
 
 fn ser_tz<S: serde::Serializer>(tz: &Tz, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(tz.name())
@@ -132,6 +144,8 @@ impl From<&Deadline> for DeadlineInfo {
             time_zone: d.time_zone,
             counting,
             days,
+            rule: RULE_CALENDAR,
+            counted_last_day: None,
         }
     }
 }
@@ -145,6 +159,21 @@ pub struct ClaimFacts {
     pub consent_sent: Vec<(DateTime<Utc>, DateTime<Utc>)>,
     /// Consent emails dead-lettered, not (yet) delivered.
     pub consent_dead: Vec<DeadConsent>,
+    /// Deadlines already named to a partner or customer in a sent email.
+    pub communicated: Vec<Communicated>,
+}
+
+/// A deadline named in a sent email, as the timer run that watches it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Communicated {
+    /// The timer whose deadline it is.
+    pub timer: TimerKind,
+    /// That timer run's start.
+    pub start: DateTime<Utc>,
+    /// The last day the email named.
+    pub last_day: NaiveDate,
+    /// The instant that day ended.
+    pub passes_at: DateTime<Utc>,
 }
 
 /// A consent email that could not be delivered: the round cannot start until it is.
@@ -178,6 +207,14 @@ impl ClaimFacts {
             .find(|f| f.kind == kind && f.start == start)
     }
 
+    /// The latest deadline of the run (`kind`, `start`) named in a sent email.
+    pub fn communicated(&self, kind: TimerKind, start: DateTime<Utc>) -> Option<&Communicated> {
+        self.communicated
+            .iter()
+            .filter(|c| c.timer == kind && c.start == start)
+            .max_by_key(|c| c.passes_at)
+    }
+
     /// The dead-lettered consent email of the approval at `approved_at`, unless one was delivered.
     pub fn consent_dead(&self, approved_at: DateTime<Utc>) -> Option<&DeadConsent> {
         if self.consent_sent_at(approved_at).is_some() {
@@ -208,6 +245,9 @@ pub struct TimerSettings {
     /// On first sight of a claim, an obligation due longer ago than this is held for an
     /// operator instead of acted on (a deployment onto old data sends nothing stale).
     pub max_first_sight_age: chrono::Duration,
+    /// A deadline already named in a sent email never moves earlier (setting
+    /// `calendar.never_shorten_communicated`, default true).
+    pub never_shorten_communicated: bool,
 }
 
 /// Why a claim's timers cannot be worked out; the claim is skipped and reported.
@@ -280,7 +320,7 @@ pub fn claim_time_zone(claim: &Claim, cal: &Calendar) -> Tz {
 ///     ..ClaimRow::default()
 /// })
 /// .unwrap();
-/// let settings = TimerSettings { reminder_lead_business_days: 0, max_first_sight_age: chrono::Duration::days(14) };
+/// let settings = TimerSettings { reminder_lead_business_days: 0, max_first_sight_age: chrono::Duration::days(14), never_shorten_communicated: true };
 /// let now = "2027-01-05T23:00:00Z".parse().unwrap();
 /// let timers = evaluate(&claim, cals.for_country("SE").unwrap(), &ClaimFacts::default(), settings, now).unwrap();
 /// let deadline = timers.iter().find(|t| t.kind == TimerKind::PartnerResponseDeadline).unwrap();
@@ -301,6 +341,7 @@ pub fn evaluate(
         tz,
         facts,
         now,
+        never_shorten: settings.never_shorten_communicated,
     };
     TimerKind::ALL
         .iter()
@@ -315,6 +356,7 @@ struct Evaluator<'a> {
     tz: Tz,
     facts: &'a ClaimFacts,
     now: DateTime<Utc>,
+    never_shorten: bool,
 }
 
 /// A customer's decline as it bears on the current approval.
@@ -541,7 +583,9 @@ impl Evaluator<'_> {
             Shape::Counting(start, None) => (start, start, None),
             Shape::Counting(start, Some(count)) => {
                 let d = self.deadline(kind, start, count)?;
-                (start, d.due, Some(d))
+                let info = self.kept(kind, start, DeadlineInfo::from(&d));
+                let timer = self.finish(kind, start, info.passes_at, Some(info));
+                return Ok(timer);
             }
             Shape::Reminder(start) => {
                 let d = self.deadline(kind, start, DayCount::Business(PARTNER_RESPONSE_DAYS))?;
@@ -559,6 +603,31 @@ impl Evaluator<'_> {
                 (start, day, Some(d))
             }
         };
+        Ok(self.finish(kind, start, due, dl.as_ref().map(DeadlineInfo::from)))
+    }
+
+    /// The deadline `d` of run (`kind`, `start`), unless a sent email named a later last day
+    /// and `never_shorten` holds: then that day, with the rule that kept it.
+    fn kept(&self, kind: TimerKind, start: DateTime<Utc>, d: DeadlineInfo) -> DeadlineInfo {
+        match self.facts.communicated(kind, start) {
+            Some(c) if self.never_shorten && c.passes_at > d.passes_at => DeadlineInfo {
+                counted_last_day: Some(d.last_day),
+                last_day: c.last_day,
+                passes_at: c.passes_at,
+                rule: RULE_NEVER_SHORTEN,
+                ..d
+            },
+            _ => d,
+        }
+    }
+
+    fn finish(
+        &self,
+        kind: TimerKind,
+        start: DateTime<Utc>,
+        due: DateTime<Utc>,
+        deadline: Option<DeadlineInfo>,
+    ) -> Timer {
         let state = match self.facts.fired(kind, start) {
             Some(f) => TimerState::Fired {
                 at: f.at,
@@ -567,13 +636,13 @@ impl Evaluator<'_> {
             None if due <= self.now => TimerState::Due,
             None => TimerState::Pending,
         };
-        Ok(Timer {
+        Timer {
             kind,
             start: Some(start),
             due: Some(due),
-            deadline: dl.as_ref().map(DeadlineInfo::from),
+            deadline,
             state,
-        })
+        }
     }
 }
 

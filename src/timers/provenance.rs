@@ -106,4 +106,62 @@ mod tests {
         .unwrap();
         assert!(skipped_days(se, &DeadlineInfo::from(&calendar_days)).is_empty());
     }
+
+    #[test]
+    fn a_communicated_last_day_is_never_shortened() {
+        use crate::claim::{Claim, ClaimRow};
+        use crate::timers::{ClaimFacts, Communicated, TimerKind, TimerSettings, evaluate};
+        let cals = Calendars::builtin().unwrap();
+        let se = cals.for_country("SE").unwrap();
+        let t = |s: &str| s.parse::<chrono::DateTime<chrono::Utc>>().unwrap();
+        let claim = Claim::try_from(ClaimRow {
+            id: "c1".into(),
+            status: "partner_action_required".into(),
+            country: Some("SE".into()),
+            info_requested_at: Some(t("2026-12-23T14:00:00Z")),
+            ..ClaimRow::default()
+        })
+        .unwrap();
+        let told = |day: &str, at: &str| ClaimFacts {
+            communicated: vec![Communicated {
+                timer: TimerKind::PartnerResponseDeadline,
+                start: t("2026-12-23T14:00:00Z"),
+                last_day: day.parse().unwrap(),
+                passes_at: t(at),
+            }],
+            ..ClaimFacts::default()
+        };
+        let deadline = |facts: &ClaimFacts, on: bool| {
+            let settings = TimerSettings {
+                reminder_lead_business_days: 0,
+                max_first_sight_age: chrono::Duration::days(14),
+                never_shorten_communicated: on,
+            };
+            let timers = evaluate(&claim, se, facts, settings, t("2026-12-24T00:00:00Z")).unwrap();
+            let d = timers
+                .into_iter()
+                .find(|x| x.kind == TimerKind::PartnerResponseDeadline)
+                .unwrap();
+            (d.due.unwrap(), d.deadline.unwrap())
+        };
+        // Told 7 January (a calendar then had two more holidays): kept, with the rule named.
+        let later = told("2027-01-07", "2027-01-07T23:00:00Z");
+        let (due, d) = deadline(&later, true);
+        assert_eq!(d.last_day.to_string(), "2027-01-07");
+        assert_eq!(due, t("2027-01-07T23:00:00Z"));
+        assert_eq!(d.rule, "never_shorten_communicated");
+        assert_eq!(d.counted_last_day.unwrap().to_string(), "2027-01-05");
+        // The setting off: the calendar in force decides.
+        let (_, d) = deadline(&later, false);
+        assert_eq!(
+            (d.last_day.to_string(), d.rule),
+            ("2027-01-05".into(), "calendar")
+        );
+        // Told an earlier day: a deadline may move later.
+        let (_, d) = deadline(&told("2027-01-04", "2027-01-04T23:00:00Z"), true);
+        assert_eq!(
+            (d.last_day.to_string(), d.rule),
+            ("2027-01-05".into(), "calendar")
+        );
+    }
 }

@@ -25,6 +25,7 @@ fn engine() -> Engine {
         settings: TimerSettings {
             reminder_lead_business_days: 0,
             max_first_sight_age: Duration::days(14),
+            never_shorten_communicated: true,
         },
         batch_size: 50,
         template_version: Some("tpl-test".into()),
