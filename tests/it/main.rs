@@ -4,6 +4,7 @@
 mod harness;
 
 mod bad_data;
+mod calendar_diff;
 mod cli_basic;
 mod cli_calendar;
 mod cli_report;
