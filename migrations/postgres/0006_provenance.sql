@@ -16,3 +16,24 @@ CREATE TABLE IF NOT EXISTS cpor_status_timeline (
     changed_at TIMESTAMPTZ NOT NULL
 );
 CREATE INDEX IF NOT EXISTS cpor_status_timeline_claim_idx ON cpor_status_timeline (claim_id, changed_at);
+CREATE UNIQUE INDEX IF NOT EXISTS cpor_status_timeline_once
+    ON cpor_status_timeline (claim_id, changed_at, new_status);
+
+-- The change capture also records the event time the main system gave the new status
+-- (`submitted_at` for submitted, `info_requested_at` for partner_action_required, …), as text so
+-- that no value of the main system's columns can make its write fail.
+ALTER TABLE cpor_claim_changes ADD COLUMN IF NOT EXISTS event_at TEXT;
+CREATE OR REPLACE FUNCTION cpor_record_claim_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO cpor_claim_changes (claim_id, old_status, new_status, event_at)
+    VALUES (NEW.id, CASE WHEN TG_OP = 'UPDATE' THEN OLD.status END, NEW.status,
+            CASE NEW.status
+                WHEN 'submitted' THEN NEW.submitted_at::text
+                WHEN 'under_review' THEN NEW.review_started_at::text
+                WHEN 'partner_action_required' THEN NEW.info_requested_at::text
+                WHEN 'approved' THEN NEW.approved_at::text
+                WHEN 'rejected' THEN NEW.rejected_at::text
+            END);
+    RETURN NULL;
+END
+$$;

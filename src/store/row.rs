@@ -14,7 +14,9 @@ use super::{
     ChangedClaim, DeadEmail, LoadedClaim, OutboxEmail, PendingEmail, SlaAlert, StoreError,
 };
 use crate::claim::{BadClaim, Claim, ClaimRow};
-use crate::timers::{ClaimFacts, Communicated, DeadConsent, EmailKind, FiredTimer, TimerKind};
+use crate::timers::{
+    ClaimFacts, Communicated, DeadConsent, EmailKind, FiredTimer, StatusSeen, TimerKind,
+};
 
 /// How a backend reads one column; errors are the reason in words.
 pub(crate) trait ReadRow {
@@ -373,6 +375,7 @@ pub(crate) fn facts<R: ReadRow>(
     consent_sent: &[R],
     consent_dead: &[R],
     told: &[R],
+    timeline: &[R],
 ) -> Result<HashMap<String, ClaimFacts>, StoreError> {
     const T: &str = "cpor_timers";
     let mut facts: HashMap<String, ClaimFacts> = HashMap::new();
@@ -416,6 +419,20 @@ pub(crate) fn facts<R: ReadRow>(
         if let Some((claim, c)) = communicated(r)? {
             facts.entry(claim).or_default().communicated.push(c);
         }
+    }
+    for r in timeline {
+        const T: &str = "cpor_status_timeline";
+        let status = |col: &str| r.text(col).ok().flatten().and_then(|s| s.parse().ok());
+        let seen = StatusSeen {
+            at: instant(r, T, "changed_at")?,
+            old: status("old_status"),
+            new: status("new_status"),
+        };
+        facts
+            .entry(text(r, T, "claim_id")?)
+            .or_default()
+            .timeline
+            .push(seen);
     }
     Ok(facts)
 }

@@ -1,6 +1,7 @@
 //! Which timers a claim has at an instant (SPEC §4), when each is due, and in what state. Pure:
 //! `tick`, `dry-run` and `explain` all call [`evaluate`]; nothing else decides what is due.
 
+mod decision;
 mod plan;
 mod provenance;
 
@@ -12,6 +13,7 @@ use crate::calendar::{Calendar, CalendarError, DayCount, Deadline, deadline, sta
 use crate::claim::Claim;
 use crate::lifecycle::{ClaimStatus, id_enum};
 
+pub use decision::{DECISION_SLA_DAYS, DecisionRun, Paused, StatusSeen, decision_run};
 pub use plan::{Blocked, ClaimPlan, Effect, EmailKind, EmailPlan, Outcome, Recipient, plan};
 pub use provenance::{CalendarRef, SkippedDay, skipped_days};
 
@@ -53,6 +55,8 @@ id_enum!(
         DisputeWindowClose => "dispute_window_close",
         /// Reviewers did not answer a dispute within 5 business days.
         DisputeReviewSla => "dispute_review_sla",
+        /// No decision within 10 business days of submission, partner-action rounds paused.
+        DecisionSla => "decision_sla",
     }
 );
 
@@ -89,6 +93,9 @@ pub struct Timer {
     pub due: Option<DateTime<Utc>>,
     /// The deadline it watches, with its last day, when it counts days.
     pub deadline: Option<DeadlineInfo>,
+    /// The decision SLA's pauses (partner-action rounds); empty for other timers.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub paused: Vec<Paused>,
     /// Where it stands.
     #[serde(flatten)]
     pub state: TimerState,
@@ -161,6 +168,8 @@ pub struct ClaimFacts {
     pub consent_dead: Vec<DeadConsent>,
     /// Deadlines already named to a partner or customer in a sent email.
     pub communicated: Vec<Communicated>,
+    /// The claim's status changes as observed (`cpor_status_timeline`), oldest first.
+    pub timeline: Vec<StatusSeen>,
 }
 
 /// A deadline named in a sent email, as the timer run that watches it.
@@ -379,6 +388,8 @@ enum Shape {
     Counting(DateTime<Utc>, Option<DayCount>),
     /// The reminder: due at the start of a day before the deadline.
     Reminder(DateTime<Utc>),
+    /// The decision SLA: its run, with the pauses that extend it.
+    Decision(DecisionRun),
 }
 
 impl Evaluator<'_> {
@@ -504,6 +515,38 @@ impl Evaluator<'_> {
                     Ok(Shape::Counting(rejected, calendar(DISPUTE_WINDOW_DAYS)))
                 }
             }
+            K::DecisionSla
+                if !matches!(
+                    c.status,
+                    S::Submitted | S::UnderReview | S::PartnerActionRequired
+                ) =>
+            {
+                na("runs from submission until a decision")
+            }
+            K::DecisionSla => {
+                let run = decision_run(c, self.cal, self.tz, self.facts)
+                    .map_err(|source| TimerError::Calendar {
+                        timer: kind,
+                        source,
+                    })?
+                    .ok_or(TimerError::MissingTimestamp {
+                        status: c.status,
+                        column: "submitted_at",
+                    })?;
+                let run = DecisionRun {
+                    start: self.not_future(kind, run.start, "submitted_at")?,
+                    ..run
+                };
+                if let Some(p) = run.paused.last().filter(|_| run.is_paused()) {
+                    return na(&format!(
+                        "paused: waiting for the partner since {} ({} earlier round(s), {} business day(s) added)",
+                        p.from.to_rfc3339(),
+                        run.paused.len() - 1,
+                        run.paused_days()
+                    ));
+                }
+                Ok(Shape::Decision(run))
+            }
             K::DisputeReviewSla => match c.disputed_rejection() {
                 None => na("no dispute of this rejection is open"),
                 Some(_) if c.dispute_resolved_at >= c.dispute_opened_at => {
@@ -577,6 +620,7 @@ impl Evaluator<'_> {
                     start: None,
                     due: None,
                     deadline: None,
+                    paused: Vec::new(),
                     state: TimerState::NotApplicable { reason },
                 });
             }
@@ -585,6 +629,14 @@ impl Evaluator<'_> {
                 let d = self.deadline(kind, start, count)?;
                 let info = self.kept(kind, start, DeadlineInfo::from(&d));
                 let timer = self.finish(kind, start, info.passes_at, Some(info));
+                return Ok(timer);
+            }
+            Shape::Decision(run) => {
+                let days = DECISION_SLA_DAYS + run.paused_days();
+                let d = self.deadline(kind, run.start, DayCount::Business(days))?;
+                let info = DeadlineInfo::from(&d);
+                let mut timer = self.finish(kind, run.start, info.passes_at, Some(info));
+                timer.paused = run.paused;
                 return Ok(timer);
             }
             Shape::Reminder(start) => {
@@ -641,6 +693,7 @@ impl Evaluator<'_> {
             start: Some(start),
             due: Some(due),
             deadline,
+            paused: Vec::new(),
             state,
         }
     }

@@ -340,7 +340,7 @@ impl Planner<'_> {
         // The deadline a row without its own is about (the dispute window of a skipped notice).
         let mut about: Option<DeadlineInfo> = None;
         let action = match t.kind {
-            K::ReviewStartSla | K::ReviewDecisionSla | K::DisputeReviewSla => {
+            K::ReviewStartSla | K::ReviewDecisionSla | K::DisputeReviewSla | K::DecisionSla => {
                 e.sla_alert = true;
                 "sla_breached"
             }
@@ -476,6 +476,7 @@ impl Planner<'_> {
             "announced": e.announced,
             "calendar": CalendarRef::from(self.cal),
             "skipped": skipped,
+            "paused": t.paused,
             "time_zone": self.tz.name(),
             "reason": reason,
             "outcome": e.outcome.label(),

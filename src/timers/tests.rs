@@ -188,6 +188,7 @@ fn fired_timers_do_not_fire_again() {
         consent_sent: vec![],
         consent_dead: vec![],
         communicated: vec![],
+        timeline: vec![],
     };
     assert!(
         plan_at(&c, &facts, "2027-01-05T09:00:00Z")
@@ -221,6 +222,7 @@ fn consent_flow_notifies_then_closes_seven_calendar_days_after_sending() {
         consent_sent: vec![(t("2026-06-18T10:00:00Z"), t("2026-06-18T10:00:31Z"))],
         consent_dead: vec![],
         communicated: vec![],
+        timeline: vec![],
     };
     let p = plan_at(&c, &sent, "2026-06-18T10:01:00Z");
     assert_eq!(p.effects.len(), 1);

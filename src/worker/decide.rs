@@ -76,6 +76,7 @@ fn is_obligation(kind: TimerKind) -> bool {
         TimerKind::ReviewStartSla
             | TimerKind::ReviewDecisionSla
             | TimerKind::DisputeReviewSla
+            | TimerKind::DecisionSla
             | TimerKind::DisputeWindowClose
     )
 }
