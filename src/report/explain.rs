@@ -10,8 +10,8 @@ use crate::claim::Claim;
 use crate::lifecycle::ClaimStatus;
 use crate::store::{HistoryEntry, OutboxEmail};
 use crate::timers::{
-    ClaimFacts, DeadlineInfo, TimerError, TimerKind, TimerSettings, TimerState, claim_time_zone,
-    evaluate, plan,
+    ClaimFacts, DeadlineInfo, Paused, TimerError, TimerKind, TimerSettings, TimerState,
+    claim_time_zone, evaluate, plan,
 };
 
 /// One day between d0 and a deadline's last day.
@@ -61,6 +61,9 @@ pub struct TimerExplanation {
     pub deadline: Option<DeadlineInfo>,
     /// How the days were counted, in words.
     pub counting: Option<String>,
+    /// The decision SLA's pauses (the partner's time), each adding business days.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub paused: Vec<Paused>,
     /// d0+1 ..= last day, for business-day deadlines.
     pub days: Vec<DayLine>,
     /// What it does now, when due.
@@ -174,6 +177,7 @@ pub fn explain(
                 due: t.due,
                 deadline: t.deadline.clone(),
                 counting,
+                paused: t.paused.clone(),
                 days,
                 due_action,
             }

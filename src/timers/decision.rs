@@ -72,9 +72,14 @@ pub fn decision_run(
     let mut open: Vec<(DateTime<Utc>, Option<DateTime<Utc>>)> = Vec::new();
     let mut timeline = facts.timeline.clone();
     timeline.sort_by_key(|s| s.at);
+    // The status before each change: as recorded, else the one observed before it (a writer
+    // that replaces rows, e.g. SQLite's INSERT OR REPLACE, records inserts only).
+    let mut prev: Option<ClaimStatus> = None;
     for s in &timeline {
+        let before = s.old.or(prev);
+        prev = s.new;
         match s.new {
-            Some(S::Submitted) if s.old != Some(S::PartnerActionRequired) => {
+            Some(S::Submitted) if before != Some(S::PartnerActionRequired) => {
                 start = Some(s.at);
                 open.clear();
             }
@@ -85,7 +90,7 @@ pub fn decision_run(
             Some(S::PartnerActionRequired) if start.is_some() => open.push((s.at, None)),
             _ => {}
         }
-        if s.old == Some(S::PartnerActionRequired)
+        if before == Some(S::PartnerActionRequired)
             && let Some(last) = open.last_mut().filter(|p| p.1.is_none())
         {
             last.1 = Some(s.at);
@@ -117,4 +122,99 @@ pub fn decision_run(
         });
     }
     Ok(Some(DecisionRun { start, paused }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::calendar::Calendars;
+    use crate::claim::ClaimRow;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    fn seen(at: &str, old: Option<ClaimStatus>, new: ClaimStatus) -> StatusSeen {
+        StatusSeen {
+            at: t(at),
+            old,
+            new: Some(new),
+        }
+    }
+
+    #[test]
+    fn two_rounds_add_the_partners_business_days_and_an_open_round_pauses() {
+        use ClaimStatus as S;
+        let cals = Calendars::builtin().unwrap();
+        let se = cals.for_country("SE").unwrap();
+        let claim = |status: &str| {
+            Claim::try_from(ClaimRow {
+                id: "c1".into(),
+                status: status.into(),
+                country: Some("SE".into()),
+                submitted_at: Some(t("2027-02-15T10:00:00Z")),
+                ..ClaimRow::default()
+            })
+            .unwrap()
+        };
+        let mut facts = ClaimFacts {
+            timeline: vec![
+                seen("2027-02-01T09:00:00Z", None, S::Submitted),
+                seen(
+                    "2027-02-03T10:00:00Z",
+                    Some(S::UnderReview),
+                    S::PartnerActionRequired,
+                ),
+                // Recorded as an insert (no old status): still a resubmission.
+                seen("2027-02-05T10:00:00Z", None, S::Submitted),
+                seen(
+                    "2027-02-09T10:00:00Z",
+                    Some(S::UnderReview),
+                    S::PartnerActionRequired,
+                ),
+                seen(
+                    "2027-02-15T10:00:00Z",
+                    Some(S::PartnerActionRequired),
+                    S::Submitted,
+                ),
+            ],
+            ..ClaimFacts::default()
+        };
+        let run = decision_run(&claim("submitted"), se, se.time_zone(), &facts)
+            .unwrap()
+            .unwrap();
+        assert_eq!(run.start, t("2027-02-01T09:00:00Z"));
+        let days: Vec<u32> = run.paused.iter().map(|p| p.business_days).collect();
+        assert_eq!(days, [2, 4]);
+        assert!(!run.is_paused());
+        facts.timeline.push(seen(
+            "2027-02-17T10:00:00Z",
+            Some(S::UnderReview),
+            S::PartnerActionRequired,
+        ));
+        let run = decision_run(
+            &claim("partner_action_required"),
+            se,
+            se.time_zone(),
+            &facts,
+        )
+        .unwrap()
+        .unwrap();
+        assert!(run.is_paused());
+        assert_eq!(run.paused_days(), 6);
+        // A decision ends the run; a new submission starts another.
+        facts.timeline.push(seen(
+            "2027-02-18T10:00:00Z",
+            Some(S::PartnerActionRequired),
+            S::Rejected,
+        ));
+        facts
+            .timeline
+            .push(seen("2027-03-01T10:00:00Z", Some(S::Draft), S::Submitted));
+        let run = decision_run(&claim("submitted"), se, se.time_zone(), &facts)
+            .unwrap()
+            .unwrap();
+        assert_eq!(run.start, t("2027-03-01T10:00:00Z"));
+        assert!(run.paused.is_empty());
+    }
 }

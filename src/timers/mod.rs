@@ -524,15 +524,15 @@ impl Evaluator<'_> {
                 na("runs from submission until a decision")
             }
             K::DecisionSla => {
-                let run = decision_run(c, self.cal, self.tz, self.facts)
-                    .map_err(|source| TimerError::Calendar {
+                let run = decision_run(c, self.cal, self.tz, self.facts).map_err(|source| {
+                    TimerError::Calendar {
                         timer: kind,
                         source,
-                    })?
-                    .ok_or(TimerError::MissingTimestamp {
-                        status: c.status,
-                        column: "submitted_at",
-                    })?;
+                    }
+                })?;
+                let Some(run) = run else {
+                    return na("no submission recorded (submitted_at is empty)");
+                };
                 let run = DecisionRun {
                     start: self.not_future(kind, run.start, "submitted_at")?,
                     ..run

@@ -159,7 +159,7 @@ fn after_downtime_the_late_reminder_is_skipped_and_the_claim_rejected() {
         reject.settles,
         vec![(TimerKind::RejectionNotice, t("2027-01-07T09:00:00Z"))]
     );
-    assert_eq!(reject.history.details["calendar"], "SE");
+    assert_eq!(reject.history.details["calendar"]["id"], "SE");
     assert_eq!(reject.history.details["reason"], "no_partner_response");
     // 30 calendar days from 7 January to dispute.
     assert_eq!(reject.emails[0].last_day.unwrap().to_string(), "2027-02-06");

@@ -11,6 +11,7 @@ mod cli_report;
 mod cli_run;
 mod cli_tick;
 mod crash;
+mod decision_sla;
 mod edges_cli;
 mod edges_db;
 mod edges_fresh;
