@@ -81,6 +81,8 @@ pub struct ClaimHeader {
     pub country: String,
     /// Calendar id.
     pub calendar: String,
+    /// The calendar's version ([`Calendar::version`]), as history rows record it.
+    pub calendar_version: String,
     /// The zone days are counted in (and whether it is the claim's own).
     pub time_zone: String,
     /// True when the zone is the claim's own, false when it is the calendar's.
@@ -190,6 +192,7 @@ pub fn explain(
             status: claim.status,
             country: claim.country.clone(),
             calendar: cal.id().to_owned(),
+            calendar_version: cal.version(),
             time_zone: tz.name().to_owned(),
             own_time_zone: claim.time_zone.is_some(),
             locale: claim.locale.clone(),

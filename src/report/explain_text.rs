@@ -26,7 +26,7 @@ pub fn write_text(out: &mut dyn Write, x: &Explanation) -> io::Result<()> {
         "  status {}, country {} (calendar {}), time zone {} ({}), locale {}, version {}",
         c.status,
         c.country,
-        c.calendar,
+        format!("{} version {}", c.calendar, c.calendar_version),
         c.time_zone,
         if c.own_time_zone {
             "the claim's own"
