@@ -23,10 +23,11 @@ pub fn write_text(out: &mut dyn Write, x: &Explanation) -> io::Result<()> {
     writeln!(out, "claim {} at {}", c.id, both(x.at, tz))?;
     writeln!(
         out,
-        "  status {}, country {} (calendar {}), time zone {} ({}), locale {}, version {}",
+        "  status {}, country {} (calendar {} version {}), time zone {} ({}), locale {}, version {}",
         c.status,
         c.country,
-        format!("{} version {}", c.calendar, c.calendar_version),
+        c.calendar,
+        c.calendar_version,
         c.time_zone,
         if c.own_time_zone {
             "the claim's own"
