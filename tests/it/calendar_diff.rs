@@ -157,7 +157,7 @@ async fn a_candidate_holiday_moves_exactly_the_windows_it_falls_in(db: &TestStor
     let builtin = tempfile::tempdir().unwrap();
     let closed = closure_dir();
 
-    // Adding the closure: exactly a and b move, later; nothing was communicated yet.
+    // Adding the closure: exactly a's and b's windows move, later; nothing was communicated yet.
     let rows = diff(db, builtin.path(), closed.path(), "2027-01-04T12:00:00Z");
     assert_eq!(
         rows,
@@ -169,6 +169,11 @@ async fn a_candidate_holiday_moves_exactly_the_windows_it_falls_in(db: &TestStor
             (
                 "b/review_start_sla".to_owned(),
                 "2027-01-11 -> 2027-01-12 later communicated=false applied=2027-01-12".to_owned()
+            ),
+            // Ten business days after 30 Dec: 4, 5, 7, 8, 11, 12, 13, 14, 15, 18 Jan.
+            (
+                "b/decision_sla".to_owned(),
+                "2027-01-18 -> 2027-01-19 later communicated=false applied=2027-01-19".to_owned()
             ),
         ]
     );
@@ -200,6 +205,10 @@ async fn a_candidate_holiday_moves_exactly_the_windows_it_falls_in(db: &TestStor
             (
                 "b/review_start_sla".to_owned(),
                 "2027-01-12 -> 2027-01-11 earlier communicated=false applied=2027-01-11".to_owned()
+            ),
+            (
+                "b/decision_sla".to_owned(),
+                "2027-01-19 -> 2027-01-18 earlier communicated=false applied=2027-01-18".to_owned()
             ),
         ]
     );
