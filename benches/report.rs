@@ -112,6 +112,7 @@ async fn child(url: &str, format: &str) {
         settings: TimerSettings {
             reminder_lead_business_days: 0,
             max_first_sight_age: chrono::Duration::days(14),
+            never_shorten_communicated: true,
         },
         window: Window {
             at,

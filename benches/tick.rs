@@ -92,8 +92,10 @@ async fn main() {
         settings: TimerSettings {
             reminder_lead_business_days: 0,
             max_first_sight_age: chrono::Duration::days(14),
+            never_shorten_communicated: true,
         },
         batch_size: 1000,
+        template_version: None,
         stop: CancellationToken::new(),
     };
     // Before the rejections: the first pass only computes every claim's timers (a one-time cost

@@ -232,6 +232,20 @@ impl Calendar {
     pub fn fingerprint(&self) -> u64 {
         self.fingerprint
     }
+
+    /// The file's own `version` field, if it has one.
+    pub fn file_version(&self) -> Option<&str> {
+        self.def.version.as_deref()
+    }
+
+    /// The version recorded with every deadline: the file's `version` (if any), `+`, and the
+    /// content hash ([`Calendar::fingerprint`], 16 hex digits), e.g. `2026.1+3f0c…`.
+    pub fn version(&self) -> String {
+        match self.file_version() {
+            Some(v) => format!("{v}+{:016x}", self.fingerprint),
+            None => format!("{:016x}", self.fingerprint),
+        }
+    }
 }
 
 impl HolidayCalendar<NaiveDate> for Calendar {

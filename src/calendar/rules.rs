@@ -119,6 +119,8 @@ pub struct CalendarDef {
     pub countries: Vec<String>,
     /// Where the rules come from.
     pub source: String,
+    /// The file's own `version` (optional), recorded with every deadline it counts.
+    pub version: Option<String>,
     /// Recurring rules.
     pub rules: Vec<Rule>,
     /// Explicit dates.
@@ -135,6 +137,7 @@ struct RawFile {
     time_zone: Spanned<String>,
     countries: Spanned<Vec<String>>,
     source: String,
+    version: Option<String>,
     #[serde(default)]
     rule: Vec<Spanned<RawRule>>,
     #[serde(default)]
@@ -230,6 +233,10 @@ pub fn parse(text: &str, origin: &str) -> Result<CalendarDef, CalendarError> {
         time_zone,
         countries,
         source: raw.source,
+        version: raw
+            .version
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty()),
         rules,
         dates,
         origin: origin.to_owned(),

@@ -18,6 +18,8 @@ pub enum DayCount {
 /// A computed deadline.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Deadline {
+    /// The event counted from.
+    pub from: DateTime<Utc>,
     /// d0: the event's local date.
     pub from_date: NaiveDate,
     /// The deadline's last day (inclusive), a local date.
@@ -62,6 +64,7 @@ pub fn deadline(
         .succ_opt()
         .ok_or(CalendarError::Overflow(last_day))?;
     Ok(Deadline {
+        from,
         from_date,
         last_day,
         due: start_of_local_day(next, tz)?,
@@ -89,6 +92,7 @@ fn fast_deadline(cal: &Calendar, tz: Tz, from: DateTime<Utc>, count: DayCount) -
         }
     };
     Some(Deadline {
+        from,
         from_date,
         last_day,
         due: m.start_at_index(last_i + 1)?,

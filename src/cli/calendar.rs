@@ -23,6 +23,8 @@ pub struct CalendarArgs {
 pub enum CalendarCommand {
     /// The holidays of one country's calendar in one year.
     Holidays(HolidaysArgs),
+    /// The pending deadlines a candidate set of calendars would move.
+    Diff(super::calendar_diff::DiffArgs),
 }
 
 /// Options of `calendar holidays`.
@@ -68,8 +70,15 @@ struct Entry<'a> {
 }
 
 /// Runs `calendar`.
-pub fn run(config: Option<&Path>, args: CalendarArgs) -> anyhow::Result<()> {
-    let CalendarCommand::Holidays(args) = args.command;
+pub async fn run(config: Option<&Path>, args: CalendarArgs) -> anyhow::Result<()> {
+    match args.command {
+        CalendarCommand::Holidays(args) => holidays(config, args),
+        CalendarCommand::Diff(args) => super::calendar_diff::run(config, args).await,
+    }
+}
+
+/// Runs `calendar holidays`.
+fn holidays(config: Option<&Path>, args: HolidaysArgs) -> anyhow::Result<()> {
     let config = super::load_config(config)?;
     let cals = Calendars::load(&config.calendars_dir, &config.calendars_disabled_groups)
         .context("calendars")?;

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 mod calendar;
+mod calendar_diff;
 mod check_config;
 mod deadline;
 mod demo;
@@ -172,7 +173,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Explain(args) => explain::run(config_path, args).await,
         Command::SendTestEmail(args) => send_test_email::run(config_path, args).await,
         Command::Deadline(args) => deadline::run(config_path, args),
-        Command::Calendar(args) => calendar::run(config_path, args),
+        Command::Calendar(args) => calendar::run(config_path, args).await,
         Command::Migrate(_) => migrate::run(config_path).await,
         Command::CheckConfig => check_config::run(config_path),
         Command::Demo(args) => demo::run(config_path, args).await,

@@ -22,8 +22,10 @@ pub fn engine(config: &Config) -> anyhow::Result<Engine> {
         settings: TimerSettings {
             reminder_lead_business_days: config.reminder_lead_business_days,
             max_first_sight_age: config.max_first_sight_age,
+            never_shorten_communicated: config.never_shorten_communicated,
         },
         batch_size: i64::from(config.batch_size),
+        template_version: Some(crate::mail::template_set_version(&config.templates_dir)),
         stop: CancellationToken::new(),
     })
 }

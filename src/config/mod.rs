@@ -152,6 +152,9 @@ pub struct Config {
     pub calendars_dir: PathBuf,
     /// Holiday rule groups switched off, as `CALENDAR/GROUP` (e.g. `SE/eves`).
     pub calendars_disabled_groups: Vec<String>,
+    /// `calendar.never_shorten_communicated`: a last day named in a sent email never moves
+    /// earlier when a calendar changes (default true).
+    pub never_shorten_communicated: bool,
     /// Folder of email templates.
     pub templates_dir: PathBuf,
     /// Address of the HTTP endpoints.
@@ -414,6 +417,7 @@ fn validate(
             max_first_sight_age,
             calendars_dir,
             calendars_disabled_groups: raw.calendars.disabled_groups.unwrap_or_default(),
+            never_shorten_communicated: raw.calendar.never_shorten_communicated.unwrap_or(true),
             templates_dir,
             http_listen,
             log_format,

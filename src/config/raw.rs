@@ -63,6 +63,10 @@ section!(
     RawCalendars, "calendars" { dir: String, disabled_groups: Vec<String> }
 );
 section!(
+    /// `[calendar]`: how calendar changes apply to deadlines already running
+    RawCalendar, "calendar" { never_shorten_communicated: bool }
+);
+section!(
     /// `[templates]`
     RawTemplates, "templates" { dir: String }
 );
@@ -95,6 +99,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub calendars: RawCalendars,
     #[serde(default)]
+    pub calendar: RawCalendar,
+    #[serde(default)]
     pub templates: RawTemplates,
     #[serde(default)]
     pub http: RawHttp,
@@ -112,6 +118,7 @@ impl RawConfig {
         self.schedule.merge(other.schedule, origin, origins);
         self.timers.merge(other.timers, origin, origins);
         self.calendars.merge(other.calendars, origin, origins);
+        self.calendar.merge(other.calendar, origin, origins);
         self.templates.merge(other.templates, origin, origins);
         self.http.merge(other.http, origin, origins);
         self.log.merge(other.log, origin, origins);

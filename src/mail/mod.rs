@@ -25,7 +25,7 @@ pub use delivery::{
 };
 pub use kind::{Audience, EmailKind};
 pub use retry::{RetryDecision, RetryPolicy};
-pub use templates::{RenderedEmail, Templates};
+pub use templates::{RenderedEmail, Templates, set_version as template_set_version};
 pub use token::{DeclineToken, TokenError, decline_link, sign_decline_token, verify_decline_token};
 
 /// Templates that could not be read or rendered; every message names the file at fault.

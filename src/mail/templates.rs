@@ -55,6 +55,45 @@ fn embedded(name: &str) -> Option<&'static str> {
         .map(|(_, text)| *text)
 }
 
+/// The template set's version: a content hash (FNV-1a, 16 hex digits) of every template file
+/// in force — each shipped file, or the file of the same name under `dir` that overrides it, and
+/// the files of languages only `dir` has. Recorded with each outbox row, so an email's words can
+/// be traced to the files it was written with. A missing `dir` is fine.
+pub fn set_version(dir: &Path) -> String {
+    let mut files: Vec<(String, String)> = EMBEDDED_EN
+        .iter()
+        .chain(EMBEDDED_SV)
+        .chain(EMBEDDED_DE)
+        .map(|(name, text)| ((*name).to_owned(), (*text).to_owned()))
+        .collect();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let lang = entry.file_name().to_string_lossy().into_owned();
+            if !entry.path().is_dir() || SHIPPED_LANGS.contains(&lang.as_str()) {
+                continue;
+            }
+            for (name, _) in EMBEDDED_EN {
+                let name = name.replacen("en/", &format!("{lang}/"), 1);
+                files.push((name, String::new()));
+            }
+        }
+    }
+    for (name, text) in &mut files {
+        if let Ok(on_disk) = std::fs::read_to_string(dir.join(name.as_str())) {
+            *text = on_disk;
+        }
+    }
+    files.sort();
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for (name, text) in &files {
+        for b in name.bytes().chain([0xff]).chain(text.bytes()).chain([0xff]) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    format!("{h:016x}")
+}
+
 /// One rendered email: a single-line subject, a plain-text body and an HTML body.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RenderedEmail {

@@ -10,8 +10,8 @@ use crate::claim::Claim;
 use crate::lifecycle::ClaimStatus;
 use crate::store::{HistoryEntry, OutboxEmail};
 use crate::timers::{
-    ClaimFacts, DeadlineInfo, TimerError, TimerKind, TimerSettings, TimerState, claim_time_zone,
-    evaluate, plan,
+    ClaimFacts, DeadlineInfo, Paused, TimerError, TimerKind, TimerSettings, TimerState,
+    claim_time_zone, evaluate, plan,
 };
 
 /// One day between d0 and a deadline's last day.
@@ -61,6 +61,9 @@ pub struct TimerExplanation {
     pub deadline: Option<DeadlineInfo>,
     /// How the days were counted, in words.
     pub counting: Option<String>,
+    /// The decision SLA's pauses (the partner's time), each adding business days.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub paused: Vec<Paused>,
     /// d0+1 ..= last day, for business-day deadlines.
     pub days: Vec<DayLine>,
     /// What it does now, when due.
@@ -78,6 +81,8 @@ pub struct ClaimHeader {
     pub country: String,
     /// Calendar id.
     pub calendar: String,
+    /// The calendar's version ([`Calendar::version`]), as history rows record it.
+    pub calendar_version: String,
     /// The zone days are counted in (and whether it is the claim's own).
     pub time_zone: String,
     /// True when the zone is the claim's own, false when it is the calendar's.
@@ -174,6 +179,7 @@ pub fn explain(
                 due: t.due,
                 deadline: t.deadline.clone(),
                 counting,
+                paused: t.paused.clone(),
                 days,
                 due_action,
             }
@@ -186,6 +192,7 @@ pub fn explain(
             status: claim.status,
             country: claim.country.clone(),
             calendar: cal.id().to_owned(),
+            calendar_version: cal.version(),
             time_zone: tz.name().to_owned(),
             own_time_zone: claim.time_zone.is_some(),
             locale: claim.locale.clone(),

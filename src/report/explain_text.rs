@@ -23,10 +23,11 @@ pub fn write_text(out: &mut dyn Write, x: &Explanation) -> io::Result<()> {
     writeln!(out, "claim {} at {}", c.id, both(x.at, tz))?;
     writeln!(
         out,
-        "  status {}, country {} (calendar {}), time zone {} ({}), locale {}, version {}",
+        "  status {}, country {} (calendar {} version {}), time zone {} ({}), locale {}, version {}",
         c.status,
         c.country,
         c.calendar,
+        c.calendar_version,
         c.time_zone,
         if c.own_time_zone {
             "the claim's own"
@@ -75,8 +76,28 @@ pub fn write_text(out: &mut dyn Write, x: &Explanation) -> io::Result<()> {
                 both(d.passes_at, dtz)
             )?;
         }
+        if let Some(d) = t.deadline.as_ref().filter(|d| d.rule != "calendar") {
+            let counted = d
+                .counted_last_day
+                .map(|c| c.to_string())
+                .unwrap_or_default();
+            writeln!(
+                out,
+                "  rule {}: the calendar in force gives {counted}, a sent email named the later day",
+                d.rule
+            )?;
+        }
         if let Some(how) = &t.counting {
             writeln!(out, "  {how}")?;
+        }
+        for p in &t.paused {
+            let to = p.to.map_or("now".to_owned(), |to| both(to, tz));
+            writeln!(
+                out,
+                "  paused (partner action required) {} to {to}: +{} business day(s)",
+                both(p.from, tz),
+                p.business_days
+            )?;
         }
         for day in &t.days {
             writeln!(out, "    {}", day.text)?;

@@ -27,7 +27,7 @@ pub use row::NULL_ID;
 pub use sqlite::SqliteStore;
 pub use work::{
     ChangedClaim, Changes, ClaimWrite, DeadEmail, DeliveryResult, FireInput, OutboxCounts,
-    OutboxEmail, PendingEmail, Requeue, SlaAlert, SyncedClaim, TimerRow, message_id,
+    OutboxEmail, PendingEmail, Requeue, SlaAlert, StatusRecord, SyncedClaim, TimerRow, message_id,
 };
 
 use std::collections::HashMap;

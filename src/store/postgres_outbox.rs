@@ -21,10 +21,12 @@ pub(super) async fn insert_emails(
     let payloads: Vec<serde_json::Value> = emails.iter().map(|e| e.payload.clone()).collect();
     sqlx::query(
         "INSERT INTO cpor_outbox (message_id, claim_id, timer, started_at, email, to_name, to_address, \
-           locale, payload, state, attempts, next_attempt_at, created_at, not_after) \
-         SELECT m, c, t, s, e, n, a, l, p, 'pending', 0, $10, $10, na FROM UNNEST($1::text[], $2::text[], \
+           locale, payload, state, attempts, next_attempt_at, created_at, not_after, \
+           announced_last_day, announced_passes_at, calendar_version, template_version) \
+         SELECT m, c, t, s, e, n, a, l, p, 'pending', 0, $10, $10, na, ald, apa, cv, tv FROM UNNEST($1::text[], $2::text[], \
            $3::text[], $4::timestamptz[], $5::text[], $6::text[], $7::text[], $8::text[], $9::jsonb[], \
-           $11::timestamptz[]) AS u(m, c, t, s, e, n, a, l, p, na) \
+           $11::timestamptz[], $12::text[], $13::timestamptz[], $14::text[], $15::text[]) \
+           AS u(m, c, t, s, e, n, a, l, p, na, ald, apa, cv, tv) \
          ON CONFLICT (message_id) DO NOTHING",
     )
     .bind(col(|e| &e.message_id))
@@ -38,6 +40,30 @@ pub(super) async fn insert_emails(
     .bind(&payloads)
     .bind(now)
     .bind(emails.iter().map(|e| e.not_after).collect::<Vec<_>>())
+    .bind(
+        emails
+            .iter()
+            .map(|e| e.announced.map(|(d, _)| d.to_string()))
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        emails
+            .iter()
+            .map(|e| e.announced.map(|(_, t)| t))
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        emails
+            .iter()
+            .map(|e| e.calendar_version.clone())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        emails
+            .iter()
+            .map(|e| e.template_version.clone())
+            .collect::<Vec<_>>(),
+    )
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -55,7 +81,8 @@ impl PgStore {
                SELECT id FROM cpor_outbox WHERE state IN ('pending', 'sending') AND next_attempt_at <= $1 \
                ORDER BY next_attempt_at, id LIMIT $3 FOR UPDATE SKIP LOCKED) \
              RETURNING id, attempts, message_id, claim_id, timer, started_at, email, to_name, to_address, \
-               locale, payload, not_after",
+               locale, payload, not_after, announced_last_day, announced_passes_at, calendar_version, \
+               template_version",
         )
         .bind(now)
         .bind(lease_until)
@@ -140,7 +167,8 @@ impl PgStore {
                 let row = sqlx::query(
                     "UPDATE cpor_outbox SET state = $1, \
                        last_error = COALESCE($2, 'not sent: its not-after instant passed') \
-                     WHERE id = $3 AND state <> 'sent' RETURNING claim_id, email, timer, started_at, not_after, message_id",
+                     WHERE id = $3 AND state <> 'sent' RETURNING claim_id, email, timer, started_at, not_after, message_id, \
+                     announced_last_day, announced_passes_at, calendar_version",
                 )
                 .bind(state)
                 .bind(why)

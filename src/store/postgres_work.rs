@@ -29,7 +29,7 @@ macro_rules! changed_select {
 impl PgStore {
     pub(super) async fn take_changes_impl(&self, limit: i64) -> Result<Changes, StoreError> {
         let records =
-            sqlx::query("SELECT seq, claim_id FROM cpor_claim_changes ORDER BY seq LIMIT $1")
+            sqlx::query("SELECT seq, claim_id, old_status, new_status, event_at, recorded_at FROM cpor_claim_changes ORDER BY seq LIMIT $1")
                 .bind(limit)
                 .fetch_all(self.pool())
                 .await?;
@@ -41,6 +41,19 @@ impl PgStore {
                 Some(id) => ids.push(id),
                 None => out.null_ids += 1,
             }
+        }
+        out.statuses = super::work::status_records(&records);
+        for s in &out.statuses {
+            sqlx::query(
+                "INSERT INTO cpor_status_timeline (claim_id, old_status, new_status, changed_at) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+            )
+            .bind(&s.claim_id)
+            .bind(&s.old_status)
+            .bind(&s.new_status)
+            .bind(s.at)
+            .execute(self.pool())
+            .await?;
         }
         ids.sort();
         ids.dedup();
@@ -114,7 +127,22 @@ impl PgStore {
         .bind(ids)
         .fetch_all(&mut *conn)
         .await?;
-        super::row::facts(&fired, &consent, &dead)
+        let told = sqlx::query(
+            "SELECT claim_id, timer, email, started_at, created_at, sent_at, announced_last_day, \
+               announced_passes_at FROM cpor_outbox WHERE claim_id = ANY($1) \
+               AND state = 'sent' AND announced_last_day IS NOT NULL",
+        )
+        .bind(ids)
+        .fetch_all(&mut *conn)
+        .await?;
+        let timeline = sqlx::query(
+            "SELECT claim_id, old_status, new_status, changed_at FROM cpor_status_timeline \
+             WHERE claim_id = ANY($1) ORDER BY changed_at, seq",
+        )
+        .bind(ids)
+        .fetch_all(&mut *conn)
+        .await?;
+        super::row::facts(&fired, &consent, &dead, &told, &timeline)
     }
 
     pub(super) async fn save_sync_in(

@@ -14,7 +14,9 @@ use super::{
     ChangedClaim, DeadEmail, LoadedClaim, OutboxEmail, PendingEmail, SlaAlert, StoreError,
 };
 use crate::claim::{BadClaim, Claim, ClaimRow};
-use crate::timers::{ClaimFacts, DeadConsent, FiredTimer};
+use crate::timers::{
+    ClaimFacts, Communicated, DeadConsent, EmailKind, FiredTimer, StatusSeen, TimerKind,
+};
 
 /// How a backend reads one column; errors are the reason in words.
 pub(crate) trait ReadRow {
@@ -227,7 +229,31 @@ pub(crate) fn outbox_email<R: ReadRow>(r: &R) -> Result<OutboxEmail, StoreError>
         not_after: r
             .instant("not_after")
             .map_err(|e| StoreError::corrupt("cpor_outbox.not_after", e))?,
+        announced: announced(r)?,
+        calendar_version: r
+            .text("calendar_version")
+            .map_err(|e| StoreError::corrupt("cpor_outbox.calendar_version", e))?,
+        template_version: r
+            .text("template_version")
+            .map_err(|e| StoreError::corrupt("cpor_outbox.template_version", e))?,
     })
+}
+
+/// The deadline an outbox row announced: its last day and the instant it passes.
+fn announced<R: ReadRow>(r: &R) -> Result<Option<(chrono::NaiveDate, DateTime<Utc>)>, StoreError> {
+    let day = r
+        .text("announced_last_day")
+        .map_err(|e| StoreError::corrupt("cpor_outbox.announced_last_day", e))?;
+    let at = r
+        .instant("announced_passes_at")
+        .map_err(|e| StoreError::corrupt("cpor_outbox.announced_passes_at", e))?;
+    match (day, at) {
+        (Some(day), Some(at)) => day
+            .parse()
+            .map(|d| Some((d, at)))
+            .map_err(|e| StoreError::corrupt("cpor_outbox.announced_last_day", e)),
+        _ => Ok(None),
+    }
 }
 
 fn attempts<R: ReadRow>(r: &R) -> Result<i32, StoreError> {
@@ -288,9 +314,55 @@ pub(crate) fn unsent_history<R: ReadRow>(
             "start": instant(r, T, "started_at")?,
             "not_after": not_after,
             "message_id": text(r, T, "message_id")?,
+            "announced": announced(r)?.map(|(last_day, passes_at)| serde_json::json!({
+                "last_day": last_day,
+                "passes_at": passes_at,
+            })),
+            "calendar_version": r
+                .text("calendar_version")
+                .map_err(|e| StoreError::corrupt("cpor_outbox.calendar_version", e))?,
             "outcome": outcome,
         }),
     })
+}
+
+/// The deadline a sent outbox row named, as the run of the timer that watches it: a reminder
+/// names its run's response deadline, an approval notice (and the consent request, from when it
+/// was sent) the consent window, a rejection email the dispute window of that rejection.
+fn communicated<R: ReadRow>(r: &R) -> Result<Option<(String, Communicated)>, StoreError> {
+    const T: &str = "cpor_outbox";
+    let Some((last_day, passes_at)) = announced(r)? else {
+        return Ok(None);
+    };
+    let email: EmailKind = parsed(r, T, "email")?;
+    let timer: TimerKind = parsed(r, T, "timer")?;
+    let (deadline, start) = match (email, timer) {
+        (EmailKind::PartnerResponseReminder, _) => (
+            TimerKind::PartnerResponseDeadline,
+            instant(r, T, "started_at")?,
+        ),
+        (EmailKind::PartnerApprovalNotice, _) => {
+            (TimerKind::ConsentWindowClose, instant(r, T, "started_at")?)
+        }
+        (EmailKind::ConsentRequest, _) => {
+            (TimerKind::ConsentWindowClose, instant(r, T, "sent_at")?)
+        }
+        (EmailKind::ClaimRejected, TimerKind::RejectionNotice) => {
+            (TimerKind::DisputeWindowClose, instant(r, T, "started_at")?)
+        }
+        // An auto-rejection's email: the rejection happened on the pass that queued it.
+        (EmailKind::ClaimRejected, _) => {
+            (TimerKind::DisputeWindowClose, instant(r, T, "created_at")?)
+        }
+        _ => return Ok(None),
+    };
+    let c = Communicated {
+        timer: deadline,
+        start,
+        last_day,
+        passes_at,
+    };
+    Ok(Some((text(r, T, "claim_id")?, c)))
 }
 
 /// A `cpor_sla_alerts` row.
@@ -311,6 +383,8 @@ pub(crate) fn facts<R: ReadRow>(
     fired: &[R],
     consent_sent: &[R],
     consent_dead: &[R],
+    told: &[R],
+    timeline: &[R],
 ) -> Result<HashMap<String, ClaimFacts>, StoreError> {
     const T: &str = "cpor_timers";
     let mut facts: HashMap<String, ClaimFacts> = HashMap::new();
@@ -349,6 +423,25 @@ pub(crate) fn facts<R: ReadRow>(
             .or_default()
             .consent_dead
             .push(dead);
+    }
+    for r in told {
+        if let Some((claim, c)) = communicated(r)? {
+            facts.entry(claim).or_default().communicated.push(c);
+        }
+    }
+    for r in timeline {
+        const T: &str = "cpor_status_timeline";
+        let status = |col: &str| r.text(col).ok().flatten().and_then(|s| s.parse().ok());
+        let seen = StatusSeen {
+            at: instant(r, T, "changed_at")?,
+            old: status("old_status"),
+            new: status("new_status"),
+        };
+        facts
+            .entry(text(r, T, "claim_id")?)
+            .or_default()
+            .timeline
+            .push(seen);
     }
     Ok(facts)
 }

@@ -25,7 +25,8 @@ impl SqliteStore {
                SELECT id FROM cpor_outbox WHERE state IN ('pending', 'sending') AND next_attempt_at <= ?1 \
                ORDER BY next_attempt_at, id LIMIT ?3) \
              RETURNING id, attempts, message_id, claim_id, timer, started_at, email, to_name, to_address, \
-               locale, payload, not_after",
+               locale, payload, not_after, announced_last_day, announced_passes_at, calendar_version, \
+               template_version",
         )
         .bind(format_ts(now))
         .bind(format_ts(lease_until))
@@ -111,7 +112,8 @@ impl SqliteStore {
                 let row = sqlx::query(
                     "UPDATE cpor_outbox SET state = ?1, \
                        last_error = COALESCE(?2, 'not sent: its not-after instant passed') \
-                     WHERE id = ?3 AND state <> 'sent' RETURNING claim_id, email, timer, started_at, not_after, message_id",
+                     WHERE id = ?3 AND state <> 'sent' RETURNING claim_id, email, timer, started_at, not_after, message_id, \
+                     announced_last_day, announced_passes_at, calendar_version",
                 )
                 .bind(state)
                 .bind(why)
@@ -182,8 +184,9 @@ pub(super) async fn insert_email(
 ) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO cpor_outbox (message_id, claim_id, timer, started_at, email, to_name, to_address, \
-           locale, payload, state, attempts, next_attempt_at, created_at, not_after) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'pending', 0, ?10, ?10, ?11) \
+           locale, payload, state, attempts, next_attempt_at, created_at, not_after, \
+           announced_last_day, announced_passes_at, calendar_version, template_version) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'pending', 0, ?10, ?10, ?11, ?12, ?13, ?14, ?15) \
          ON CONFLICT (message_id) DO NOTHING",
     )
     .bind(&e.message_id)
@@ -197,6 +200,10 @@ pub(super) async fn insert_email(
     .bind(e.payload.to_string())
     .bind(at)
     .bind(e.not_after.map(format_ts))
+    .bind(e.announced.map(|(d, _)| d.to_string()))
+    .bind(e.announced.map(|(_, t)| format_ts(t)))
+    .bind(&e.calendar_version)
+    .bind(&e.template_version)
     .execute(&mut *conn)
     .await?;
     Ok(())

@@ -78,6 +78,50 @@ pub struct Changes {
     pub claims: Vec<ChangedClaim>,
     /// How many of the records name a claim row whose `id` is NULL (it cannot be tracked).
     pub null_ids: usize,
+    /// The status changes among the records, in order; already kept in `cpor_status_timeline`.
+    pub statuses: Vec<StatusRecord>,
+}
+
+/// One status change seen by the change capture.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatusRecord {
+    /// The claim.
+    pub claim_id: String,
+    /// The status before (None for an insert).
+    pub old_status: Option<String>,
+    /// The status after.
+    pub new_status: Option<String>,
+    /// When: the event time the main system gave the new status (`submitted_at`, …), else the
+    /// instant the change was recorded in the writer's transaction.
+    pub at: DateTime<Utc>,
+}
+
+/// The status changes among change records (`claim_id`, `old_status`, `new_status`, `event_at`,
+/// `recorded_at` rows): records that name no claim or keep the status are left out.
+pub(crate) fn status_records<R: super::row::ReadRow>(records: &[R]) -> Vec<StatusRecord> {
+    records
+        .iter()
+        .filter_map(|r| {
+            let claim_id = r.text("claim_id").ok().flatten()?;
+            let old_status = r.text("old_status").ok().flatten();
+            let new_status = r.text("new_status").ok().flatten();
+            if old_status == new_status {
+                return None;
+            }
+            let event = r
+                .text("event_at")
+                .ok()
+                .flatten()
+                .and_then(|s| super::row::parse_ts(&s).ok());
+            let at = event.or_else(|| r.instant("recorded_at").ok().flatten())?;
+            Some(StatusRecord {
+                claim_id,
+                old_status,
+                new_status,
+                at,
+            })
+        })
+        .collect()
 }
 
 /// The version recorded for a claim whose `version` column cannot be read as an integer.
@@ -131,6 +175,12 @@ pub struct OutboxEmail {
     pub payload: serde_json::Value,
     /// Never sent at or after this instant (a reminder after its deadline): it expires instead.
     pub not_after: Option<DateTime<Utc>>,
+    /// The deadline the email names, if any: its last day and the instant it passes.
+    pub announced: Option<(chrono::NaiveDate, DateTime<Utc>)>,
+    /// The version of the calendar that counted that deadline ([`crate::calendar::Calendar::version`]).
+    pub calendar_version: Option<String>,
+    /// The version of the template set it was queued under ([`crate::mail::Templates::version`]).
+    pub template_version: Option<String>,
 }
 
 /// Everything a pass writes for one claim, in one transaction with the claim's other writes.

@@ -1,7 +1,9 @@
 //! Which timers a claim has at an instant (SPEC §4), when each is due, and in what state. Pure:
 //! `tick`, `dry-run` and `explain` all call [`evaluate`]; nothing else decides what is due.
 
+mod decision;
 mod plan;
+mod provenance;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
@@ -11,7 +13,9 @@ use crate::calendar::{Calendar, CalendarError, DayCount, Deadline, deadline, sta
 use crate::claim::Claim;
 use crate::lifecycle::{ClaimStatus, id_enum};
 
+pub use decision::{DECISION_SLA_DAYS, DecisionRun, Paused, StatusSeen, decision_run};
 pub use plan::{Blocked, ClaimPlan, Effect, EmailKind, EmailPlan, Outcome, Recipient, plan};
+pub use provenance::{CalendarRef, SkippedDay, skipped_days};
 
 /// Business days the partner has to answer an information request.
 pub const PARTNER_RESPONSE_DAYS: u32 = 5;
@@ -51,6 +55,8 @@ id_enum!(
         DisputeWindowClose => "dispute_window_close",
         /// Reviewers did not answer a dispute within 5 business days.
         DisputeReviewSla => "dispute_review_sla",
+        /// No decision within 10 business days of submission, partner-action rounds paused.
+        DecisionSla => "decision_sla",
     }
 );
 
@@ -94,6 +100,9 @@ pub struct Timer {
     pub due: Option<DateTime<Utc>>,
     /// The deadline it watches, with its last day, when it counts days.
     pub deadline: Option<DeadlineInfo>,
+    /// The decision SLA's pauses (partner-action rounds); empty for other timers.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub paused: Vec<Paused>,
     /// Where it stands.
     #[serde(flatten)]
     pub state: TimerState,
@@ -102,6 +111,8 @@ pub struct Timer {
 /// A deadline as shown to people: last day inclusive, local, and the instant it passes.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct DeadlineInfo {
+    /// The event counted from.
+    pub from: DateTime<Utc>,
     /// The event's local date (d0).
     pub from_date: NaiveDate,
     /// The last day, inclusive, in `time_zone`.
@@ -115,7 +126,19 @@ pub struct DeadlineInfo {
     pub counting: &'static str,
     /// How many days.
     pub days: u32,
+    /// Which rule gave `last_day`: `calendar` (counted), or `never_shorten_communicated` (the
+    /// day already named in a sent email, later than the calendar in force now gives).
+    pub rule: &'static str,
+    /// The last day the calendar gives, when a rule other than `calendar` applied.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub counted_last_day: Option<NaiveDate>,
 }
+
+/// [`DeadlineInfo::rule`] when the calendar's count stands.
+pub const RULE_CALENDAR: &str = "calendar";
+/// [`DeadlineInfo::rule`] when a communicated day was kept (setting
+/// `calendar.never_shorten_communicated`).
+pub const RULE_NEVER_SHORTEN: &str = "never_shorten_communicated";
 
 fn ser_tz<S: serde::Serializer>(tz: &Tz, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(tz.name())
@@ -128,12 +151,15 @@ impl From<&Deadline> for DeadlineInfo {
             DayCount::Calendar(n) => ("calendar", n),
         };
         DeadlineInfo {
+            from: d.from,
             from_date: d.from_date,
             last_day: d.last_day,
             passes_at: d.due,
             time_zone: d.time_zone,
             counting,
             days,
+            rule: RULE_CALENDAR,
+            counted_last_day: None,
         }
     }
 }
@@ -147,6 +173,23 @@ pub struct ClaimFacts {
     pub consent_sent: Vec<(DateTime<Utc>, DateTime<Utc>)>,
     /// Consent emails dead-lettered, not (yet) delivered.
     pub consent_dead: Vec<DeadConsent>,
+    /// Deadlines already named to a partner or customer in a sent email.
+    pub communicated: Vec<Communicated>,
+    /// The claim's status changes as observed (`cpor_status_timeline`), oldest first.
+    pub timeline: Vec<StatusSeen>,
+}
+
+/// A deadline named in a sent email, as the timer run that watches it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Communicated {
+    /// The timer whose deadline it is.
+    pub timer: TimerKind,
+    /// That timer run's start.
+    pub start: DateTime<Utc>,
+    /// The last day the email named.
+    pub last_day: NaiveDate,
+    /// The instant that day ended.
+    pub passes_at: DateTime<Utc>,
 }
 
 /// A consent email that could not be delivered: the round cannot start until it is.
@@ -180,6 +223,14 @@ impl ClaimFacts {
             .find(|f| f.kind == kind && f.start == start)
     }
 
+    /// The latest deadline of the run (`kind`, `start`) named in a sent email.
+    pub fn communicated(&self, kind: TimerKind, start: DateTime<Utc>) -> Option<&Communicated> {
+        self.communicated
+            .iter()
+            .filter(|c| c.timer == kind && c.start == start)
+            .max_by_key(|c| c.passes_at)
+    }
+
     /// The dead-lettered consent email of the approval at `approved_at`, unless one was delivered.
     pub fn consent_dead(&self, approved_at: DateTime<Utc>) -> Option<&DeadConsent> {
         if self.consent_sent_at(approved_at).is_some() {
@@ -210,6 +261,9 @@ pub struct TimerSettings {
     /// On first sight of a claim, an obligation due longer ago than this is held for an
     /// operator instead of acted on (a deployment onto old data sends nothing stale).
     pub max_first_sight_age: chrono::Duration,
+    /// A deadline already named in a sent email never moves earlier (setting
+    /// `calendar.never_shorten_communicated`, default true).
+    pub never_shorten_communicated: bool,
 }
 
 /// Why a claim's timers cannot be worked out; the claim is skipped and reported.
@@ -282,7 +336,7 @@ pub fn claim_time_zone(claim: &Claim, cal: &Calendar) -> Tz {
 ///     ..ClaimRow::default()
 /// })
 /// .unwrap();
-/// let settings = TimerSettings { reminder_lead_business_days: 0, max_first_sight_age: chrono::Duration::days(14) };
+/// let settings = TimerSettings { reminder_lead_business_days: 0, max_first_sight_age: chrono::Duration::days(14), never_shorten_communicated: true };
 /// let now = "2027-01-05T23:00:00Z".parse().unwrap();
 /// let timers = evaluate(&claim, cals.for_country("SE").unwrap(), &ClaimFacts::default(), settings, now).unwrap();
 /// let deadline = timers.iter().find(|t| t.kind == TimerKind::PartnerResponseDeadline).unwrap();
@@ -303,6 +357,7 @@ pub fn evaluate(
         tz,
         facts,
         now,
+        never_shorten: settings.never_shorten_communicated,
     };
     TimerKind::ALL
         .iter()
@@ -317,6 +372,7 @@ struct Evaluator<'a> {
     tz: Tz,
     facts: &'a ClaimFacts,
     now: DateTime<Utc>,
+    never_shorten: bool,
 }
 
 /// A customer's decline as it bears on the current approval.
@@ -339,6 +395,8 @@ enum Shape {
     Counting(DateTime<Utc>, Option<DayCount>),
     /// The reminder: due at the start of a day before the deadline.
     Reminder(DateTime<Utc>),
+    /// The decision SLA: its run, with the pauses that extend it.
+    Decision(DecisionRun),
 }
 
 impl Evaluator<'_> {
@@ -464,6 +522,38 @@ impl Evaluator<'_> {
                     Ok(Shape::Counting(rejected, calendar(DISPUTE_WINDOW_DAYS)))
                 }
             }
+            K::DecisionSla
+                if !matches!(
+                    c.status,
+                    S::Submitted | S::UnderReview | S::PartnerActionRequired
+                ) =>
+            {
+                na("runs from submission until a decision")
+            }
+            K::DecisionSla => {
+                let run = decision_run(c, self.cal, self.tz, self.facts).map_err(|source| {
+                    TimerError::Calendar {
+                        timer: kind,
+                        source,
+                    }
+                })?;
+                let Some(run) = run else {
+                    return na("no submission recorded (submitted_at is empty)");
+                };
+                let run = DecisionRun {
+                    start: self.not_future(kind, run.start, "submitted_at")?,
+                    ..run
+                };
+                if let Some(p) = run.paused.last().filter(|_| run.is_paused()) {
+                    return na(&format!(
+                        "paused: waiting for the partner since {} ({} earlier round(s), {} business day(s) added)",
+                        p.from.to_rfc3339(),
+                        run.paused.len() - 1,
+                        run.paused_days()
+                    ));
+                }
+                Ok(Shape::Decision(run))
+            }
             K::DisputeReviewSla => match c.disputed_rejection() {
                 None => na("no dispute of this rejection is open"),
                 Some(_) if c.dispute_resolved_at >= c.dispute_opened_at => {
@@ -537,13 +627,24 @@ impl Evaluator<'_> {
                     start: None,
                     due: None,
                     deadline: None,
+                    paused: Vec::new(),
                     state: TimerState::NotApplicable { reason },
                 });
             }
             Shape::Counting(start, None) => (start, start, None),
             Shape::Counting(start, Some(count)) => {
                 let d = self.deadline(kind, start, count)?;
-                (start, d.due, Some(d))
+                let info = self.kept(kind, start, DeadlineInfo::from(&d));
+                let timer = self.finish(kind, start, info.passes_at, Some(info));
+                return Ok(timer);
+            }
+            Shape::Decision(run) => {
+                let days = DECISION_SLA_DAYS + run.paused_days();
+                let d = self.deadline(kind, run.start, DayCount::Business(days))?;
+                let info = DeadlineInfo::from(&d);
+                let mut timer = self.finish(kind, run.start, info.passes_at, Some(info));
+                timer.paused = run.paused;
+                return Ok(timer);
             }
             Shape::Reminder(start) => {
                 let d = self.deadline(kind, start, DayCount::Business(PARTNER_RESPONSE_DAYS))?;
@@ -561,6 +662,31 @@ impl Evaluator<'_> {
                 (start, day, Some(d))
             }
         };
+        Ok(self.finish(kind, start, due, dl.as_ref().map(DeadlineInfo::from)))
+    }
+
+    /// The deadline `d` of run (`kind`, `start`), unless a sent email named a later last day
+    /// and `never_shorten` holds: then that day, with the rule that kept it.
+    fn kept(&self, kind: TimerKind, start: DateTime<Utc>, d: DeadlineInfo) -> DeadlineInfo {
+        match self.facts.communicated(kind, start) {
+            Some(c) if self.never_shorten && c.passes_at > d.passes_at => DeadlineInfo {
+                counted_last_day: Some(d.last_day),
+                last_day: c.last_day,
+                passes_at: c.passes_at,
+                rule: RULE_NEVER_SHORTEN,
+                ..d
+            },
+            _ => d,
+        }
+    }
+
+    fn finish(
+        &self,
+        kind: TimerKind,
+        start: DateTime<Utc>,
+        due: DateTime<Utc>,
+        deadline: Option<DeadlineInfo>,
+    ) -> Timer {
         let state = match self.facts.fired(kind, start) {
             Some(f) => TimerState::Fired {
                 at: f.at,
@@ -569,13 +695,14 @@ impl Evaluator<'_> {
             None if due <= self.now => TimerState::Due,
             None => TimerState::Pending,
         };
-        Ok(Timer {
+        Timer {
             kind,
             start: Some(start),
             due: Some(due),
-            deadline: dl.as_ref().map(DeadlineInfo::from),
+            deadline,
+            paused: Vec::new(),
             state,
-        })
+        }
     }
 }
 

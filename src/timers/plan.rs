@@ -6,10 +6,12 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::provenance::{CalendarRef, skipped_days};
 use super::{
-    CONSENT_WINDOW_DAYS, DISPUTE_WINDOW_DAYS, Timer, TimerError, TimerKind, claim_time_zone,
+    CONSENT_WINDOW_DAYS, DISPUTE_WINDOW_DAYS, DeadlineInfo, Timer, TimerError, TimerKind,
+    claim_time_zone,
 };
-use crate::calendar::{Calendar, DayCount, deadline};
+use crate::calendar::{Calendar, DayCount, Deadline, deadline};
 use crate::claim::Claim;
 use crate::lifecycle::{Actor, ClaimStatus, InfoRequestReason, RejectionReason};
 use crate::lifecycle::{HistoryEntry, StatusChange};
@@ -114,6 +116,8 @@ pub struct Effect {
     pub sla_alert: bool,
     /// Other timer runs this effect settles (the rejection notice sent with an auto-rejection).
     pub settles: Vec<(TimerKind, DateTime<Utc>)>,
+    /// The deadline its email names (to respond, to decline, to dispute), if any.
+    pub announced: Option<DeadlineInfo>,
 }
 
 /// The effects of one claim's due timers at one instant.
@@ -243,28 +247,18 @@ impl Planner<'_> {
         }
     }
 
-    /// The last day and end of a calendar-day window opening now.
-    fn window_from_now(
-        &self,
-        timer: TimerKind,
-        days: u32,
-    ) -> Result<(NaiveDate, DateTime<Utc>), TimerError> {
-        let d = deadline(self.cal, self.tz, self.now, DayCount::Calendar(days))
-            .map_err(|source| TimerError::Calendar { timer, source })?;
-        Ok((d.last_day, d.due))
+    /// A calendar-day window opening now.
+    fn window_from_now(&self, timer: TimerKind, days: u32) -> Result<Deadline, TimerError> {
+        deadline(self.cal, self.tz, self.now, DayCount::Calendar(days))
+            .map_err(|source| TimerError::Calendar { timer, source })
     }
 
-    fn rejection_email(
-        &self,
-        timer: TimerKind,
-        reason: Option<RejectionReason>,
-    ) -> Result<EmailPlan, TimerError> {
-        let (last_day, end) = self.window_from_now(timer, DISPUTE_WINDOW_DAYS)?;
-        let mut e = self.email(EmailKind::ClaimRejected, false);
-        e.rejection_reason = reason;
-        e.last_day = Some(last_day);
-        e.window_end = Some(end);
-        Ok(e)
+    /// An email naming the deadline `d` as its last day.
+    fn email_naming(&self, kind: EmailKind, to_customer: bool, d: &DeadlineInfo) -> EmailPlan {
+        let mut e = self.email(kind, to_customer);
+        e.last_day = Some(d.last_day);
+        e.window_end = Some(d.passes_at);
+        e
     }
 
     fn deadline_of(&self, kind: TimerKind) -> Option<&super::DeadlineInfo> {
@@ -323,10 +317,13 @@ impl Planner<'_> {
             incentive: false,
             sla_alert: false,
             settles: Vec::new(),
+            announced: None,
         };
         let mut reason: Option<&str> = None;
+        // The deadline a row without its own is about (the dispute window of a skipped notice).
+        let mut about: Option<DeadlineInfo> = None;
         let action = match t.kind {
-            K::ReviewStartSla | K::ReviewDecisionSla | K::DisputeReviewSla => {
+            K::ReviewStartSla | K::ReviewDecisionSla | K::DisputeReviewSla | K::DecisionSla => {
                 e.sla_alert = true;
                 "sla_breached"
             }
@@ -347,6 +344,7 @@ impl Planner<'_> {
                         m.last_day = response.map(|d| d.last_day);
                         m.window_end = response.map(|d| d.passes_at);
                         e.emails.push(m);
+                        e.announced = response.cloned();
                         "reminder_sent"
                     }
                 }
@@ -369,17 +367,22 @@ impl Planner<'_> {
                     to: ClaimStatus::Rejected,
                     rejection_reason: Some(r),
                 });
-                e.emails.push(self.rejection_email(t.kind, Some(r))?);
+                let window =
+                    DeadlineInfo::from(&self.window_from_now(t.kind, DISPUTE_WINDOW_DAYS)?);
+                let mut m = self.email_naming(EmailKind::ClaimRejected, false, &window);
+                m.rejection_reason = Some(r);
+                e.emails.push(m);
+                e.announced = Some(window);
                 e.settles.push((K::RejectionNotice, self.now));
                 reason = Some(r.as_str());
                 action
             }
             K::ConsentNotification => {
-                let (last_day, end) = self.window_from_now(t.kind, CONSENT_WINDOW_DAYS)?;
-                let mut m = self.email(EmailKind::ConsentRequest, true);
-                m.last_day = Some(last_day);
-                m.window_end = Some(end);
-                e.emails.push(m);
+                let window =
+                    DeadlineInfo::from(&self.window_from_now(t.kind, CONSENT_WINDOW_DAYS)?);
+                e.emails
+                    .push(self.email_naming(EmailKind::ConsentRequest, true, &window));
+                e.announced = Some(window);
                 "consent_requested"
             }
             K::PartnerApprovalNotice => {
@@ -388,6 +391,7 @@ impl Planner<'_> {
                 m.last_day = window.map(|d| d.last_day);
                 m.window_end = window.map(|d| d.passes_at);
                 e.emails.push(m);
+                e.announced = window.cloned();
                 "approval_notice_sent"
             }
             K::ConsentWindowClose => {
@@ -408,19 +412,20 @@ impl Planner<'_> {
                     timer: t.kind,
                     source,
                 })?;
+                let window = DeadlineInfo::from(&window);
+                about = Some(window.clone());
                 if self.claim.disputed_rejection().is_some() {
                     e.outcome =
                         Outcome::Skipped("the partner has already disputed the rejection".into());
                     "rejection_notice_skipped"
-                } else if self.now >= window.due {
+                } else if self.now >= window.passes_at {
                     e.outcome = Outcome::Skipped("the dispute window had already closed".into());
                     "rejection_notice_skipped"
                 } else {
-                    let mut m = self.email(EmailKind::ClaimRejected, false);
+                    let mut m = self.email_naming(EmailKind::ClaimRejected, false, &window);
                     m.rejection_reason = self.claim.rejection_reason;
-                    m.last_day = Some(window.last_day);
-                    m.window_end = Some(window.due);
                     e.emails.push(m);
+                    e.announced = Some(window);
                     reason = self.claim.rejection_reason.map(RejectionReason::as_str);
                     "rejection_notice_sent"
                 }
@@ -434,12 +439,27 @@ impl Planner<'_> {
             })?;
         }
         e.history.action = action.to_owned();
+        // The deadline the row is about: the timer's own, else the one its email names, else
+        // (an immediate timer with no email, e.g. a decline not acted on) the consent window.
+        let shown = t
+            .deadline
+            .clone()
+            .or_else(|| e.announced.clone())
+            .or(about)
+            .or_else(|| self.deadline_of(K::ConsentWindowClose).cloned());
+        let skipped = shown
+            .as_ref()
+            .map(|d| skipped_days(self.cal, d))
+            .unwrap_or_default();
         e.history.details = json!({
             "timer": t.kind,
             "start": start,
             "due": due,
-            "deadline": t.deadline,
-            "calendar": self.cal.id(),
+            "deadline": shown,
+            "announced": e.announced,
+            "calendar": CalendarRef::from(self.cal),
+            "skipped": skipped,
+            "paused": t.paused,
             "time_zone": self.tz.name(),
             "reason": reason,
             "outcome": e.outcome.label(),

@@ -28,6 +28,7 @@ fn claim(status: &str, f: impl FnOnce(&mut ClaimRow)) -> Claim {
 const LEAD0: TimerSettings = TimerSettings {
     reminder_lead_business_days: 0,
     max_first_sight_age: chrono::Duration::days(14),
+    never_shorten_communicated: true,
 };
 
 fn eval_with(c: &Claim, facts: &ClaimFacts, settings: TimerSettings, now: &str) -> Vec<Timer> {
@@ -100,6 +101,7 @@ fn reminder_is_due_at_the_start_of_the_last_day_or_lead_days_before() {
     let lead1 = TimerSettings {
         reminder_lead_business_days: 1,
         max_first_sight_age: chrono::Duration::days(14),
+        never_shorten_communicated: true,
     };
     let timers = eval_with(&c, &ClaimFacts::default(), lead1, "2026-12-24T00:00:00Z");
     // One business day earlier: Monday 4 January (Epiphany is the 6th).
@@ -157,7 +159,7 @@ fn after_downtime_the_late_reminder_is_skipped_and_the_claim_rejected() {
         reject.settles,
         vec![(TimerKind::RejectionNotice, t("2027-01-07T09:00:00Z"))]
     );
-    assert_eq!(reject.history.details["calendar"], "SE");
+    assert_eq!(reject.history.details["calendar"]["id"], "SE");
     assert_eq!(reject.history.details["reason"], "no_partner_response");
     // 30 calendar days from 7 January to dispute.
     assert_eq!(reject.emails[0].last_day.unwrap().to_string(), "2027-02-06");
@@ -185,6 +187,8 @@ fn fired_timers_do_not_fire_again() {
         }],
         consent_sent: vec![],
         consent_dead: vec![],
+        communicated: vec![],
+        timeline: vec![],
     };
     assert!(
         plan_at(&c, &facts, "2027-01-05T09:00:00Z")
@@ -217,6 +221,8 @@ fn consent_flow_notifies_then_closes_seven_calendar_days_after_sending() {
         }],
         consent_sent: vec![(t("2026-06-18T10:00:00Z"), t("2026-06-18T10:00:31Z"))],
         consent_dead: vec![],
+        communicated: vec![],
+        timeline: vec![],
     };
     let p = plan_at(&c, &sent, "2026-06-18T10:01:00Z");
     assert_eq!(p.effects.len(), 1);

@@ -90,6 +90,9 @@ mod tests {
             locale: "sv".into(),
             payload: serde_json::Value::Null,
             not_after: None,
+            announced: None,
+            calendar_version: None,
+            template_version: None,
         }
     }
 

@@ -11,8 +11,8 @@ use crate::store::{
     message_id,
 };
 use crate::timers::{
-    ClaimFacts, ClaimPlan, EmailKind, FUTURE_TOLERANCE, FiredTimer, HELD_ON_FIRST_SIGHT,
-    TimerError, TimerKind, TimerSettings, TimerState, evaluate, plan,
+    CalendarRef, ClaimFacts, ClaimPlan, EmailKind, FUTURE_TOLERANCE, FiredTimer,
+    HELD_ON_FIRST_SIGHT, TimerError, TimerKind, TimerSettings, TimerState, evaluate, plan,
 };
 
 /// What one claim came to in a fire batch, for the pass's tally and log.
@@ -40,7 +40,7 @@ pub fn sync_claim(
         Err(bad) => (Vec::new(), Some(bad.problem.clone()), None),
         Ok(c) => {
             let (pending, problem) = pending_timers(calendars, settings, c, facts, now);
-            let (dead, requeue) = dead_consent(c, facts, now);
+            let (dead, requeue) = dead_consent(calendars, c, facts, now);
             (pending, join(problem, dead), requeue)
         }
     };
@@ -76,6 +76,7 @@ fn is_obligation(kind: TimerKind) -> bool {
         TimerKind::ReviewStartSla
             | TimerKind::ReviewDecisionSla
             | TimerKind::DisputeReviewSla
+            | TimerKind::DecisionSla
             | TimerKind::DisputeWindowClose
     )
 }
@@ -104,6 +105,7 @@ fn join(a: Option<String>, b: Option<String>) -> Option<String> {
 /// address is the one that failed it is a problem; once the main system corrected it, the email
 /// goes back to the outbox, to the new address (the problem, and the requeue).
 fn dead_consent(
+    calendars: &Calendars,
     claim: &Claim,
     facts: &ClaimFacts,
     now: DateTime<Utc>,
@@ -141,6 +143,10 @@ fn dead_consent(
             "to": claim.customer_email.trim(),
             "previous_address": dead.to_address,
             "previous_error": error,
+            // The window it opens is counted when it is delivered.
+            "deadline": null,
+            "calendar": calendars.for_country(&claim.country).map(CalendarRef::from),
+            "skipped": [],
         }),
     };
     let requeue = Requeue {
@@ -249,7 +255,7 @@ pub fn decide(
         Some(Ok(c)) => c,
     };
     let recompute = |c: &Claim, f: &ClaimFacts| {
-        let dead = dead_consent(c, f, now).0;
+        let dead = dead_consent(calendars, c, f, now).0;
         let (p, problem) = pending_timers(calendars, settings, c, f, now);
         resync(c.version, p, join(problem, dead))
     };
@@ -316,6 +322,13 @@ pub fn decide(
                 locale: m.locale.clone(),
                 payload: serde_json::to_value(m).unwrap_or_default(),
                 not_after: m.not_after(),
+                announced: e
+                    .announced
+                    .as_ref()
+                    .filter(|_| m.last_day.is_some())
+                    .map(|d| (d.last_day, d.passes_at)),
+                calendar_version: Some(cal.version()),
+                template_version: None,
             });
         }
         let label = e.outcome.label();

@@ -392,6 +392,9 @@ fn digest_email(to: &str, alerts: &[SlaAlert], now: DateTime<Utc>) -> OutboxEmai
         locale: "en".to_owned(),
         payload: serde_json::to_value(&digest).unwrap_or_default(),
         not_after: None,
+        announced: None,
+        calendar_version: None,
+        template_version: None,
     }
 }
 

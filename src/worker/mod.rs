@@ -35,6 +35,9 @@ pub struct Engine {
     pub settings: TimerSettings,
     /// Claims per fire transaction.
     pub batch_size: i64,
+    /// The template set's version ([`crate::mail::template_set_version`]), recorded with each
+    /// email queued; None where no templates are configured (tests).
+    pub template_version: Option<String>,
     /// Cancelled to stop: a pass then ends after the batch in hand (each batch is atomic).
     pub stop: CancellationToken,
 }
@@ -259,7 +262,10 @@ impl Engine {
                 .fire_batch(now, self.batch_size, &fingerprint, |input| {
                     let id = input.claim_id.clone();
                     let _claim = tracing::info_span!("claim", claim_id = %id).entered();
-                    let (write, d) = decide(&self.calendars, self.settings, input, now);
+                    let (mut write, d) = decide(&self.calendars, self.settings, input, now);
+                    for e in &mut write.emails {
+                        e.template_version.clone_from(&self.template_version);
+                    }
                     decided.push((id, d, write.emails.len()));
                     write
                 })

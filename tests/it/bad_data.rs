@@ -242,8 +242,10 @@ fn engine() -> Engine {
         settings: TimerSettings {
             reminder_lead_business_days: 0,
             max_first_sight_age: chrono::Duration::days(14),
+            never_shorten_communicated: true,
         },
         batch_size: 10,
+        template_version: None,
         stop: tokio_util::sync::CancellationToken::new(),
     }
 }

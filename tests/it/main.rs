@@ -4,12 +4,14 @@
 mod harness;
 
 mod bad_data;
+mod calendar_diff;
 mod cli_basic;
 mod cli_calendar;
 mod cli_report;
 mod cli_run;
 mod cli_tick;
 mod crash;
+mod decision_sla;
 mod edges_cli;
 mod edges_db;
 mod edges_fresh;
@@ -25,6 +27,7 @@ mod never_miss;
 mod never_miss_bad_rows;
 mod never_miss_mail;
 mod outages;
+mod provenance;
 mod replicas;
 mod store_conformance;
 mod store_contract;

@@ -36,8 +36,10 @@ pub(crate) fn engine() -> Engine {
         settings: TimerSettings {
             reminder_lead_business_days: 0,
             max_first_sight_age: chrono::Duration::days(14),
+            never_shorten_communicated: true,
         },
         batch_size: 50,
+        template_version: None,
         stop: tokio_util::sync::CancellationToken::new(),
     }
 }

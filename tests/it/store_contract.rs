@@ -79,6 +79,9 @@ fn email(id: &str, timer: TimerKind, start: DateTime<Utc>, kind: EmailKind) -> O
         locale: "sv-SE".into(),
         payload: json!({"claim_id": id}),
         not_after: None,
+        announced: None,
+        calendar_version: None,
+        template_version: None,
     }
 }
 

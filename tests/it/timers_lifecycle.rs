@@ -35,8 +35,10 @@ fn engine() -> Engine {
         settings: TimerSettings {
             reminder_lead_business_days: 0,
             max_first_sight_age: chrono::Duration::days(14),
+            never_shorten_communicated: true,
         },
         batch_size: 3,
+        template_version: None,
         stop: tokio_util::sync::CancellationToken::new(),
     }
 }
@@ -157,7 +159,7 @@ async fn partner_silence_is_rejected_exactly_at_the_deadline(store: AnyStore) {
     );
     let history = store.history("c1").await.unwrap();
     assert_eq!(history[1].details["timer"], "partner_response_deadline");
-    assert_eq!(history[1].details["calendar"], "SE");
+    assert_eq!(history[1].details["calendar"]["id"], "SE");
     assert_eq!(history[1].details["deadline"]["last_day"], "2027-01-05");
     // The same instant again, and later: nothing more (the rejection notice went with it).
     for at in ["2027-01-05T23:00:00Z", "2027-01-06T12:00:00Z"] {
@@ -389,6 +391,9 @@ async fn sla_breaches_are_raised_once(store: AnyStore) {
                     locale: "en".into(),
                     payload: serde_json::json!({}),
                     not_after: None,
+                    announced: None,
+                    calendar_version: None,
+                    template_version: None,
                 }
             })
             .await

@@ -1,0 +1,190 @@
+//! Issue 14, the end-to-end decision SLA: 10 business days from submission to a decision, the
+//! clock paused while the claim waits for the partner. The status timeline comes from the change
+//! capture; two partner-action rounds, days counted by hand. Both backends.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use cpor_worker::calendar::Calendars;
+use cpor_worker::claim::ClaimRow;
+use cpor_worker::report::explain::explain;
+use cpor_worker::store::{AnyStore, Store};
+use cpor_worker::timers::TimerSettings;
+use cpor_worker::worker::Engine;
+
+backend_tests!(decision_sla_fires_on_the_exact_day_with_two_rounds_paused);
+
+fn t(s: &str) -> DateTime<Utc> {
+    s.parse().unwrap()
+}
+
+fn engine() -> Engine {
+    Engine {
+        calendars: Arc::new(Calendars::builtin().unwrap()),
+        settings: TimerSettings {
+            reminder_lead_business_days: 0,
+            max_first_sight_age: Duration::days(14),
+            never_shorten_communicated: true,
+        },
+        batch_size: 50,
+        template_version: None,
+        stop: tokio_util::sync::CancellationToken::new(),
+    }
+}
+
+async fn tick(store: &AnyStore, at: &str) {
+    engine().tick(store, t(at)).await.expect("tick");
+}
+
+/// Writes the claim as the main system would at `at`, in `status`, with `f`'s event columns.
+async fn put(store: &AnyStore, row: &mut ClaimRow, status: &str, at: &str) {
+    row.status = status.into();
+    row.updated_at = Some(t(at));
+    row.version += 1;
+    store.put_claim_row(row).await.unwrap();
+}
+
+async fn decision_breaches(store: &AnyStore) -> Vec<serde_json::Value> {
+    store
+        .history("c1")
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|h| h.details["timer"] == "decision_sla")
+        .map(|h| h.details)
+        .collect()
+}
+
+async fn decision_sla_fires_on_the_exact_day_with_two_rounds_paused(store: AnyStore) {
+    store.migrate().await.unwrap();
+    let mut row = ClaimRow {
+        id: "c1".into(),
+        partner_name: Some("Nordljus Konsult AB".into()),
+        partner_email: Some("claims@nordljus.example".into()),
+        customer_name: Some("Åkerlund & Söner AB".into()),
+        customer_email: Some("it@akerlund.example".into()),
+        products: Some("Dynamics 365 Sales".into()),
+        country: Some("SE".into()),
+        locale: Some("sv-SE".into()),
+        info_request_reason: Some("missing_products".into()),
+        version: 0,
+        ..ClaimRow::default()
+    };
+    // Submitted Mon 1 Feb 2027 (d0). Round 1: asked Wed 3 Feb, answered Fri 5 Feb: Thu 4 and
+    // Fri 5 are the partner's (2 days). Round 2: asked Tue 9 Feb, answered Mon 15 Feb: Wed 10,
+    // Thu 11, Fri 12, Mon 15 (4 days). The reviewer's days: 2, 3 Feb, 8, 9 Feb, 16, 17, 18, 19,
+    // 22, 23 Feb: the tenth is Tue 23 Feb (no Swedish holidays in February), which ends at
+    // 2027-02-23T23:00Z (CET).
+    row.submitted_at = Some(t("2027-02-01T09:00:00Z"));
+    put(&store, &mut row, "submitted", "2027-02-01T09:00:00Z").await;
+    tick(&store, "2027-02-01T09:05:00Z").await;
+    row.review_started_at = Some(t("2027-02-02T09:00:00Z"));
+    put(&store, &mut row, "under_review", "2027-02-02T09:00:00Z").await;
+    row.info_requested_at = Some(t("2027-02-03T10:00:00Z"));
+    put(
+        &store,
+        &mut row,
+        "partner_action_required",
+        "2027-02-03T10:00:00Z",
+    )
+    .await;
+    tick(&store, "2027-02-04T09:00:00Z").await;
+    row.submitted_at = Some(t("2027-02-05T10:00:00Z"));
+    put(&store, &mut row, "submitted", "2027-02-05T10:00:00Z").await;
+    row.review_started_at = Some(t("2027-02-08T09:00:00Z"));
+    put(&store, &mut row, "under_review", "2027-02-08T09:00:00Z").await;
+    tick(&store, "2027-02-08T10:00:00Z").await;
+    row.info_requested_at = Some(t("2027-02-09T10:00:00Z"));
+    put(
+        &store,
+        &mut row,
+        "partner_action_required",
+        "2027-02-09T10:00:00Z",
+    )
+    .await;
+    tick(&store, "2027-02-10T10:00:00Z").await;
+    row.submitted_at = Some(t("2027-02-15T10:00:00Z"));
+    put(&store, &mut row, "submitted", "2027-02-15T10:00:00Z").await;
+    row.review_started_at = Some(t("2027-02-16T09:00:00Z"));
+    put(&store, &mut row, "under_review", "2027-02-16T09:00:00Z").await;
+    tick(&store, "2027-02-16T10:00:00Z").await;
+
+    // Explain shows the run, its deadline and both pauses.
+    let claim = store.claim("c1").await.unwrap();
+    let facts = store
+        .facts(&["c1".to_owned()])
+        .await
+        .unwrap()
+        .remove("c1")
+        .unwrap_or_default();
+    let cals = Calendars::builtin().unwrap();
+    let x = explain(
+        &claim,
+        cals.for_country("SE").unwrap(),
+        &facts,
+        engine().settings,
+        t("2027-02-16T10:00:00Z"),
+    )
+    .unwrap();
+    let json = serde_json::to_value(&x).unwrap();
+    let timer = json["timers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["timer"] == "decision_sla")
+        .unwrap()
+        .clone();
+    assert_eq!(timer["state"], "pending", "{timer}");
+    assert_eq!(timer["start"], "2027-02-01T09:00:00Z");
+    assert_eq!(timer["deadline"]["last_day"], "2027-02-23");
+    assert_eq!(timer["deadline"]["days"], 16);
+    let paused: Vec<(String, String, u64)> = timer["paused"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["from"].as_str().unwrap().to_owned(),
+                p["to"].as_str().unwrap().to_owned(),
+                p["business_days"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        paused,
+        [
+            (
+                "2027-02-03T10:00:00Z".to_owned(),
+                "2027-02-05T10:00:00Z".to_owned(),
+                2
+            ),
+            (
+                "2027-02-09T10:00:00Z".to_owned(),
+                "2027-02-15T10:00:00Z".to_owned(),
+                4
+            ),
+        ]
+    );
+    let mut text = Vec::new();
+    cpor_worker::report::write_explanation(&mut text, &x).unwrap();
+    let text = String::from_utf8(text).unwrap();
+    assert!(text.contains("decision_sla"), "{text}");
+    assert!(text.contains("paused"), "{text}");
+
+    // Not a second early; exactly at the end of the tenth day.
+    tick(&store, "2027-02-23T22:59:59Z").await;
+    assert!(decision_breaches(&store).await.is_empty());
+    tick(&store, "2027-02-23T23:00:00Z").await;
+    let fired = decision_breaches(&store).await;
+    assert_eq!(fired.len(), 1, "{fired:?}");
+    assert_eq!(fired[0]["deadline"]["last_day"], "2027-02-23");
+    assert_eq!(fired[0]["paused"].as_array().unwrap().len(), 2);
+    let h = store.history("c1").await.unwrap();
+    assert!(
+        h.iter()
+            .any(|h| h.action == "sla_breached" && h.details["timer"] == "decision_sla"),
+        "{h:?}"
+    );
+    tick(&store, "2027-02-24T10:00:00Z").await;
+    assert_eq!(decision_breaches(&store).await.len(), 1);
+}
