@@ -11,6 +11,7 @@
 //! - [`report`]: the operator's dry-run report and `explain`, from the same evaluate/plan.
 //! - [`config`]: settings from the built-in defaults, a file and the environment, validated.
 //! - [`mail`]: email templates per locale, decline tokens, SMTP and .eml delivery, retry policy.
+//! - [`repair`]: operator repairs (hold, release, resync, outbox retry/discard) with their history.
 //! - [`demo`]: sample claims for trying the worker out.
 //! - [`schedule`]: when `run`'s passes happen: a cron expression read in a time zone (pure).
 //! - [`daemon`]: `run`: passes on the schedule, HTTP endpoints, graceful stop.
@@ -28,6 +29,7 @@ pub mod demo;
 pub mod http;
 pub mod lifecycle;
 pub mod mail;
+pub mod repair;
 pub mod report;
 pub mod schedule;
 pub mod store;

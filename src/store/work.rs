@@ -242,6 +242,8 @@ impl OutboxCounts {
         match state {
             "sent" => self.sent += n,
             "dead" => self.dead += n,
+            // Discarded by an operator: neither waiting nor delivered nor failed.
+            "discarded" => {}
             _ => self.pending += n,
         }
     }
