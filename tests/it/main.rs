@@ -24,6 +24,7 @@ mod never_miss;
 mod never_miss_bad_rows;
 mod never_miss_mail;
 mod outages;
+mod repair_cli;
 mod repair_store;
 mod replicas;
 mod store_conformance;
