@@ -5,10 +5,10 @@ use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 
 use super::{
-    ApplyOutcome, Backend, ChangedClaim, Changes, ClaimChange, ClaimWrite, DeadEmail,
-    DeliveryResult, FireInput, HistoryEntry, Hold, LoadedClaim, OutboxCounts, OutboxEmail,
-    OutboxRow, PendingEmail, PgStore, Released, Repairs, SlaAlert, SqliteStore, Store, StoreError,
-    SyncedClaim,
+    ApplyOutcome, Backend, ChangedClaim, Changes, ClaimChange, ClaimHit, ClaimWrite, ConsoleReads,
+    DeadEmail, DeliveryResult, FireInput, HistoryEntry, Hold, LoadedClaim, OutboxCounts,
+    OutboxEmail, OutboxRow, PendingEmail, PgStore, Released, Repairs, SlaAlert, SqliteStore, Store,
+    StoreError, SyncedClaim, TimerRecord,
 };
 use crate::claim::{Claim, ClaimRow};
 use crate::config::{DatabaseConfig, DatabaseUrl};
@@ -243,5 +243,35 @@ impl Repairs for AnyStore {
 
     async fn holds(&self, claim_ids: Option<&[String]>) -> Result<Vec<Hold>, StoreError> {
         dispatch!(self, s => s.holds(claim_ids).await)
+    }
+}
+
+impl ConsoleReads for AnyStore {
+    async fn due_per_day(
+        &self,
+        from: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        dispatch!(self, s => s.due_per_day(from, until).await)
+    }
+
+    async fn count_problems(&self) -> Result<i64, StoreError> {
+        dispatch!(self, s => s.count_problems().await)
+    }
+
+    async fn open_breaches(&self, limit: i64) -> Result<(Vec<SlaAlert>, i64), StoreError> {
+        dispatch!(self, s => s.open_breaches(limit).await)
+    }
+
+    async fn search_claims(&self, q: &str, limit: i64) -> Result<Vec<ClaimHit>, StoreError> {
+        dispatch!(self, s => s.search_claims(q, limit).await)
+    }
+
+    async fn claim_timers(&self, claim_id: &str) -> Result<Vec<TimerRecord>, StoreError> {
+        dispatch!(self, s => s.claim_timers(claim_id).await)
+    }
+
+    async fn claim_problem(&self, claim_id: &str) -> Result<Option<String>, StoreError> {
+        dispatch!(self, s => s.claim_problem(claim_id).await)
     }
 }

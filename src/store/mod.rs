@@ -3,13 +3,16 @@
 
 mod any;
 mod columns;
+mod console;
 mod postgres;
+mod postgres_console;
 mod postgres_outbox;
 mod postgres_repair;
 mod postgres_work;
 mod repair;
 mod row;
 mod sqlite;
+mod sqlite_console;
 mod sqlite_outbox;
 mod sqlite_repair;
 mod sqlite_work;
@@ -25,6 +28,7 @@ use crate::lifecycle::{Actor, ClaimStatus, RejectionReason};
 
 pub use any::{AnyStore, connect};
 pub use columns::{CLAIM_COLUMNS, ClaimsTable, claims_table_columns};
+pub use console::{ClaimHit, ConsoleReads, TimerRecord};
 pub use postgres::PgStore;
 pub use repair::{Hold, OutboxRow, Released, Repairs};
 pub use row::NULL_ID;
