@@ -15,6 +15,7 @@
 //! - [`demo`]: sample claims for trying the worker out.
 //! - [`schedule`]: when `run`'s passes happen: a cron expression read in a time zone (pure).
 //! - [`daemon`]: `run`: passes on the schedule, HTTP endpoints, graceful stop.
+//! - [`console`]: the operator console `run` serves: pages (HTML or JSON) and repair endpoints.
 //! - [`http`]: `/healthz`, `/readyz`, `/metrics`.
 //! - [`telemetry`]: log output and metric names.
 //! - [`cli`]: the command line.
@@ -24,6 +25,7 @@ pub mod calendar;
 pub mod claim;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod daemon;
 pub mod demo;
 pub mod http;

@@ -3,6 +3,7 @@
 
 mod ticker;
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::Utc;
@@ -12,6 +13,8 @@ use tokio::net::TcpListener;
 pub use crate::schedule::{Schedule, ScheduleError};
 pub use ticker::{Ticker, Trigger};
 
+use crate::config::Secret;
+use crate::console::{Console, PassLog, PassRecord};
 use crate::http::{AppState, router};
 use crate::store::{AnyStore, Store};
 use crate::telemetry;
@@ -23,12 +26,16 @@ pub struct Daemon {
     pub engine: Engine,
     /// The database.
     pub store: AnyStore,
-    /// Delivery of the outbox.
-    pub mailer: Mailer,
+    /// Delivery of the outbox (and the console's email previews).
+    pub mailer: Arc<Mailer>,
     /// When passes run.
     pub schedule: Schedule,
     /// The metrics the HTTP endpoint renders.
     pub metrics: PrometheusHandle,
+    /// The console's operator token; `None`: repairs are off.
+    pub operator_token: Option<Secret<String>>,
+    /// The last passes, shown by the console.
+    pub passes: PassLog,
 }
 
 /// The daemon could not start or stopped on an error.
@@ -48,7 +55,15 @@ impl Daemon {
             metrics: self.metrics.clone(),
             calendars: self.engine.calendars.clone(),
             settings: self.engine.settings,
-        });
+        })
+        .merge(crate::console::router(Arc::new(Console::new(
+            self.store.clone(),
+            self.engine.clone(),
+            Some(self.mailer.clone()),
+            self.operator_token.clone(),
+            self.passes.clone(),
+            Some(self.schedule.clone()),
+        ))));
         let http_stop = stop.clone();
         let http = tokio::spawn(async move {
             axum::serve(listener, app)
@@ -95,7 +110,26 @@ impl Daemon {
         let started = Instant::now();
         let now = Utc::now();
         let result = self.engine.pass(&self.store, Some(&self.mailer), now).await;
-        metrics::histogram!(telemetry::PASS_SECONDS).record(started.elapsed().as_secs_f64());
+        let seconds = started.elapsed().as_secs_f64();
+        metrics::histogram!(telemetry::PASS_SECONDS).record(seconds);
+        self.passes.push(match &result {
+            Ok(o) => PassRecord {
+                at: now,
+                seconds,
+                fired: o.fired.clone(),
+                sent: o.delivery.sent,
+                problems: o.problems.len(),
+                error: None,
+            },
+            Err(e) => PassRecord {
+                at: now,
+                seconds,
+                fired: Default::default(),
+                sent: 0,
+                problems: 0,
+                error: Some(e.to_string()),
+            },
+        });
         match result {
             Ok(outcome) => {
                 record(&outcome);
