@@ -9,6 +9,8 @@ mod cli_calendar;
 mod cli_report;
 mod cli_run;
 mod cli_tick;
+mod console_browser;
+mod console_http;
 mod crash;
 mod edges_cli;
 mod edges_db;
