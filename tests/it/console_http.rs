@@ -100,6 +100,10 @@ pub async fn seed(db: &TestStore) {
 
 /// Waits for the rejection email to be dead-lettered and returns its outbox id.
 pub fn dead_id(port: u16) -> i64 {
+    assert!(
+        wait_for(30, || crate::cli_run::http_get(port, "/healthz").is_some()),
+        "run did not answer"
+    );
     let mut id = None;
     assert!(
         wait_for(30, || {
