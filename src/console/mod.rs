@@ -89,6 +89,9 @@ fn templates() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Chainable);
     env.add_filter("urlencode", |s: String| path_segment(&s));
+    env.add_filter("tojson", |v: minijinja::Value| {
+        serde_json::to_string(&v).unwrap_or_default()
+    });
     for (name, src) in [
         ("base.html", include_str!("templates/base.html")),
         ("overview.html", include_str!("templates/overview.html")),

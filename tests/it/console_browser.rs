@@ -98,28 +98,39 @@ async fn an_operator_retries_a_dead_letter_in_the_browser(db: &crate::harness::T
 
     // The overview: the dead letter is counted and links to its list.
     c.goto(&format!("{base}/")).await.unwrap();
-    let dead = c.find(Locator::Css("#count-dead .n")).await.unwrap();
+    let dead = c
+        .wait()
+        .for_element(Locator::Css("#count-dead .n"))
+        .await
+        .unwrap();
     assert_eq!(dead.text().await.unwrap(), "1");
     screenshot(&c, "overview").await;
 
     // Search the claim by its partner's name and open it.
     c.goto(&format!("{base}/claims")).await.unwrap();
-    let q = c.find(Locator::Css("#search-q")).await.unwrap();
+    let q = c
+        .wait()
+        .for_element(Locator::Css("#search-q"))
+        .await
+        .unwrap();
     q.send_keys("Nordljus").await.unwrap();
-    c.find(Locator::Css("#search-go"))
+    c.wait()
+        .for_element(Locator::Css("#search-go"))
         .await
         .unwrap()
         .click()
         .await
         .unwrap();
-    c.find(Locator::LinkText("c1"))
+    c.wait()
+        .for_element(Locator::LinkText("c1"))
         .await
         .unwrap()
         .click()
         .await
         .unwrap();
     assert_eq!(
-        c.find(Locator::Css("#claim-id"))
+        c.wait()
+            .for_element(Locator::Css("#claim-id"))
             .await
             .unwrap()
             .text()
@@ -128,7 +139,8 @@ async fn an_operator_retries_a_dead_letter_in_the_browser(db: &crate::harness::T
         "c1"
     );
     let timers = c
-        .find(Locator::Css("#timers"))
+        .wait()
+        .for_element(Locator::Css("#timers"))
         .await
         .unwrap()
         .text()
@@ -137,7 +149,8 @@ async fn an_operator_retries_a_dead_letter_in_the_browser(db: &crate::harness::T
     assert!(timers.contains("rejection_notice"), "{timers}");
     assert!(timers.contains("dispute_window_close"), "{timers}");
     let history = c
-        .find(Locator::Css("#history"))
+        .wait()
+        .for_element(Locator::Css("#history"))
         .await
         .unwrap()
         .text()
@@ -162,7 +175,8 @@ async fn an_operator_retries_a_dead_letter_in_the_browser(db: &crate::harness::T
     .await;
     c.refresh().await.unwrap();
     let form = c
-        .find(Locator::Css(&format!("form[action='/outbox/{id}/retry']")))
+        .wait()
+        .for_element(Locator::Css(&format!("form[action='/outbox/{id}/retry']")))
         .await
         .unwrap();
     form.find(Locator::Css("input[name=reason]"))
@@ -184,7 +198,8 @@ async fn an_operator_retries_a_dead_letter_in_the_browser(db: &crate::harness::T
         .await
         .unwrap();
     let notice = c
-        .find(Locator::Css(".notice"))
+        .wait()
+        .for_element(Locator::Css(".notice"))
         .await
         .unwrap()
         .text()
@@ -197,7 +212,8 @@ async fn an_operator_retries_a_dead_letter_in_the_browser(db: &crate::harness::T
     for _ in 0..60 {
         c.goto(&format!("{base}/claims/c1")).await.unwrap();
         let emails = c
-            .find(Locator::Css("#emails"))
+            .wait()
+            .for_element(Locator::Css("#emails"))
             .await
             .unwrap()
             .text()

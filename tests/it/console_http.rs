@@ -161,6 +161,12 @@ async fn console_pages_and_repairs(db: &TestStore) {
             .contains("dispute_window_close"),
         "{c1:#}"
     );
+    let (status, _, c1html) = request(port, "GET", "/claims/c1", &[], "");
+    assert_eq!(status, 200, "{c1html}");
+    assert!(
+        c1html.contains("id=\"history\"") && c1html.contains("id=\"timers\""),
+        "{c1html}"
+    );
     let (_, _, c2) = request(port, "GET", "/claims/c2", &[], "");
     assert!(
         c2.contains("&lt;script&gt;") && !c2.contains("<script>alert"),
