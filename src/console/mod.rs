@@ -183,10 +183,8 @@ impl Console {
             )
                 .into_response(),
         };
-        if let Some(c) = cookie {
-            if let Ok(v) = c.parse() {
-                resp.headers_mut().insert(header::SET_COOKIE, v);
-            }
+        if let Some(Ok(v)) = cookie.map(|c| c.parse()) {
+            resp.headers_mut().insert(header::SET_COOKIE, v);
         }
         resp.headers_mut().insert(
             header::CONTENT_SECURITY_POLICY,

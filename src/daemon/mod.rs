@@ -163,6 +163,14 @@ impl Daemon {
             Ok(due) => metrics::gauge!(telemetry::OVERDUE_TIMERS).set(due as f64),
             Err(e) => tracing::warn!(error = %e, "cannot count overdue timers"),
         }
+        // The outbox gauge the dead-letter alert reads (deploy/prometheus/alerts.yml).
+        match self.store.outbox_counts().await {
+            Ok(c) => {
+                metrics::gauge!(telemetry::OUTBOX, "state" => "pending").set(c.pending as f64);
+                metrics::gauge!(telemetry::OUTBOX, "state" => "dead").set(c.dead as f64);
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot count outbox emails"),
+        }
     }
 }
 
