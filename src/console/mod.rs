@@ -5,6 +5,7 @@
 
 mod actions;
 mod auth;
+mod lists;
 mod pages;
 mod passes;
 
@@ -73,10 +74,10 @@ pub fn router(console: Arc<Console>) -> Router {
         .route("/", get(pages::overview))
         .route("/claims", get(pages::claims))
         .route("/claims/{id}", get(pages::claim))
-        .route("/problems", get(pages::problems))
-        .route("/outbox", get(pages::outbox))
-        .route("/sla", get(pages::sla))
-        .route("/held", get(pages::held))
+        .route("/problems", get(lists::problems))
+        .route("/outbox", get(lists::outbox))
+        .route("/sla", get(lists::sla))
+        .route("/held", get(lists::held))
         .route("/outbox/{id}/retry", post(actions::outbox_retry))
         .route("/outbox/{id}/discard", post(actions::outbox_discard))
         .route("/claims/{id}/hold", post(actions::claim_hold))

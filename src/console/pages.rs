@@ -14,17 +14,17 @@ use super::{Console, Page};
 use crate::mail::EmailContext;
 use crate::report::explain::explain;
 use crate::store::{
-    ClaimHit, ConsoleReads, HistoryEntry, Hold, OutboxCounts, OutboxRow, Repairs, SlaAlert, Store,
+    ClaimHit, ConsoleReads, HistoryEntry, Hold, OutboxCounts, OutboxRow, Repairs, Store,
     StoreError, TimerRecord,
 };
 
-type Params = Query<HashMap<String, String>>;
+pub(super) type Params = Query<HashMap<String, String>>;
 
-fn fmt(p: &Params) -> Option<&str> {
+pub(super) fn fmt(p: &Params) -> Option<&str> {
     p.get("format").map(String::as_str)
 }
 
-fn db_error(c: &Console, h: &HeaderMap, p: &Params, e: StoreError) -> Response {
+pub(super) fn db_error(c: &Console, h: &HeaderMap, p: &Params, e: StoreError) -> Response {
     c.message(
         h,
         fmt(p),
@@ -276,135 +276,4 @@ pub async fn claims(State(c): State<Arc<Console>>, h: HeaderMap, p: Params) -> R
         status: StatusCode::OK,
     };
     c.answer(&h, fmt(&p), None, page)
-}
-
-/// A list page: what it lists, its rows, and which columns to show.
-#[derive(Serialize)]
-struct List<T: Serialize> {
-    kind: &'static str,
-    state: Option<String>,
-    total: usize,
-    rows: Vec<T>,
-}
-
-fn list<T: Serialize>(c: &Console, h: &HeaderMap, p: &Params, title: &str, l: List<T>) -> Response {
-    let page = Page {
-        template: "list.html",
-        title: title.to_owned(),
-        data: l,
-        status: StatusCode::OK,
-    };
-    c.answer(h, fmt(p), p.get("notice").map(String::as_str), page)
-}
-
-#[derive(Serialize)]
-struct ProblemRow {
-    claim_id: String,
-    problem: String,
-}
-
-/// `GET /problems`: claims the worker cannot process, and why.
-pub async fn problems(State(c): State<Arc<Console>>, h: HeaderMap, p: Params) -> Response {
-    let rows = match c.store.claim_problems().await {
-        Ok(v) => v,
-        Err(e) => return db_error(&c, &h, &p, e),
-    };
-    let total = rows.len();
-    let rows = rows
-        .into_iter()
-        .take(1000)
-        .map(|(claim_id, problem)| ProblemRow { claim_id, problem })
-        .collect();
-    list(
-        &c,
-        &h,
-        &p,
-        "Claims with problems",
-        List {
-            kind: "problems",
-            state: None,
-            total,
-            rows,
-        },
-    )
-}
-
-/// `GET /outbox?state=`: outbox emails, newest first.
-pub async fn outbox(State(c): State<Arc<Console>>, h: HeaderMap, p: Params) -> Response {
-    let state = p.get("state").filter(|s| !s.is_empty()).cloned();
-    let rows = match c.store.outbox_list(state.as_deref(), None, 500).await {
-        Ok(v) => v,
-        Err(e) => return db_error(&c, &h, &p, e),
-    };
-    let title = match &state {
-        Some(s) => format!("Outbox: {s}"),
-        None => "Outbox".to_owned(),
-    };
-    list(
-        &c,
-        &h,
-        &p,
-        &title,
-        List {
-            kind: "outbox",
-            state,
-            total: rows.len(),
-            rows,
-        },
-    )
-}
-
-#[derive(Serialize)]
-struct BreachRow {
-    #[serde(flatten)]
-    alert: SlaAlert,
-    overdue_hours: i64,
-}
-
-/// `GET /sla`: open SLA breaches, oldest first.
-pub async fn sla(State(c): State<Arc<Console>>, h: HeaderMap, p: Params) -> Response {
-    let now = Utc::now();
-    let (rows, total) = match c.store.open_breaches(1000).await {
-        Ok(v) => v,
-        Err(e) => return db_error(&c, &h, &p, e),
-    };
-    let rows = rows
-        .into_iter()
-        .map(|a| BreachRow {
-            overdue_hours: (now - a.due).num_hours(),
-            alert: a,
-        })
-        .collect();
-    list(
-        &c,
-        &h,
-        &p,
-        "Open SLA breaches",
-        List {
-            kind: "sla",
-            state: None,
-            total: total as usize,
-            rows,
-        },
-    )
-}
-
-/// `GET /held`: claims an operator holds.
-pub async fn held(State(c): State<Arc<Console>>, h: HeaderMap, p: Params) -> Response {
-    let rows = match c.store.holds(None).await {
-        Ok(v) => v,
-        Err(e) => return db_error(&c, &h, &p, e),
-    };
-    list(
-        &c,
-        &h,
-        &p,
-        "Held claims",
-        List {
-            kind: "held",
-            state: None,
-            total: rows.len(),
-            rows,
-        },
-    )
 }
