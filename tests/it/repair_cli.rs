@@ -193,6 +193,21 @@ async fn a_held_claim_fires_only_after_release(db: &TestStore) {
     ))
     .unwrap();
     assert_eq!(xj["held"]["reason"], "partner phoned");
+    let dry = ok(
+        dir.path(),
+        &[
+            "dry-run",
+            "--at",
+            "2027-01-06T08:00:00Z",
+            "--format",
+            "json",
+        ],
+        &env,
+    );
+    assert!(
+        dry.contains("\"held\"") && dry.contains("partner phoned"),
+        "dry-run shows the claim as held: {dry}"
+    );
     ok(
         dir.path(),
         &["claim", "release", "c2", "--reason", "no answer after all"],
