@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use cpor_worker::store::Repairs;
 use fantoccini::{Client, ClientBuilder, Locator};
 
-use crate::cli_run::{start_daemon, stop, wait_for};
+use crate::cli_run::{start_daemon, wait_for};
 use crate::console_http::{TOKEN, dead_id, request, seed};
 use crate::harness::smtp::{SmtpSink, free_port};
 
@@ -92,6 +92,7 @@ async fn an_operator_retries_a_dead_letter_in_the_browser(db: &crate::harness::T
         ("CPOR_OPERATOR_TOKEN", TOKEN),
     ];
     let (child, port) = start_daemon(dir.path(), &[], &env);
+    let child = crate::console_http::Running(Some(child));
     let id = dead_id(port);
     let base = format!("http://127.0.0.1:{port}");
     let c = browser(&d).await;
@@ -232,7 +233,7 @@ async fn an_operator_retries_a_dead_letter_in_the_browser(db: &crate::harness::T
             .any(|(_, r)| r.contains(&"claims@nordljus.example".to_owned()))
     );
     c.close().await.unwrap();
-    let (code, err) = stop(child);
+    let (code, err) = child.stop();
     assert_eq!(code, Some(0), "{err}");
     drop(d);
 }

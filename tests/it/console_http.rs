@@ -17,6 +17,25 @@ use crate::never_miss::t;
 
 backend_tests_db!(console_pages_and_repairs, without_a_token_repairs_are_off);
 
+/// A `run` child that is killed if the test fails before stopping it.
+pub struct Running(pub Option<std::process::Child>);
+
+impl Running {
+    /// Stops it with SIGTERM: (exit code, stderr).
+    pub fn stop(mut self) -> (Option<i32>, String) {
+        stop(self.0.take().expect("running"))
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
 /// The operator token the tests configure.
 pub const TOKEN: &str = "test-operator-token-0123456789";
 
@@ -129,6 +148,7 @@ async fn console_pages_and_repairs(db: &TestStore) {
         ("CPOR_OPERATOR_TOKEN", TOKEN),
     ];
     let (child, port) = start_daemon(dir.path(), &[], &env);
+    let child = Running(Some(child));
     let id = dead_id(port);
     let path = format!("/outbox/{id}/retry");
 
@@ -282,7 +302,7 @@ async fn console_pages_and_repairs(db: &TestStore) {
         request(port, "POST", "/claims/nope/resync", &auth, "{}").0,
         404
     );
-    let (code, err) = stop(child);
+    let (code, err) = child.stop();
     assert_eq!(code, Some(0), "{err}");
     assert!(!err.contains(TOKEN), "the token is never logged");
 
@@ -302,6 +322,7 @@ async fn without_a_token_repairs_are_off(db: &TestStore) {
     let dir = tempfile::tempdir().unwrap();
     let env = [("CPOR_DATABASE_URL", db.url.as_str())];
     let (child, port) = start_daemon(dir.path(), &[], &env);
+    let child = Running(Some(child));
     assert!(wait_for(20, || crate::cli_run::http_get(port, "/healthz").is_some()));
     let bearer = format!("Bearer {TOKEN}");
     let (status, _, body) = request(
@@ -319,5 +340,5 @@ async fn without_a_token_repairs_are_off(db: &TestStore) {
     let (_, _, page) = request(port, "GET", "/claims/c2", &[], "");
     assert!(page.contains("Repairs are off"), "{page}");
     assert!(db.store.holds(None).await.unwrap().is_empty());
-    stop(child);
+    child.stop();
 }
