@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 
 /// A source of the current instant.
 pub trait Clock: Send + Sync + std::fmt::Debug {
@@ -19,8 +19,9 @@ pub type SharedClock = Arc<dyn Clock>;
 pub struct SystemClock;
 
 impl Clock for SystemClock {
+    /// Microseconds: what both databases keep, so an instant read back equals the one written.
     fn now(&self) -> DateTime<Utc> {
-        Utc::now()
+        Utc::now().trunc_subsecs(6)
     }
 }
 
@@ -63,6 +64,8 @@ mod tests {
         assert_eq!(c.now(), a);
         c.set(b);
         assert_eq!(c.now(), b);
-        assert!(SystemClock.now() > a - chrono::Duration::days(365 * 100));
+        let now = SystemClock.now();
+        assert!(now > a - chrono::Duration::days(365 * 100));
+        assert_eq!(now.timestamp_subsec_nanos() % 1000, 0);
     }
 }

@@ -11,10 +11,12 @@
 //! - [`report`]: the operator's dry-run report and `explain`, from the same evaluate/plan.
 //! - [`config`]: settings from the built-in defaults, a file and the environment, validated.
 //! - [`mail`]: email templates per locale, decline tokens, SMTP and .eml delivery, retry policy.
+//! - [`repair`]: operator repairs (hold, release, resync, outbox retry/discard) with their history.
 //! - [`demo`]: sample claims for trying the worker out.
 //! - [`schedule`]: when `run`'s passes happen: a cron expression read in a time zone (pure).
 //! - [`clock`]: the wall clock, read only at the edge and handed down.
 //! - [`daemon`]: `run`: passes on the schedule, HTTP endpoints, graceful stop.
+//! - [`console`]: the operator console `run` serves: pages (HTML or JSON) and repair endpoints.
 //! - [`http`]: `/healthz`, `/readyz`, `/metrics`.
 //! - [`telemetry`]: log output and metric names.
 //! - [`cli`]: the command line.
@@ -31,11 +33,13 @@ pub mod claim;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod console;
 pub mod daemon;
 pub mod demo;
 pub mod http;
 pub mod lifecycle;
 pub mod mail;
+pub mod repair;
 pub mod report;
 pub mod schedule;
 pub mod store;

@@ -3,11 +3,13 @@
 
 use std::path::Path;
 
+use std::io::Write;
+
 use anyhow::Context;
 use chrono::Utc;
 
 use crate::report::explain::explain;
-use crate::store::{Store, StoreError};
+use crate::store::{Repairs, Store, StoreError};
 
 /// Runs `explain`.
 pub async fn run(config_path: Option<&Path>, args: super::ExplainArgs) -> anyhow::Result<()> {
@@ -47,12 +49,32 @@ pub async fn run(config_path: Option<&Path>, args: super::ExplainArgs) -> anyhow
     let history = store.history(id).await.context("reading the history")?;
     let emails = store.claim_emails(id).await.context("reading the emails")?;
     let x = x.with_records(history, emails);
+    // A database not yet migrated to the holds table has no holds.
+    let held = store
+        .holds(Some(std::slice::from_ref(&claim.id)))
+        .await
+        .unwrap_or_default()
+        .pop();
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     if args.json {
-        serde_json::to_writer_pretty(&mut out, &x)?;
+        let mut v = serde_json::to_value(&x)?;
+        if let Some(o) = v.as_object_mut() {
+            o.insert("held".to_owned(), serde_json::to_value(&held)?);
+        }
+        serde_json::to_writer_pretty(&mut out, &v)?;
         std::io::Write::write_all(&mut out, b"\n")?;
     } else {
+        if let Some(h) = &held {
+            writeln!(
+                out,
+                "HELD by {} since {}: {}\n  none of its timers fire until `cpor-worker claim release {}`\n",
+                h.held_by,
+                h.held_at.to_rfc3339(),
+                h.reason,
+                claim.id
+            )?;
+        }
         crate::report::write_explanation(&mut out, &x)?;
     }
     Ok(())

@@ -12,6 +12,7 @@ mod demo;
 mod dry_run;
 mod explain;
 mod migrate;
+mod repair;
 mod run;
 mod send_test_email;
 mod store;
@@ -84,6 +85,12 @@ pub enum Command {
     Demo(demo::DemoArgs),
     /// Check a decline link's token; print its claim id and window end as JSON (exit 2 if invalid).
     VerifyToken(verify_token::VerifyTokenArgs),
+    /// The email outbox: list, retry a dead-lettered email, discard one.
+    #[command(subcommand)]
+    Outbox(repair::OutboxCommand),
+    /// Operator repairs of one claim: hold, release, resync.
+    #[command(subcommand)]
+    Claim(repair::ClaimCommand),
 }
 
 /// Options of `run`.
@@ -178,5 +185,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::CheckConfig => check_config::run(config_path),
         Command::Demo(args) => demo::run(config_path, args).await,
         Command::VerifyToken(args) => verify_token::run(config_path, args),
+        Command::Outbox(cmd) => repair::outbox(config_path, cmd).await,
+        Command::Claim(cmd) => repair::claim(config_path, cmd).await,
     }
 }

@@ -52,13 +52,23 @@ pub async fn run(config_path: Option<&Path>, args: super::RunArgs) -> anyhow::Re
         tracing::info!("stop signal received: finishing the batch in hand");
         stop.cancel();
     });
+    if config.operator_token.is_none() && !config.http_listen.ip().is_loopback() {
+        tracing::warn!(
+            http = %config.http_listen,
+            "the console listens on a non-loopback address and no operator token is set: \
+             its pages (claims, emails, history) are readable by anyone who reaches it; \
+             repairs stay off until http.operator_token_file or CPOR_OPERATOR_TOKEN is set"
+        );
+    }
     let daemon = Daemon {
         engine,
         store,
-        mailer,
+        mailer: std::sync::Arc::new(mailer),
         schedule,
         metrics,
         clock,
+        operator_token: config.operator_token.clone(),
+        passes: Default::default(),
     };
     if !args.no_initial_pass {
         daemon.one_pass().await;

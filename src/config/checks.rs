@@ -112,3 +112,41 @@ pub(super) fn resolve_listen(a: &str) -> Result<SocketAddr, String> {
         .copied()
         .ok_or_else(|| format!("`{a}`: host `{host}` has no address"))
 }
+
+/// The console's operator token: `CPOR_OPERATOR_TOKEN`, else the file `http.operator_token_file`;
+/// none when neither is set (repairs are off). A token shorter than 16 bytes is refused.
+pub(super) fn operator_token(
+    p: &mut Problems<'_>,
+    env: &dyn Fn(&str) -> Option<String>,
+    file: Option<&str>,
+) -> Option<String> {
+    let (token, key) = match env("CPOR_OPERATOR_TOKEN").filter(|s| !s.trim().is_empty()) {
+        Some(s) => (s.trim().to_owned(), "CPOR_OPERATOR_TOKEN"),
+        None => match file.map(str::trim) {
+            None | Some("") => return None,
+            Some(file) => match read_limited(Path::new(file)) {
+                Ok(s) => (s.trim().to_owned(), "http.operator_token_file"),
+                Err(e) => {
+                    p.add(
+                        "http.operator_token_file",
+                        format!("cannot read `{file}`: {e}"),
+                    );
+                    return None;
+                }
+            },
+        },
+    };
+    if token.len() < 16 {
+        let why = format!(
+            "the operator token is {} bytes; it must be at least 16",
+            token.len()
+        );
+        if key == "CPOR_OPERATOR_TOKEN" {
+            p.add_from(key, "the environment", why);
+        } else {
+            p.add(key, why);
+        }
+        return None;
+    }
+    Some(token)
+}

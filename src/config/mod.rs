@@ -19,7 +19,7 @@ pub use raw::{Origins, RawConfig};
 pub use secret::Secret;
 pub use urls::redact_url;
 
-use checks::{Problems, consent_secret, resolve_listen};
+use checks::{Problems, consent_secret, operator_token, resolve_listen};
 use layer::parse_layer;
 use urls::{check_mailbox, parse_database_url, parse_smtp_url};
 
@@ -159,6 +159,9 @@ pub struct Config {
     pub templates_dir: PathBuf,
     /// Address of the HTTP endpoints.
     pub http_listen: SocketAddr,
+    /// The token the console's repairs need (`CPOR_OPERATOR_TOKEN`, else
+    /// `http.operator_token_file`); `None`: repairs are off.
+    pub operator_token: Option<Secret<String>>,
     /// Log line format.
     pub log_format: LogFormat,
     /// tracing filter directives.
@@ -283,6 +286,7 @@ fn validate(
 
     let (consent_secret, consent_secret_is_demo) =
         consent_secret(&mut p, env, raw.secrets.consent_secret_file.as_deref());
+    let operator_token = operator_token(&mut p, env, raw.http.operator_token_file.as_deref());
     let cron = p
         .required("schedule.cron", &raw.schedule.cron)
         .unwrap_or_default();
@@ -420,6 +424,7 @@ fn validate(
             never_shorten_communicated: raw.calendar.never_shorten_communicated.unwrap_or(true),
             templates_dir,
             http_listen,
+            operator_token: operator_token.map(Secret::new),
             log_format,
             log_filter,
             sources: Vec::new(),

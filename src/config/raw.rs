@@ -72,7 +72,7 @@ section!(
 );
 section!(
     /// `[http]`
-    RawHttp, "http" { listen: String }
+    RawHttp, "http" { listen: String, operator_token_file: String }
 );
 section!(
     /// `[log]`

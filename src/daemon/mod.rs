@@ -3,6 +3,7 @@
 
 mod ticker;
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -12,6 +13,8 @@ pub use crate::schedule::{Schedule, ScheduleError};
 pub use ticker::{Ticker, Trigger};
 
 use crate::clock::SharedClock;
+use crate::config::Secret;
+use crate::console::{Console, PassLog, PassRecord};
 use crate::http::{AppState, router};
 use crate::store::{AnyStore, Store};
 use crate::telemetry;
@@ -23,14 +26,18 @@ pub struct Daemon {
     pub engine: Engine,
     /// The database.
     pub store: AnyStore,
-    /// Delivery of the outbox.
-    pub mailer: Mailer,
+    /// Delivery of the outbox (and the console's email previews).
+    pub mailer: Arc<Mailer>,
     /// When passes run.
     pub schedule: Schedule,
     /// The metrics the HTTP endpoint renders.
     pub metrics: PrometheusHandle,
     /// The wall clock: each pass reads it once.
     pub clock: SharedClock,
+    /// The console's operator token; `None`: repairs are off.
+    pub operator_token: Option<Secret<String>>,
+    /// The last passes, shown by the console.
+    pub passes: PassLog,
 }
 
 /// The daemon could not start or stopped on an error.
@@ -51,7 +58,16 @@ impl Daemon {
             calendars: self.engine.calendars.clone(),
             settings: self.engine.settings,
             clock: self.clock.clone(),
-        });
+        })
+        .merge(crate::console::router(Arc::new(Console::new(
+            self.store.clone(),
+            self.engine.clone(),
+            Some(self.mailer.clone()),
+            self.operator_token.clone(),
+            self.passes.clone(),
+            Some(self.schedule.clone()),
+            self.clock.clone(),
+        ))));
         let http_stop = stop.clone();
         let http = tokio::spawn(async move {
             axum::serve(listener, app)
@@ -101,7 +117,26 @@ impl Daemon {
         let started = Instant::now();
         let now = self.clock.now();
         let result = self.engine.pass(&self.store, Some(&self.mailer), now).await;
-        metrics::histogram!(telemetry::PASS_SECONDS).record(started.elapsed().as_secs_f64());
+        let seconds = started.elapsed().as_secs_f64();
+        metrics::histogram!(telemetry::PASS_SECONDS).record(seconds);
+        self.passes.push(match &result {
+            Ok(o) => PassRecord {
+                at: now,
+                seconds,
+                fired: o.fired.iter().map(|(k, n)| (k.to_string(), *n)).collect(),
+                sent: o.delivery.sent,
+                problems: o.problems.len(),
+                error: None,
+            },
+            Err(e) => PassRecord {
+                at: now,
+                seconds,
+                fired: Default::default(),
+                sent: 0,
+                problems: 0,
+                error: Some(e.to_string()),
+            },
+        });
         match result {
             Ok(outcome) => {
                 record(&outcome);
@@ -134,6 +169,14 @@ impl Daemon {
         match self.store.count_due(now).await {
             Ok(due) => metrics::gauge!(telemetry::OVERDUE_TIMERS).set(due as f64),
             Err(e) => tracing::warn!(error = %e, "cannot count overdue timers"),
+        }
+        // The outbox gauge the dead-letter alert reads (deploy/prometheus/alerts.yml).
+        match self.store.outbox_counts().await {
+            Ok(c) => {
+                metrics::gauge!(telemetry::OUTBOX, "state" => "pending").set(c.pending as f64);
+                metrics::gauge!(telemetry::OUTBOX, "state" => "dead").set(c.dead as f64);
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot count outbox emails"),
         }
     }
 }

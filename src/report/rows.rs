@@ -119,7 +119,7 @@ pub struct Row {
 pub struct ProblemRow {
     /// The claim.
     pub claim_id: String,
-    /// `bad_row`, `unknown_country` or `timer_error`.
+    /// `bad_row`, `unknown_country`, `timer_error`, or `held` (by an operator).
     pub kind: &'static str,
     /// What is wrong.
     pub problem: String,

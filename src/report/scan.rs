@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use crate::calendar::Calendars;
-use crate::store::{ChangedClaim, DeadEmail, Store};
+use crate::store::{ChangedClaim, DeadEmail, Hold, Repairs, Store};
 use crate::timers::{ClaimFacts, TimerSettings};
 
 use super::rows::{ClaimRows, Filter, ProblemRow, Row, Window, claim_rows};
@@ -81,8 +81,10 @@ fn evaluate_page(
 }
 
 /// Reads every claim in pages, writes its rows to `sink`, then the summary and dead-lettered
-/// emails; `progress` is told how many claims have been read after each page.
-pub async fn scan<S: Store>(
+/// emails; `progress` is told how many claims have been read after each page. A claim an
+/// operator holds shows as a `held` problem (with who, since when and why) instead of its rows:
+/// none of them fires while it is held.
+pub async fn scan<S: Repairs>(
     store: &S,
     input: &ScanInput<'_>,
     sink: &mut dyn Sink,
@@ -90,6 +92,14 @@ pub async fn scan<S: Store>(
 ) -> Result<Summary, ReportError> {
     let w = input.window;
     let mut summary = Summary::new(w.at, w.until, input.horizon);
+    // A database not yet migrated to the holds table has no holds.
+    let holds: HashMap<String, Hold> = store
+        .holds(None)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .map(|h| (h.claim_id.clone(), h))
+        .collect();
     let mut next = Some(fetch(store, String::new()).await?);
     while let Some((page, facts)) = next.take() {
         let Some(last) = page.last() else { break };
@@ -108,6 +118,27 @@ pub async fn scan<S: Store>(
                 summary.claims_read += 1;
                 match rows {
                     ClaimRows::Skipped => {}
+                    ClaimRows::Rows(rows)
+                        if rows
+                            .first()
+                            .is_some_and(|r| holds.contains_key(&r.claim_id)) =>
+                    {
+                        summary.claims_matched += 1;
+                        let h = &holds[&rows[0].claim_id];
+                        let p = ProblemRow {
+                            claim_id: h.claim_id.clone(),
+                            kind: "held",
+                            problem: format!(
+                                "held by {} since {}: {}; none of its {} timer run(s) fires until it is released",
+                                h.held_by,
+                                h.held_at.to_rfc3339(),
+                                h.reason,
+                                rows.len()
+                            ),
+                        };
+                        summary.add_problem(&p);
+                        sink.problem(&p)?;
+                    }
                     ClaimRows::Rows(rows) => {
                         summary.claims_matched += 1;
                         for r in &rows {

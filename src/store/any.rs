@@ -5,9 +5,10 @@ use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 
 use super::{
-    ApplyOutcome, Backend, ChangedClaim, Changes, ClaimChange, ClaimWrite, DeadEmail,
-    DeliveryResult, FireInput, HistoryEntry, LoadedClaim, OutboxCounts, OutboxEmail, PendingEmail,
-    PgStore, SlaAlert, SqliteStore, Store, StoreError, SyncedClaim,
+    ApplyOutcome, Backend, ChangedClaim, Changes, ClaimChange, ClaimHit, ClaimWrite, ConsoleReads,
+    DeadEmail, DeliveryResult, FireInput, HistoryEntry, Hold, LoadedClaim, OutboxCounts,
+    OutboxEmail, OutboxRow, PendingEmail, PgStore, Released, Repairs, SlaAlert, SqliteStore, Store,
+    StoreError, SyncedClaim, TimerRecord,
 };
 use crate::claim::{Claim, ClaimRow};
 use crate::config::{DatabaseConfig, DatabaseUrl};
@@ -193,5 +194,84 @@ impl Store for AnyStore {
         F: FnOnce(&[SlaAlert]) -> OutboxEmail + Send,
     {
         dispatch!(self, s => s.queue_sla_digest(now, limit, build).await)
+    }
+}
+
+impl Repairs for AnyStore {
+    async fn outbox_list(
+        &self,
+        state: Option<&str>,
+        claim_id: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<OutboxRow>, StoreError> {
+        dispatch!(self, s => s.outbox_list(state, claim_id, limit).await)
+    }
+
+    async fn outbox_row(&self, id: i64) -> Result<Option<OutboxRow>, StoreError> {
+        dispatch!(self, s => s.outbox_row(id).await)
+    }
+
+    async fn retry_email(
+        &self,
+        id: i64,
+        refreshed: &OutboxEmail,
+        history: &HistoryEntry,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.retry_email(id, refreshed, history, at).await)
+    }
+
+    async fn discard_email(&self, id: i64, history: &HistoryEntry) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.discard_email(id, history).await)
+    }
+
+    async fn hold_claim(&self, hold: &Hold, history: &HistoryEntry) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.hold_claim(hold, history).await)
+    }
+
+    async fn release_claim(
+        &self,
+        claim_id: &str,
+        history: &HistoryEntry,
+    ) -> Result<Released, StoreError> {
+        dispatch!(self, s => s.release_claim(claim_id, history).await)
+    }
+
+    async fn resync_claim(&self, claim_id: &str, history: &HistoryEntry) -> Result<(), StoreError> {
+        dispatch!(self, s => s.resync_claim(claim_id, history).await)
+    }
+
+    async fn holds(&self, claim_ids: Option<&[String]>) -> Result<Vec<Hold>, StoreError> {
+        dispatch!(self, s => s.holds(claim_ids).await)
+    }
+}
+
+impl ConsoleReads for AnyStore {
+    async fn due_per_day(
+        &self,
+        from: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        dispatch!(self, s => s.due_per_day(from, until).await)
+    }
+
+    async fn count_problems(&self) -> Result<i64, StoreError> {
+        dispatch!(self, s => s.count_problems().await)
+    }
+
+    async fn open_breaches(&self, limit: i64) -> Result<(Vec<SlaAlert>, i64), StoreError> {
+        dispatch!(self, s => s.open_breaches(limit).await)
+    }
+
+    async fn search_claims(&self, q: &str, limit: i64) -> Result<Vec<ClaimHit>, StoreError> {
+        dispatch!(self, s => s.search_claims(q, limit).await)
+    }
+
+    async fn claim_timers(&self, claim_id: &str) -> Result<Vec<TimerRecord>, StoreError> {
+        dispatch!(self, s => s.claim_timers(claim_id).await)
+    }
+
+    async fn claim_problem(&self, claim_id: &str) -> Result<Option<String>, StoreError> {
+        dispatch!(self, s => s.claim_problem(claim_id).await)
     }
 }

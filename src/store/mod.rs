@@ -3,12 +3,18 @@
 
 mod any;
 mod columns;
+mod console;
 mod postgres;
+mod postgres_console;
 mod postgres_outbox;
+mod postgres_repair;
 mod postgres_work;
+mod repair;
 mod row;
 mod sqlite;
+mod sqlite_console;
 mod sqlite_outbox;
+mod sqlite_repair;
 mod sqlite_work;
 mod work;
 
@@ -22,7 +28,9 @@ pub use crate::lifecycle::{HistoryEntry, StatusChange};
 
 pub use any::{AnyStore, connect};
 pub use columns::{CLAIM_COLUMNS, ClaimsTable, claims_table_columns};
+pub use console::{ClaimHit, ConsoleReads, TimerRecord};
 pub use postgres::PgStore;
+pub use repair::{Hold, OutboxRow, Released, Repairs};
 pub use row::NULL_ID;
 pub use sqlite::SqliteStore;
 pub use work::{
@@ -199,12 +207,12 @@ pub trait Store: Send + Sync {
         at: DateTime<Utc>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// How many pending timers are due at `now` (the overdue gauge).
+    /// How many pending timers are due at `now` (the overdue gauge), not counting held claims'.
     fn count_due(&self, now: DateTime<Utc>)
     -> impl Future<Output = Result<i64, StoreError>> + Send;
 
     /// One fire batch in one transaction: takes up to `limit` claims with timers due at `now`
-    /// (skipping those another replica holds), locks them, asks `decide` what to write for each,
+    /// (skipping those another replica holds, and claims an operator holds), locks them, asks `decide` what to write for each,
     /// and writes it all. Returns how many claims were handled (0: nothing was due).
     fn fire_batch<F>(
         &self,

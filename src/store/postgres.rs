@@ -360,7 +360,8 @@ impl Store for PgStore {
 
     async fn count_due(&self, now: DateTime<Utc>) -> Result<i64, StoreError> {
         Ok(sqlx::query_scalar(
-            "SELECT count(*) FROM cpor_timers WHERE state = 'pending' AND due_at <= $1",
+            "SELECT count(*) FROM cpor_timers t WHERE t.state = 'pending' AND t.due_at <= $1 \
+             AND NOT EXISTS (SELECT 1 FROM cpor_claim_holds h WHERE h.claim_id = t.claim_id)",
         )
         .bind(now)
         .fetch_one(&self.pool)

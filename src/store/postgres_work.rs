@@ -330,6 +330,7 @@ where
     let mut tx = store.pool().begin().await?;
     let due = sqlx::query(
         "SELECT claim_id, claim_version FROM cpor_timers WHERE state = 'pending' AND due_at <= $1 \
+         AND NOT EXISTS (SELECT 1 FROM cpor_claim_holds h WHERE h.claim_id = cpor_timers.claim_id) \
          ORDER BY due_at, claim_id LIMIT $2 FOR UPDATE SKIP LOCKED",
     )
     .bind(now)

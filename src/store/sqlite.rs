@@ -419,7 +419,8 @@ impl Store for SqliteStore {
 
     async fn count_due(&self, now: DateTime<Utc>) -> Result<i64, StoreError> {
         Ok(sqlx::query_scalar(
-            "SELECT count(*) FROM cpor_timers WHERE state = 'pending' AND due_at <= ?",
+            "SELECT count(*) FROM cpor_timers t WHERE t.state = 'pending' AND t.due_at <= ? \
+             AND NOT EXISTS (SELECT 1 FROM cpor_claim_holds h WHERE h.claim_id = t.claim_id)",
         )
         .bind(format_ts(now))
         .fetch_one(&self.pool)

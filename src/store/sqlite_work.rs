@@ -254,6 +254,7 @@ where
     let mut tx = store.pool().begin_with("BEGIN IMMEDIATE").await?;
     let due = sqlx::query(
         "SELECT claim_id, claim_version FROM cpor_timers WHERE state = 'pending' AND due_at <= ? \
+         AND NOT EXISTS (SELECT 1 FROM cpor_claim_holds h WHERE h.claim_id = cpor_timers.claim_id) \
          ORDER BY due_at, claim_id LIMIT ?",
     )
     .bind(format_ts(now))

@@ -299,7 +299,7 @@ impl OutboxCounts {
             "sent" => self.sent += n,
             "dead" => self.dead += n,
             "pending" | "sending" => self.pending += n,
-            // Expired and withdrawn emails were settled without a delivery.
+            // Expired, withdrawn and discarded emails were settled without a delivery.
             _ => {}
         }
     }

@@ -1,0 +1,276 @@
+//! The console's read-only pages; each builds its data once, shown as HTML or JSON.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+
+use super::passes::PassRecord;
+use super::{Console, Page};
+use crate::mail::EmailContext;
+use crate::report::explain::explain;
+use crate::store::{
+    ClaimHit, ConsoleReads, HistoryEntry, Hold, OutboxCounts, OutboxRow, Repairs, Store,
+    StoreError, TimerRecord,
+};
+
+pub(super) type Params = Query<HashMap<String, String>>;
+
+pub(super) fn fmt(p: &Params) -> Option<&str> {
+    p.get("format").map(String::as_str)
+}
+
+pub(super) fn db_error(c: &Console, h: &HeaderMap, p: &Params, e: StoreError) -> Response {
+    c.message(
+        h,
+        fmt(p),
+        StatusCode::SERVICE_UNAVAILABLE,
+        &format!("database: {e}"),
+    )
+}
+
+/// One day's bar of the due chart.
+#[derive(Serialize)]
+struct DayBar {
+    date: String,
+    due: i64,
+    /// Bar height, percent of the tallest.
+    pct: i64,
+}
+
+/// The overview's counts, each with the list it links to.
+#[derive(Serialize)]
+struct Counts {
+    due_now: i64,
+    due_next_7_days: i64,
+    open_sla_breaches: i64,
+    problems: i64,
+    held: i64,
+    outbox: OutboxCounts,
+}
+
+#[derive(Serialize)]
+struct Overview {
+    passes: Vec<PassRecord>,
+    next_pass: Option<DateTime<Utc>>,
+    counts: Counts,
+    due_per_day: Vec<DayBar>,
+    chart_max: i64,
+}
+
+/// `GET /`: the last passes, the next one, the counts, the week's due chart.
+pub async fn overview(State(c): State<Arc<Console>>, h: HeaderMap, p: Params) -> Response {
+    let now = c.clock.now();
+    let today = now.date_naive();
+    let start = today.and_time(chrono::NaiveTime::MIN).and_utc();
+    let s = &c.store;
+    // Independent counts, asked at once on separate connections: the page costs the slowest.
+    let got = tokio::try_join!(
+        s.count_due(now),
+        s.due_per_day(start, start + Duration::days(7)),
+        async { Ok(s.open_breaches(0).await?.1) },
+        s.count_problems(),
+        async { Ok(s.holds(None).await?.len() as i64) },
+        s.outbox_counts(),
+    )
+    .map_err(|e: StoreError| e);
+    let (due_now, days, breaches, problems, held, outbox) = match got {
+        Ok(v) => v,
+        Err(e) => return db_error(&c, &h, &p, e),
+    };
+    let by_day: HashMap<String, i64> = days.into_iter().collect();
+    let mut bars: Vec<DayBar> = (0..7)
+        .map(|i| {
+            let date = (today + Duration::days(i)).format("%Y-%m-%d").to_string();
+            let due = by_day.get(&date).copied().unwrap_or(0);
+            DayBar { date, due, pct: 0 }
+        })
+        .collect();
+    let max = bars.iter().map(|b| b.due).max().unwrap_or(0);
+    for b in &mut bars {
+        b.pct = if max > 0 { b.due * 100 / max } else { 0 };
+    }
+    let data = Overview {
+        passes: c.passes.recent(),
+        next_pass: c.schedule.as_ref().and_then(|s| s.next_after(now)),
+        counts: Counts {
+            due_now,
+            due_next_7_days: bars.iter().map(|b| b.due).sum(),
+            open_sla_breaches: breaches,
+            problems,
+            held,
+            outbox,
+        },
+        due_per_day: bars,
+        chart_max: max,
+    };
+    let page = Page {
+        template: "overview.html",
+        title: "Overview".to_owned(),
+        data,
+        status: StatusCode::OK,
+    };
+    c.answer(&h, fmt(&p), None, page)
+}
+
+/// An email of the claim with its rendered preview (decline links hidden).
+#[derive(Serialize)]
+struct EmailView {
+    #[serde(flatten)]
+    row: OutboxRow,
+    preview_subject: Option<String>,
+    preview_text: Option<String>,
+    preview_error: Option<String>,
+}
+
+#[derive(Serialize)]
+struct ClaimView {
+    id: String,
+    claim: Option<serde_json::Value>,
+    problem: Option<String>,
+    hold: Option<Hold>,
+    timers: Vec<TimerRecord>,
+    explain: Option<serde_json::Value>,
+    explain_text: Option<String>,
+    history: Vec<HistoryEntry>,
+    emails: Vec<EmailView>,
+}
+
+fn preview(c: &Console, row: OutboxRow, now: DateTime<Utc>) -> EmailView {
+    let rendered = c.mailer.as_ref().map(|m| {
+        let link = match m.context(&row.email, now) {
+            Ok(EmailContext::ConsentRequest(x)) => Some(x.decline_link),
+            _ => None,
+        };
+        m.compose(&row.email, now).map(|out| {
+            let hide = |s: String| match &link {
+                Some(l) => s.replace(l.as_str(), "[decline link: not shown in the console]"),
+                None => s,
+            };
+            (hide(out.subject), hide(out.text))
+        })
+    });
+    let (preview_subject, preview_text, preview_error) = match rendered {
+        Some(Ok((s, t))) => (Some(s), Some(t), None),
+        Some(Err(e)) => (None, None, Some(e)),
+        None => (None, None, None),
+    };
+    EmailView {
+        row,
+        preview_subject,
+        preview_text,
+        preview_error,
+    }
+}
+
+/// `GET /claims/{id}`: the claim's whole story.
+pub async fn claim(
+    State(c): State<Arc<Console>>,
+    Path(id): Path<String>,
+    h: HeaderMap,
+    p: Params,
+) -> Response {
+    let now = c.clock.now();
+    let s = &c.store;
+    let (claim, mut problem) = match s.claim(&id).await {
+        Ok(claim) => (Some(claim), None),
+        Err(StoreError::NotFound(_)) => {
+            return c.message(
+                &h,
+                fmt(&p),
+                StatusCode::NOT_FOUND,
+                &format!("claim `{id}` not found"),
+            );
+        }
+        Err(StoreError::BadClaim(b)) => (None, Some(b.problem)),
+        Err(e) => return db_error(&c, &h, &p, e),
+    };
+    let got = async {
+        let ids = [id.clone()];
+        Ok::<_, StoreError>((
+            s.claim_problem(&id).await?,
+            s.holds(Some(&ids)).await?.pop(),
+            s.claim_timers(&id).await?,
+            s.history(&id).await?,
+            s.outbox_list(None, Some(&id), 200).await?,
+            s.facts(&ids).await?.remove(&id).unwrap_or_default(),
+        ))
+    }
+    .await;
+    let (stored_problem, hold, timers, history, emails, facts) = match got {
+        Ok(v) => v,
+        Err(e) => return db_error(&c, &h, &p, e),
+    };
+    problem = problem.or(stored_problem);
+    let (explain_json, explain_text) = match &claim {
+        Some(cl) => match c.engine.calendars.for_country(&cl.country) {
+            Some(cal) => match explain(cl, cal, &facts, c.engine.settings, now) {
+                Ok(x) => {
+                    let mut text = Vec::new();
+                    let _ = crate::report::write_explanation(&mut text, &x);
+                    (
+                        serde_json::to_value(&x).ok(),
+                        Some(String::from_utf8_lossy(&text).into_owned()),
+                    )
+                }
+                Err(e) => (None, Some(format!("cannot be explained: {e}"))),
+            },
+            None => (
+                None,
+                Some(format!("no holiday calendar serves country {}", cl.country)),
+            ),
+        },
+        None => (None, None),
+    };
+    let mut emails: Vec<EmailView> = emails.into_iter().map(|r| preview(&c, r, now)).collect();
+    emails.reverse();
+    let data = ClaimView {
+        id: id.clone(),
+        claim: claim.as_ref().and_then(|cl| serde_json::to_value(cl).ok()),
+        problem,
+        hold,
+        timers,
+        explain: explain_json,
+        explain_text,
+        history,
+        emails,
+    };
+    let notice = p.get("notice").cloned();
+    let page = Page {
+        template: "claim.html",
+        title: format!("Claim {id}"),
+        data,
+        status: StatusCode::OK,
+    };
+    c.answer(&h, fmt(&p), notice.as_deref(), page)
+}
+
+#[derive(Serialize)]
+struct Found {
+    q: String,
+    claims: Vec<ClaimHit>,
+}
+
+/// `GET /claims?q=`: find claims by id, partner id or name, or email.
+pub async fn claims(State(c): State<Arc<Console>>, h: HeaderMap, p: Params) -> Response {
+    let q = p.get("q").map(|s| s.trim().to_owned()).unwrap_or_default();
+    let claims = if q.is_empty() {
+        Vec::new()
+    } else {
+        match c.store.search_claims(&q, 200).await {
+            Ok(v) => v,
+            Err(e) => return db_error(&c, &h, &p, e),
+        }
+    };
+    let page = Page {
+        template: "claims.html",
+        title: "Find claims".to_owned(),
+        data: Found { q, claims },
+        status: StatusCode::OK,
+    };
+    c.answer(&h, fmt(&p), None, page)
+}
