@@ -6,6 +6,7 @@ mod harness;
 mod bad_data;
 mod cli_basic;
 mod cli_calendar;
+mod cli_calendar_edges;
 mod cli_report;
 mod cli_run;
 mod cli_tick;

@@ -1,0 +1,104 @@
+//! The deadline hot path: one table per (calendar, zone), built on first use from the zone's
+//! midnight table and the calendar's running business-day count, so that [`deadline`] is a
+//! handful of array reads — no date arithmetic, no time-zone rules, no allocation.
+//!
+//! [`deadline`]: super::deadline
+
+use chrono::{DateTime, Days, NaiveDate, Utc};
+use chrono_tz::Tz;
+
+use super::RANGE_START;
+use super::midnights::Midnights;
+use super::zone::{DayCount, Deadline};
+
+/// One local day of the range: 12 bytes, so a deadline touches three or four cache lines.
+#[derive(Clone, Copy)]
+struct Day {
+    /// Its first instant, as Unix seconds minus `FIRST + 86_400 · index` (fits ±26 h).
+    delta: i32,
+    /// Business days of the calendar in `RANGE_START ..= this day`.
+    rank: u32,
+    /// The day itself.
+    date: NaiveDate,
+}
+
+/// Unix seconds of `RANGE_START` 00:00 UTC (1970-01-01).
+const FIRST: i64 = 0;
+
+/// The local days of one calendar in one zone, `RANGE_START ..= RANGE_END + 1`.
+pub(super) struct DayTable {
+    days: Box<[Day]>,
+    tz: Tz,
+}
+
+impl DayTable {
+    /// Combines a zone's midnights with a calendar's running count (`rank[i]` per day index).
+    pub(super) fn build(tz: Tz, zone: &Midnights, rank: &[u32]) -> Option<DayTable> {
+        let starts = zone.starts();
+        let mut days = Vec::with_capacity(starts.len());
+        let mut date = RANGE_START;
+        let mut last_rank = 0;
+        for (i, &start) in starts.iter().enumerate() {
+            let base = FIRST + 86_400 * i64::try_from(i).ok()?;
+            last_rank = rank.get(i).copied().unwrap_or(last_rank);
+            days.push(Day {
+                delta: i32::try_from(start - base).ok()?,
+                rank: last_rank,
+                date,
+            });
+            date = date.checked_add_days(Days::new(1))?;
+        }
+        Some(DayTable {
+            days: days.into_boxed_slice(),
+            tz,
+        })
+    }
+
+    /// Unix seconds of the first instant of local day `i`.
+    #[inline(always)]
+    fn start(&self, i: usize) -> i64 {
+        FIRST + 86_400 * i as i64 + i64::from(self.days[i].delta)
+    }
+
+    /// The deadline of an event at Unix second `secs`, or `None` (use the general path)
+    /// when anything falls outside the table. `bdays[k]` is the index of the (k+1)-th
+    /// business day of the range.
+    #[inline]
+    pub(super) fn deadline(
+        &self,
+        bdays: &[u32],
+        from: DateTime<Utc>,
+        count: DayCount,
+    ) -> Option<Deadline> {
+        let secs = from.timestamp();
+        let len = self.days.len();
+        if secs < self.start(0) || secs >= self.start(len - 1) {
+            return None;
+        }
+        // Local days are 0–25 hours long: the estimate is at most a day or two off.
+        let mut i = (((secs - FIRST).max(0) / 86_400) as usize).min(len - 2);
+        while i > 0 && self.start(i) > secs {
+            i -= 1;
+        }
+        while i + 2 < len && self.start(i + 1) <= secs {
+            i += 1;
+        }
+        let last = match count {
+            DayCount::Business(n) => {
+                let k = (self.days[i].rank as usize + n as usize).checked_sub(1)?;
+                *bdays.get(k)? as usize
+            }
+            DayCount::Calendar(n) => i + n as usize,
+        };
+        if last + 1 >= len {
+            return None;
+        }
+        Some(Deadline {
+            from_date: self.days[i].date,
+            last_day: self.days[last].date,
+            due: DateTime::from_timestamp(self.start(last + 1), 0)?,
+            time_zone: self.tz,
+            count,
+        })
+    }
+}
