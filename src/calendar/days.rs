@@ -11,7 +11,7 @@ use super::RANGE_START;
 use super::midnights::Midnights;
 use super::zone::{DayCount, Deadline};
 
-/// One local day of the range: 12 bytes, so a deadline touches three or four cache lines.
+/// One local day of the range: 12 bytes.
 #[derive(Clone, Copy)]
 struct Day {
     /// Its first instant, as Unix seconds minus `FIRST + 86_400 · index` (fits ±26 h).
@@ -22,18 +22,36 @@ struct Day {
     date: NaiveDate,
 }
 
+/// One business day of the range with the answer a deadline ending on it gives: 16 bytes.
+#[derive(Clone, Copy)]
+struct BusinessDay {
+    /// The first instant of the next local day.
+    due: DateTime<Utc>,
+    /// The day itself.
+    date: NaiveDate,
+}
+
 /// Unix seconds of `RANGE_START` 00:00 UTC (1970-01-01).
 const FIRST: i64 = 0;
 
-/// The local days of one calendar in one zone, `RANGE_START ..= RANGE_END + 1`.
+/// The local days of one calendar in one zone, `RANGE_START ..= RANGE_END + 1`, and its
+/// business days in order: a business-day deadline reads one `Day` and one `BusinessDay`.
 pub(super) struct DayTable {
     days: Box<[Day]>,
+    bdays: Box<[BusinessDay]>,
+    zone: &'static Midnights,
     tz: Tz,
 }
 
 impl DayTable {
-    /// Combines a zone's midnights with a calendar's running count (`rank[i]` per day index).
-    pub(super) fn build(tz: Tz, zone: &Midnights, rank: &[u32]) -> Option<DayTable> {
+    /// Combines a zone's midnights with a calendar's running count (`rank[i]` per day index)
+    /// and its business days (`bday_index[k]`: day index of the (k+1)-th).
+    pub(super) fn build(
+        tz: Tz,
+        zone: &'static Midnights,
+        rank: &[u32],
+        bday_index: &[u32],
+    ) -> Option<DayTable> {
         let starts = zone.starts();
         let mut days = Vec::with_capacity(starts.len());
         let mut date = RANGE_START;
@@ -48,8 +66,20 @@ impl DayTable {
             });
             date = date.checked_add_days(Days::new(1))?;
         }
+        let bdays = bday_index
+            .iter()
+            .map(|&i| {
+                let i = i as usize;
+                Some(BusinessDay {
+                    due: zone.start_at_index(i + 1)?,
+                    date: days.get(i)?.date,
+                })
+            })
+            .collect::<Option<Box<[_]>>>()?;
         Some(DayTable {
             days: days.into_boxed_slice(),
+            bdays,
+            zone,
             tz,
         })
     }
@@ -60,16 +90,10 @@ impl DayTable {
         FIRST + 86_400 * i as i64 + i64::from(self.days[i].delta)
     }
 
-    /// The deadline of an event at Unix second `secs`, or `None` (use the general path)
-    /// when anything falls outside the table. `bdays[k]` is the index of the (k+1)-th
-    /// business day of the range.
+    /// The deadline of an event at `from`, or `None` (use the general path) when anything
+    /// falls outside the table.
     #[inline]
-    pub(super) fn deadline(
-        &self,
-        bdays: &[u32],
-        from: DateTime<Utc>,
-        count: DayCount,
-    ) -> Option<Deadline> {
+    pub(super) fn deadline(&self, from: DateTime<Utc>, count: DayCount) -> Option<Deadline> {
         let secs = from.timestamp();
         let len = self.days.len();
         if secs < self.start(0) || secs >= self.start(len - 1) {
@@ -83,20 +107,25 @@ impl DayTable {
         while i + 2 < len && self.start(i + 1) <= secs {
             i += 1;
         }
-        let last = match count {
+        let day = self.days[i];
+        let (last_day, due) = match count {
             DayCount::Business(n) => {
-                let k = (self.days[i].rank as usize + n as usize).checked_sub(1)?;
-                *bdays.get(k)? as usize
+                let k = (day.rank as usize + n as usize).checked_sub(1)?;
+                let b = self.bdays.get(k)?;
+                (b.date, b.due)
             }
-            DayCount::Calendar(n) => i + n as usize,
+            DayCount::Calendar(n) => {
+                let last = i.checked_add(n as usize)?;
+                if last + 1 >= len {
+                    return None;
+                }
+                (self.days[last].date, self.zone.start_at_index(last + 1)?)
+            }
         };
-        if last + 1 >= len {
-            return None;
-        }
         Some(Deadline {
-            from_date: self.days[i].date,
-            last_day: self.days[last].date,
-            due: DateTime::from_timestamp(self.start(last + 1), 0)?,
+            from_date: day.date,
+            last_day,
+            due,
             time_zone: self.tz,
             count,
         })

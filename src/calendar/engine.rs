@@ -199,16 +199,16 @@ impl Calendar {
             })
     }
 
-    /// The deadline table of this calendar in `tz` (built on first use, about 1 MB), and
-    /// the business days as day indices it is read with; `None` if the zone has no table.
+    /// The deadline table of this calendar in `tz` (built on first use, about 2 MB), or
+    /// `None` if the zone has no midnight table.
     #[inline]
-    pub(super) fn day_table(&self, tz: Tz) -> Option<(&DayTable, &[u32])> {
+    pub(super) fn day_table(&self, tz: Tz) -> Option<&DayTable> {
         let slot = self.tables.get(tz as usize)?;
-        let table = slot.get_or_init(|| {
+        slot.get_or_init(|| {
             let zone = super::midnights::midnights(tz)?;
-            DayTable::build(tz, zone, &self.rank)
-        });
-        Some((table.as_ref()?, &self.bday_index))
+            DayTable::build(tz, zone, &self.rank, &self.bday_index)
+        })
+        .as_ref()
     }
 
     /// Business days in `(a, b]` (negative when `b < a`), so that

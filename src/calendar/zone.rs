@@ -53,10 +53,7 @@ pub fn deadline(
     from: DateTime<Utc>,
     count: DayCount,
 ) -> Result<Deadline, CalendarError> {
-    if let Some(d) = cal
-        .day_table(tz)
-        .and_then(|(table, bdays)| table.deadline(bdays, from, count))
-    {
+    if let Some(d) = cal.day_table(tz).and_then(|t| t.deadline(from, count)) {
         return Ok(d);
     }
     let from_date = from.with_timezone(&tz).date_naive();
