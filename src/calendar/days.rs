@@ -14,7 +14,8 @@ use super::zone::{DayCount, Deadline};
 /// One local day of the range: 12 bytes.
 #[derive(Clone, Copy)]
 struct Day {
-    /// Its first instant, as Unix seconds minus `FIRST + 86_400 · index` (fits ±26 h).
+    /// Its first instant, as Unix seconds minus `86_400 · index` (fits ±26 h): the range starts
+    /// at the Unix epoch.
     delta: i32,
     /// Business days of the calendar in `RANGE_START ..= this day`.
     rank: u32,
@@ -30,9 +31,6 @@ struct BusinessDay {
     /// The day itself.
     date: NaiveDate,
 }
-
-/// Unix seconds of `RANGE_START` 00:00 UTC (1970-01-01).
-const FIRST: i64 = 0;
 
 /// The local days of one calendar in one zone, `RANGE_START ..= RANGE_END + 1`, and its
 /// business days in order: a business-day deadline reads one `Day` and one `BusinessDay`.
@@ -57,7 +55,7 @@ impl DayTable {
         let mut date = RANGE_START;
         let mut last_rank = 0;
         for (i, &start) in starts.iter().enumerate() {
-            let base = FIRST + 86_400 * i64::try_from(i).ok()?;
+            let base = 86_400 * i64::try_from(i).ok()?;
             last_rank = rank.get(i).copied().unwrap_or(last_rank);
             days.push(Day {
                 delta: i32::try_from(start - base).ok()?,
@@ -87,7 +85,7 @@ impl DayTable {
     /// Unix seconds of the first instant of local day `i`.
     #[inline(always)]
     fn start(&self, i: usize) -> i64 {
-        FIRST + 86_400 * i as i64 + i64::from(self.days[i].delta)
+        86_400 * i as i64 + i64::from(self.days[i].delta)
     }
 
     /// The deadline of an event at `from`, or `None` (use the general path) when anything
@@ -100,7 +98,7 @@ impl DayTable {
             return None;
         }
         // Local days are 0–25 hours long: the estimate is at most a day or two off.
-        let mut i = (((secs - FIRST).max(0) / 86_400) as usize).min(len - 2);
+        let mut i = ((secs.max(0) / 86_400) as usize).min(len - 2);
         while i > 0 && self.start(i) > secs {
             i -= 1;
         }

@@ -38,12 +38,14 @@ pub(super) fn parse_line(text: &[u8]) -> Option<Line<'_>> {
     if r.at != text.len() {
         return None;
     }
+    // Missing optional keys are `None`, as serde's derive makes them; the required ones give
+    // up so that serde_json words the error.
     Some(Line {
         country: Cow::Borrowed(line.country?),
-        time_zone: line.time_zone?.map(Cow::Borrowed),
+        time_zone: line.time_zone.flatten().map(Cow::Borrowed),
         from: Cow::Borrowed(line.from?),
-        business_days: line.business_days?,
-        calendar_days: line.calendar_days?,
+        business_days: line.business_days.flatten(),
+        calendar_days: line.calendar_days.flatten(),
     })
 }
 

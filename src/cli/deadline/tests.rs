@@ -116,6 +116,14 @@ fn the_fast_reader_takes_plain_lines_and_leaves_the_rest_to_serde() {
     let l = parse_line(plain).unwrap();
     assert_eq!((&*l.country, l.time_zone.as_deref()), ("SE", None));
     assert_eq!((l.business_days, l.calendar_days), (Some(5), None));
+    // Missing optional keys are None, as with serde; a line without a count still parses
+    // (the error about the count is the caller's, worded the same for both paths).
+    let l = parse_line(br#"{"country":"US","from":"x","calendar_days":7}"#).unwrap();
+    assert_eq!(
+        (l.time_zone, l.business_days, l.calendar_days),
+        (None, None, Some(7))
+    );
+    assert!(parse_line(br#"{"country":"US","from":"x"}"#).is_some());
     for odd in [
         &br#"{"country":"S\u0045","from":"x","business_days":5}"#[..],
         br#"{"country":"SE","country":"SE","from":"x","business_days":5}"#,
