@@ -4,11 +4,14 @@
 //! days per day, and the list of business days in order. bdays' own `advance_bdays` steps day by
 //! day and rolls a non-business start forward, which is not SPEC §3, so it is not used for adding.
 
+use std::sync::OnceLock;
+
 use bdays::{HolidayCalendar, HolidayCalendarCache};
 use chrono::{Datelike, NaiveDate};
 use chrono_tz::Tz;
 
 use super::CalendarError;
+use super::days::DayTable;
 use super::generate::{Active, Holiday, is_weekend};
 use super::rules::CalendarDef;
 
@@ -26,6 +29,10 @@ pub struct Calendar {
     rank: Vec<u32>,
     /// Every business day in the range, in order.
     bdays: Vec<NaiveDate>,
+    /// The same days as indices since `RANGE_START` (the deadline tables' form).
+    bday_index: Vec<u32>,
+    /// Per zone (`Tz as usize`), the table [`super::deadline`] reads, built on first use.
+    tables: Box<[OnceLock<Option<DayTable>>]>,
     /// Every holiday in the range, sorted by date.
     holidays: Vec<Holiday>,
     disabled_groups: Vec<String>,
@@ -69,14 +76,20 @@ impl Calendar {
         let cache = HolidayCalendarCache::new(Bits(&bits), RANGE_START, RANGE_END);
         let mut rank = Vec::with_capacity(len);
         let mut bdays = Vec::with_capacity(len * 5 / 7);
+        let mut bday_index = Vec::with_capacity(len * 5 / 7);
         let mut count = 0u32;
-        for d in RANGE_START.iter_days().take(len) {
+        for (i, d) in RANGE_START.iter_days().take(len).enumerate() {
             if cache.is_bday(d) {
                 count += 1;
                 bdays.push(d);
+                bday_index.push(u32::try_from(i).map_err(|_| CalendarError::Overflow(d))?);
             }
             rank.push(count);
         }
+        let tables = chrono_tz::TZ_VARIANTS
+            .iter()
+            .map(|_| OnceLock::new())
+            .collect();
         let fingerprint = fingerprint(&def, &holidays);
         Ok(Calendar {
             def,
@@ -84,6 +97,8 @@ impl Calendar {
             cache,
             rank,
             bdays,
+            bday_index,
+            tables,
             holidays,
             disabled_groups: disabled.iter().map(|g| (*g).to_owned()).collect(),
             fingerprint,
@@ -155,23 +170,45 @@ impl Calendar {
     /// ```
     #[inline]
     pub fn add_business_days(&self, d0: NaiveDate, n: u32) -> Result<NaiveDate, CalendarError> {
-        index(d0)
-            .and_then(|i| (self.rank[i] as usize + n as usize).checked_sub(1))
-            .and_then(|k| self.bdays.get(k))
-            .copied()
-            .ok_or(CalendarError::OutOfRange {
+        let Some(i) = index(d0) else {
+            return Err(CalendarError::OutOfRange {
                 date: d0,
                 start: RANGE_START,
                 end: RANGE_END,
+            });
+        };
+        (self.rank[i] as usize + n as usize)
+            .checked_sub(1)
+            .and_then(|k| self.bdays.get(k))
+            .copied()
+            .ok_or(if n == 0 {
+                // No business day on or before d0 in the range (1970-01-01 is a Thursday, so
+                // only a calendar that makes it a holiday gets here).
+                CalendarError::OutOfRange {
+                    date: d0,
+                    start: RANGE_START,
+                    end: RANGE_END,
+                }
+            } else {
+                CalendarError::PastRange {
+                    from: d0,
+                    n,
+                    start: RANGE_START,
+                    end: RANGE_END,
+                }
             })
     }
 
-    /// [`Calendar::add_business_days`] from a day index (days since [`RANGE_START`]), for the
-    /// deadline fast path that already has the index.
+    /// The deadline table of this calendar in `tz` (built on first use, about 2 MB), or
+    /// `None` if the zone has no midnight table.
     #[inline]
-    pub(super) fn nth_business_day_after_index(&self, i: usize, n: u32) -> Option<NaiveDate> {
-        let k = (*self.rank.get(i)? as usize + n as usize).checked_sub(1)?;
-        self.bdays.get(k).copied()
+    pub(super) fn day_table(&self, tz: Tz) -> Option<&DayTable> {
+        let slot = self.tables.get(tz as usize)?;
+        slot.get_or_init(|| {
+            let zone = super::midnights::midnights(tz)?;
+            DayTable::build(tz, zone, &self.rank, &self.bday_index)
+        })
+        .as_ref()
     }
 
     /// Business days in `(a, b]` (negative when `b < a`), so that

@@ -48,6 +48,11 @@ impl Midnights {
         Some(Midnights { starts, instants })
     }
 
+    /// Unix seconds of the first instant of every local day, one past `RANGE_END` included.
+    pub(super) fn starts(&self) -> &[i64] {
+        &self.starts
+    }
+
     /// The first instant of the local day with index `i`.
     #[inline]
     pub(super) fn start_at_index(&self, i: usize) -> Option<DateTime<Utc>> {
@@ -67,7 +72,7 @@ impl Midnights {
     }
 
     /// The index of the local day `t` falls on, or `None` outside the table.
-    #[inline]
+    #[cfg(test)]
     pub(super) fn local_index(&self, t: DateTime<Utc>) -> Option<usize> {
         let secs = t.timestamp();
         let first = *self.starts.first()?;

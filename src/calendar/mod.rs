@@ -8,6 +8,7 @@
 //! - `builtin`: the calendars shipped in `config/calendars/`, compiled in.
 
 mod builtin;
+mod days;
 mod engine;
 mod generate;
 mod midnights;
@@ -84,6 +85,38 @@ pub enum CalendarError {
         start: NaiveDate,
         /// Last day counted.
         end: NaiveDate,
+    },
+    /// The N-th business day after a day in the range falls past its last day.
+    #[error(
+        "{n} business {days} after {from} {ends} after {end}, the last day business days are counted to ({start} to {end})",
+        days = if *n == 1 { "day" } else { "days" },
+        ends = if *n == 1 { "ends" } else { "end" }
+    )]
+    PastRange {
+        /// d0, inside the range.
+        from: NaiveDate,
+        /// N.
+        n: u32,
+        /// First day counted.
+        start: NaiveDate,
+        /// Last day counted.
+        end: NaiveDate,
+    },
+    /// A deadline past 9999-12-31, which RFC 3339 cannot write.
+    #[error("{n} calendar {days} after {from} {ends} after 9999-12-31, the last day an RFC 3339 time can name", days = if *n == 1 { "day" } else { "days" }, ends = if *n == 1 { "ends" } else { "end" })]
+    PastYear9999 {
+        /// d0.
+        from: NaiveDate,
+        /// N.
+        n: u32,
+    },
+    /// A deadline before 0000-01-01, which RFC 3339 cannot write.
+    #[error(
+        "the deadline from {from} falls before 0000-01-01, the first day an RFC 3339 time can name"
+    )]
+    BeforeYear0 {
+        /// d0.
+        from: NaiveDate,
     },
     /// Date arithmetic past what chrono represents.
     #[error("date arithmetic overflows after {0}")]

@@ -118,3 +118,191 @@ proptest! {
         }
     }
 }
+
+/// SPEC §3 from the zone rules and the day-by-day count alone: chrono-tz for the local date,
+/// [`slow_add`] for the last day, the transition search for the next local day's first instant.
+fn reference(
+    cal: &Calendar,
+    tz: chrono_tz::Tz,
+    from: DateTime<Utc>,
+    count: DayCount,
+) -> Option<Deadline> {
+    let from_date = from.with_timezone(&tz).date_naive();
+    let range = RANGE_START..=RANGE_END;
+    let last_day = match count {
+        // Business days are counted inside the range only (else: an error).
+        DayCount::Business(n) => {
+            let last = slow_add(cal, from_date, n);
+            if !range.contains(&from_date) || !range.contains(&last) {
+                return None;
+            }
+            last
+        }
+        DayCount::Calendar(n) => from_date.checked_add_days(Days::new(n.into()))?,
+    };
+    let due = zone::start_of_local_day_slow(last_day.succ_opt()?, tz).ok()?;
+    Some(Deadline {
+        from,
+        from_date,
+        last_day,
+        due,
+        time_zone: tz,
+        count,
+    })
+}
+
+/// Zones with DST changes at or around midnight, skipped days and odd offsets.
+const EDGE_ZONES: [chrono_tz::Tz; 10] = [
+    chrono_tz::Europe::Stockholm,
+    chrono_tz::America::New_York,
+    chrono_tz::America::Havana,
+    chrono_tz::America::Santiago,
+    chrono_tz::Asia::Beirut,
+    chrono_tz::Australia::Lord_Howe,
+    chrono_tz::Pacific::Apia,
+    chrono_tz::Pacific::Kiritimati,
+    chrono_tz::Asia::Tokyo,
+    chrono_tz::UTC,
+];
+
+/// An instant within two days of a DST change's season (March, April, September–November) or
+/// of a year boundary, in any year of the range.
+fn edge_instant() -> impl Strategy<Value = DateTime<Utc>> {
+    (
+        1970i32..=2199,
+        prop::sample::select(vec![
+            (3, 8),
+            (3, 25),
+            (4, 1),
+            (9, 20),
+            (10, 25),
+            (11, 1),
+            (12, 31),
+            (1, 1),
+        ]),
+        0u32..8,
+        -172_800i64..172_800,
+    )
+        .prop_filter_map("valid day", |(y, (m, d), shift, secs)| {
+            let day =
+                NaiveDate::from_ymd_opt(y, m, d)?.checked_add_days(Days::new(shift.into()))?;
+            let t = day.and_hms_opt(0, 0, 0)?.and_utc().timestamp() + secs;
+            DateTime::from_timestamp(t, 0)
+        })
+}
+
+fn check_against_reference(
+    c: usize,
+    z: usize,
+    from: DateTime<Utc>,
+    n: u32,
+    business: bool,
+) -> Result<(), TestCaseError> {
+    let (cal, tz) = (cal(c), EDGE_ZONES[z % EDGE_ZONES.len()]);
+    let count = if business {
+        DayCount::Business(n)
+    } else {
+        DayCount::Calendar(n)
+    };
+    let got = deadline(cal, tz, from, count);
+    match reference(cal, tz, from, count) {
+        Some(want) => prop_assert_eq!(got.ok(), Some(want)),
+        // Outside the range: business days are refused naming the date or the limit.
+        None => {
+            let err = got.expect_err("outside the range");
+            prop_assert!(
+                matches!(
+                    err,
+                    CalendarError::PastRange { .. } | CalendarError::OutOfRange { .. }
+                ),
+                "{}",
+                err
+            );
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(3000))]
+
+    #[test]
+    fn fast_deadline_equals_the_reference_near_dst_changes_and_new_year(
+        c in 0usize..4, z in 0usize..10, from in edge_instant(), n in 0u32..45, business in any::<bool>()
+    ) {
+        check_against_reference(c, z, from, n, business)?;
+    }
+
+    #[test]
+    fn fast_deadline_equals_the_reference_across_the_whole_range(
+        c in 0usize..4, z in 0usize..10, secs in -86_400i64..7_258_204_800, n in 0u32..45, business in any::<bool>()
+    ) {
+        let from = DateTime::<Utc>::from_timestamp(secs, 0).unwrap();
+        check_against_reference(c, z, from, n, business)?;
+    }
+}
+
+#[test]
+fn out_of_range_errors_name_the_right_date_and_limit() {
+    let se = cal(0);
+    let d = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
+    let past = se
+        .add_business_days(d(2026, 3, 2), 1_000_000_000)
+        .unwrap_err();
+    assert_eq!(
+        past.to_string(),
+        "1000000000 business days after 2026-03-02 end after 2199-12-31, the last day business days are counted to (1970-01-01 to 2199-12-31)"
+    );
+    let one = se.add_business_days(d(2199, 12, 31), 1).unwrap_err();
+    assert!(
+        one.to_string()
+            .starts_with("1 business day after 2199-12-31 ends after"),
+        "{one}"
+    );
+    let before = se.add_business_days(d(1969, 12, 31), 1).unwrap_err();
+    assert!(
+        before.to_string().starts_with("1969-12-31 is outside"),
+        "{before}"
+    );
+    let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+    let tz = chrono_tz::America::New_York;
+    let far = deadline(se, tz, at("9999-12-01T12:00:00Z"), DayCount::Calendar(60)).unwrap_err();
+    assert!(
+        matches!(far, CalendarError::PastYear9999 { n: 60, .. }),
+        "{far}"
+    );
+    assert!(far.to_string().contains("after 9999-12-31"), "{far}");
+    let huge = deadline(
+        se,
+        tz,
+        at("2026-01-01T00:00:00Z"),
+        DayCount::Calendar(u32::MAX),
+    )
+    .unwrap_err();
+    assert!(matches!(huge, CalendarError::PastYear9999 { .. }), "{huge}");
+    // The last day RFC 3339 can name, and its end inside year 9999 in UTC, still work.
+    let last = deadline(
+        se,
+        chrono_tz::Europe::Stockholm,
+        at("9999-12-30T12:00:00Z"),
+        DayCount::Calendar(1),
+    )
+    .unwrap();
+    assert_eq!(last.due, at("9999-12-31T23:00:00Z"));
+    let utc_end = deadline(se, tz, at("9999-12-30T12:00:00Z"), DayCount::Calendar(1)).unwrap_err();
+    assert!(
+        matches!(utc_end, CalendarError::PastYear9999 { .. }),
+        "{utc_end}"
+    );
+    let early = deadline(
+        se,
+        chrono_tz::America::New_York,
+        at("0000-01-01T00:00:00Z"),
+        DayCount::Calendar(0),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(early, CalendarError::BeforeYear0 { .. }),
+        "{early}"
+    );
+}

@@ -6,6 +6,11 @@ use chrono_tz::Tz;
 
 use super::{Calendar, CalendarError};
 
+/// The last day RFC 3339 can write.
+const MAX_DAY: NaiveDate = NaiveDate::from_ymd_opt(9999, 12, 31).expect("valid date");
+/// The first day RFC 3339 can write.
+const MIN_DAY: NaiveDate = NaiveDate::from_ymd_opt(0, 1, 1).expect("valid date");
+
 /// How a deadline counts: business days of the calendar, or every day.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DayCount {
@@ -50,7 +55,7 @@ pub fn deadline(
     from: DateTime<Utc>,
     count: DayCount,
 ) -> Result<Deadline, CalendarError> {
-    if let Some(d) = fast_deadline(cal, tz, from, count) {
+    if let Some(d) = cal.day_table(tz).and_then(|t| t.deadline(from, count)) {
         return Ok(d);
     }
     let from_date = from.with_timezone(&tz).date_naive();
@@ -58,44 +63,29 @@ pub fn deadline(
         DayCount::Business(n) => cal.add_business_days(from_date, n)?,
         DayCount::Calendar(n) => from_date
             .checked_add_days(Days::new(n.into()))
-            .ok_or(CalendarError::Overflow(from_date))?,
+            .ok_or(CalendarError::PastYear9999 { from: from_date, n })?,
     };
-    let next = last_day
-        .succ_opt()
-        .ok_or(CalendarError::Overflow(last_day))?;
+    let n = match count {
+        DayCount::Business(n) | DayCount::Calendar(n) => n,
+    };
+    // RFC 3339 writes years 0000–9999 only: refuse what it cannot write.
+    let past = CalendarError::PastYear9999 { from: from_date, n };
+    if last_day > MAX_DAY {
+        return Err(past);
+    }
+    let next = last_day.succ_opt().ok_or(past)?;
+    let due = start_of_local_day(next, tz)?;
+    if due.date_naive() > MAX_DAY {
+        return Err(CalendarError::PastYear9999 { from: from_date, n });
+    }
+    if last_day < MIN_DAY || from_date < MIN_DAY || due.date_naive() < MIN_DAY {
+        return Err(CalendarError::BeforeYear0 { from: from_date });
+    }
     Ok(Deadline {
         from,
         from_date,
         last_day,
-        due: start_of_local_day(next, tz)?,
-        time_zone: tz,
-        count,
-    })
-}
-
-/// [`deadline`] through the zone's midnight table and day indices: O(1), and `None` (use the
-/// general path) whenever anything falls outside the table.
-#[inline]
-fn fast_deadline(cal: &Calendar, tz: Tz, from: DateTime<Utc>, count: DayCount) -> Option<Deadline> {
-    use super::midnights::{day_index, midnights};
-    let m = midnights(tz)?;
-    let i0 = m.local_index(from)?;
-    let from_date = super::RANGE_START.checked_add_days(Days::new(i0 as u64))?;
-    let (last_day, last_i) = match count {
-        DayCount::Business(n) => {
-            let d = cal.nth_business_day_after_index(i0, n)?;
-            (d, day_index(d)?)
-        }
-        DayCount::Calendar(n) => {
-            let i = i0 + n as usize;
-            (from_date.checked_add_days(Days::new(n.into()))?, i)
-        }
-    };
-    Some(Deadline {
-        from,
-        from_date,
-        last_day,
-        due: m.start_at_index(last_i + 1)?,
+        due,
         time_zone: tz,
         count,
     })

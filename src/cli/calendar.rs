@@ -4,11 +4,11 @@ use std::io::Write;
 use std::path::Path;
 
 use anyhow::Context;
-use chrono::{Datelike, NaiveDate};
+use chrono::{Datelike, NaiveDate, Utc};
 use clap::{Args, Subcommand};
 use serde::Serialize;
 
-use crate::calendar::{Calendars, HolidayKind};
+use crate::calendar::{Calendars, HolidayKind, RANGE_END, RANGE_START};
 
 /// Options of `calendar`.
 #[derive(Debug, Args)]
@@ -33,9 +33,10 @@ pub struct HolidaysArgs {
     /// Country (ISO 3166-1 alpha-2).
     #[arg(long, value_name = "CC")]
     pub country: String,
-    /// Year.
+    /// Year (1970–2199, the years deadlines are counted in); default the current year in the
+    /// calendar's time zone.
     #[arg(long, value_name = "YYYY")]
-    pub year: i32,
+    pub year: Option<i32>,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -90,7 +91,17 @@ fn holidays(config: Option<&Path>, args: HolidaysArgs) -> anyhow::Result<()> {
             known.join(", ")
         )
     })?;
-    let holidays = cal.holidays_in_year(args.year);
+    let year = match args.year {
+        Some(y) => y,
+        None => Utc::now().with_timezone(&cal.time_zone()).year(),
+    };
+    let (first, last) = (RANGE_START.year(), RANGE_END.year());
+    if !(first..=last).contains(&year) {
+        anyhow::bail!(
+            "--year {year} is outside the years deadlines are counted in ({first} to {last})"
+        );
+    }
+    let holidays = cal.holidays_in_year(year);
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     if args.json {
@@ -100,7 +111,7 @@ fn holidays(config: Option<&Path>, args: HolidaysArgs) -> anyhow::Result<()> {
             name: cal.name(),
             countries: cal.countries(),
             time_zone: cal.time_zone().name(),
-            year: args.year,
+            year,
             source: cal.source().trim(),
             disabled_groups: cal.disabled_groups(),
             fingerprint: format!("{:016x}", cal.fingerprint()),
@@ -127,7 +138,7 @@ fn holidays(config: Option<&Path>, args: HolidaysArgs) -> anyhow::Result<()> {
         "{} ({}), {}, time zone {}",
         cal.id(),
         cal.name(),
-        args.year,
+        year,
         cal.time_zone()
     )?;
     for h in &holidays {

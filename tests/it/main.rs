@@ -7,6 +7,7 @@ mod bad_data;
 mod calendar_diff;
 mod cli_basic;
 mod cli_calendar;
+mod cli_calendar_edges;
 mod cli_report;
 mod cli_run;
 mod cli_tick;

@@ -1,7 +1,12 @@
 //! `cpor-worker deadline`: the arithmetic of SPEC §3 alone, one deadline or a batch.
 
+mod batch;
+mod json;
+#[cfg(test)]
+mod tests;
+
 use std::borrow::Cow;
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::path::Path;
 
 use anyhow::Context;
@@ -46,7 +51,14 @@ pub fn run(config: Option<&Path>, args: DeadlineArgs) -> anyhow::Result<()> {
     if args.batch {
         let stdout = std::io::stdout();
         let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
-        batch(&cals, std::io::stdin().lock(), &mut out)?;
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(16));
+        batch::batch(
+            &cals,
+            std::io::stdin().lock(),
+            &mut out,
+            threads,
+            batch::CHUNK,
+        )?;
         out.flush().context("writing stdout")?;
         return Ok(());
     }
@@ -113,62 +125,24 @@ struct Failure<'a> {
     line: u64,
 }
 
-/// Reads JSON lines from `input`, writes one JSON line per line to `out`, in order.
-fn batch(cals: &Calendars, mut input: impl BufRead, out: &mut impl Write) -> anyhow::Result<()> {
-    let mut buf = Vec::with_capacity(256);
-    let mut zones = ZoneCache::default();
-    let mut number = 0u64;
-    loop {
-        buf.clear();
-        if input.read_until(b'\n', &mut buf).context("reading stdin")? == 0 {
-            return Ok(());
-        }
-        number += 1;
-        let text = buf.strip_suffix(b"\n").unwrap_or(&buf);
-        let text = text.strip_suffix(b"\r").unwrap_or(text);
-        let result = serde_json::from_slice::<Line>(text)
-            .map_err(|e| format!("bad JSON line: {e}"))
-            .and_then(|l| {
-                let count = match (l.business_days, l.calendar_days) {
-                    (Some(n), None) => DayCount::Business(n),
-                    (None, Some(n)) => DayCount::Calendar(n),
-                    _ => return Err("give one of business_days or calendar_days".to_owned()),
-                };
-                let tz = l.time_zone.as_deref();
-                let (cal, d) = compute(cals, &mut zones, &l.country, tz, &l.from, count)?;
-                write_json(out, &l.country, cal, &l.from, &d).map_err(|e| e.to_string())
-            });
-        if let Err(error) = result {
-            serde_json::to_writer(
-                &mut *out,
-                &Failure {
-                    error: &error,
-                    line: number,
-                },
-            )?;
-            out.write_all(b"\n")?;
-        }
-    }
-}
-
-/// Remembers the last zone parsed, since batches tend to repeat it.
+/// Remembers the zones parsed so far (up to 64), since batches repeat a few of them.
 #[derive(Default)]
 struct ZoneCache {
-    last: Option<(String, Tz)>,
+    known: Vec<(Box<str>, Tz)>,
 }
 
 impl ZoneCache {
     fn parse(&mut self, name: &str) -> Result<Tz, String> {
-        match &self.last {
-            Some((n, tz)) if n == name => Ok(*tz),
-            _ => {
-                let tz: Tz = name
-                    .parse()
-                    .map_err(|_| format!("unknown time zone {name:?} (expected an IANA name)"))?;
-                self.last = Some((name.to_owned(), tz));
-                Ok(tz)
-            }
+        if let Some((_, tz)) = self.known.iter().find(|(n, _)| **n == *name) {
+            return Ok(*tz);
         }
+        let tz: Tz = name
+            .parse()
+            .map_err(|_| format!("unknown time zone {name:?} (expected an IANA name)"))?;
+        if self.known.len() < 64 {
+            self.known.push((name.into(), tz));
+        }
+        Ok(tz)
     }
 }
 
@@ -231,9 +205,10 @@ fn write_text(
     from: &str,
     d: &Deadline,
 ) -> anyhow::Result<()> {
+    let plural = |n: u32| if n == 1 { "" } else { "s" };
     let counted = match d.count {
-        DayCount::Business(n) => format!("{n} business days"),
-        DayCount::Calendar(n) => format!("{n} calendar days"),
+        DayCount::Business(n) => format!("{n} business day{}", plural(n)),
+        DayCount::Calendar(n) => format!("{n} calendar day{}", plural(n)),
     };
     writeln!(
         out,
@@ -251,14 +226,18 @@ fn write_text(
             .skip(1)
             .take_while(|x| *x <= d.last_day)
         {
-            if let Some(h) = cal.holiday(day).filter(|_| !cal.is_business_day(day)) {
-                writeln!(
+            if cal.is_business_day(day) {
+                continue;
+            }
+            match cal.holiday(day) {
+                Some(h) => writeln!(
                     out,
                     "  skipped: {day} {:?} ({}, group {})",
                     &*h.name,
                     day.weekday(),
                     h.group
-                )?;
+                )?,
+                None => writeln!(out, "  skipped: {day} weekend ({})", day.weekday())?,
             }
         }
     }
