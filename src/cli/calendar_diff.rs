@@ -106,7 +106,7 @@ pub async fn run(config_path: Option<&Path>, args: DiffArgs) -> anyhow::Result<(
     let config = super::load_config(config_path)?;
     let at = match &args.at {
         Some(t) => super::parse_time("--at", t)?,
-        None => Utc::now(),
+        None => crate::clock::system().now(),
     };
     let engine = super::tick::engine(&config)?;
     let candidate = Calendars::load(&args.calendars_dir, &config.calendars_disabled_groups)

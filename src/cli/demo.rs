@@ -3,7 +3,6 @@
 use std::path::Path;
 
 use anyhow::Context;
-use chrono::Utc;
 use clap::Args;
 
 use crate::store::Store;
@@ -25,7 +24,7 @@ pub async fn run(config_path: Option<&Path>, args: DemoArgs) -> anyhow::Result<(
     let config = super::load_config(config_path)?;
     let now = match &args.at {
         Some(t) => super::parse_time("--at", t)?,
-        None => Utc::now(),
+        None => crate::clock::system().now(),
     };
     let store = super::store::open(&config, true).await?;
     let existing = store.count_claims().await.context("counting claims")?;

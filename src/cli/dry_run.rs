@@ -5,7 +5,6 @@ use std::io::{IsTerminal, Write};
 use std::path::Path;
 
 use anyhow::Context;
-use chrono::Utc;
 
 use crate::config::{Config, DatabaseUrl};
 use crate::lifecycle::ClaimStatus;
@@ -48,7 +47,7 @@ pub async fn run(config_path: Option<&Path>, args: super::DryRunArgs) -> anyhow:
     let config = super::load_config(config_path)?;
     let at = match &args.at {
         Some(t) => super::parse_time("--at", t)?,
-        None => Utc::now(),
+        None => crate::clock::system().now(),
     };
     let horizon_text = args.horizon.as_deref().unwrap_or(DEFAULT_HORIZON);
     let horizon = parse_horizon(horizon_text).map_err(|e| anyhow::anyhow!("--horizon: {e}"))?;

@@ -6,7 +6,6 @@ use std::path::Path;
 use std::io::Write;
 
 use anyhow::Context;
-use chrono::Utc;
 
 use crate::report::explain::explain;
 use crate::store::{Repairs, Store, StoreError};
@@ -16,7 +15,7 @@ pub async fn run(config_path: Option<&Path>, args: super::ExplainArgs) -> anyhow
     let config = super::load_config(config_path)?;
     let at = match &args.at {
         Some(t) => super::parse_time("--at", t)?,
-        None => Utc::now(),
+        None => crate::clock::system().now(),
     };
     let engine = super::tick::engine(&config)?;
     let store = super::dry_run::open_read_only(&config).await?;

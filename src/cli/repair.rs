@@ -112,7 +112,7 @@ fn operator(by: Option<String>, reason: Option<String>) -> Operator {
     Operator {
         who,
         reason,
-        at: chrono::Utc::now(),
+        at: crate::clock::system().now(),
     }
 }
 

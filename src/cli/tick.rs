@@ -4,7 +4,6 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
-use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 
 use crate::calendar::Calendars;
@@ -48,7 +47,7 @@ pub async fn run(config_path: Option<&Path>, args: super::TickArgs) -> anyhow::R
     super::warn_if_demo_secret(&config);
     let now = match &args.at {
         Some(t) => super::parse_time("--at", t)?,
-        None => Utc::now(),
+        None => crate::clock::system().now(),
     };
     let engine = engine(&config)?;
     let migrate = config.database.migrate_on_start && !args.no_migrate;
