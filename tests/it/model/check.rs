@@ -341,6 +341,9 @@ fn stale_delivery(c: &SimClaim, m: &Mail) -> Option<String> {
         ("consent_request", _) => current("approved", r.approved_at) && !declined,
         ("partner_response_reminder", _) => current("partner_action_required", r.info_requested_at),
         ("claim_rejected", "rejection_notice") => current("rejected", r.rejected_at),
+        // The worker's own rejection: its email is stale once the claim is no longer rejected
+        // (a dispute overturned it while the email waited out an outage).
+        ("claim_rejected", _) => r.status == "rejected",
         ("partner_approval_notice", _) => r.status == "approved" && !declined,
         _ => true,
     };
