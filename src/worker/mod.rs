@@ -200,7 +200,11 @@ impl Engine {
         let synced = self.compute(page, &facts, now);
         for s in &synced {
             if let Some(problem) = &s.problem {
-                tracing::warn!(claim_id = %s.claim_id, problem = %problem, "claim skipped: its timers cannot be computed");
+                if s.held.is_empty() {
+                    tracing::warn!(claim_id = %s.claim_id, problem = %problem, "claim skipped: its timers cannot be computed");
+                } else {
+                    tracing::warn!(claim_id = %s.claim_id, problem = %problem, "claim held: an obligation first seen too late to act on waits for an operator (`claim release`)");
+                }
                 out.problems.push(Problem {
                     claim_id: s.claim_id.clone(),
                     problem: problem.clone(),
