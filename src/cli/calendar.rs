@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::Path;
 
 use anyhow::Context;
-use chrono::{Datelike, NaiveDate, Utc};
+use chrono::{Datelike, NaiveDate};
 use clap::{Args, Subcommand};
 use serde::Serialize;
 
@@ -93,7 +93,10 @@ fn holidays(config: Option<&Path>, args: HolidaysArgs) -> anyhow::Result<()> {
     })?;
     let year = match args.year {
         Some(y) => y,
-        None => Utc::now().with_timezone(&cal.time_zone()).year(),
+        None => crate::clock::system()
+            .now()
+            .with_timezone(&cal.time_zone())
+            .year(),
     };
     let (first, last) = (RANGE_START.year(), RANGE_END.year());
     if !(first..=last).contains(&year) {
