@@ -43,15 +43,19 @@ impl PgStore {
             }
         }
         out.statuses = super::work::status_records(&records);
-        for s in &out.statuses {
+        if !out.statuses.is_empty() {
+            // One statement per page (a row at a time cost a commit each: 1,000,000 commits
+            // on the first pass over a million claims), in the records' order.
+            let st = &out.statuses;
             sqlx::query(
                 "INSERT INTO cpor_status_timeline (claim_id, old_status, new_status, changed_at) \
-                 VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                 SELECT c, o, n, a FROM UNNEST($1::text[], $2::text[], $3::text[], $4::timestamptz[]) \
+                 WITH ORDINALITY AS u(c, o, n, a, i) ORDER BY i ON CONFLICT DO NOTHING",
             )
-            .bind(&s.claim_id)
-            .bind(&s.old_status)
-            .bind(&s.new_status)
-            .bind(s.at)
+            .bind(st.iter().map(|s| s.claim_id.as_str()).collect::<Vec<_>>())
+            .bind(st.iter().map(|s| s.old_status.as_deref()).collect::<Vec<_>>())
+            .bind(st.iter().map(|s| s.new_status.as_deref()).collect::<Vec<_>>())
+            .bind(st.iter().map(|s| s.at).collect::<Vec<_>>())
             .execute(self.pool())
             .await?;
         }

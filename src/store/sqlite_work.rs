@@ -48,17 +48,22 @@ impl SqliteStore {
             }
         }
         out.statuses = super::work::status_records(&records);
-        for s in &out.statuses {
-            sqlx::query(
-                "INSERT INTO cpor_status_timeline (claim_id, old_status, new_status, changed_at) \
-                 VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            )
-            .bind(&s.claim_id)
-            .bind(&s.old_status)
-            .bind(&s.new_status)
-            .bind(format_ts(s.at))
-            .execute(self.pool())
-            .await?;
+        if !out.statuses.is_empty() {
+            // One transaction per page, not a commit per row.
+            let mut tx = self.begin_write().await?;
+            for s in &out.statuses {
+                sqlx::query(
+                    "INSERT INTO cpor_status_timeline (claim_id, old_status, new_status, changed_at) \
+                     VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                )
+                .bind(&s.claim_id)
+                .bind(&s.old_status)
+                .bind(&s.new_status)
+                .bind(format_ts(s.at))
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
         }
         ids.sort();
         ids.dedup();
