@@ -28,19 +28,10 @@ async fn a_reminder_held_up_by_an_outage_expires_at_its_deadline(db: &TestStore)
     // due at the start of that day (4 Jan 23:00Z), the deadline passes 5 Jan 23:00Z.
     db.store
         .put_claim_row(&ClaimRow {
-            id: "c1".into(),
-            status: "partner_action_required".into(),
-            partner_name: Some("Nordljus Konsult AB".into()),
-            partner_email: Some("claims@nordljus.example".into()),
-            customer_name: Some("Åkerlund & Söner AB".into()),
-            customer_email: Some("it@akerlund.example".into()),
-            country: Some("SE".into()),
-            locale: Some("en".into()),
             info_requested_at: Some(t("2026-12-23T14:00:00Z")),
             info_request_reason: Some("missing_products".into()),
             updated_at: Some(t("2026-12-23T14:00:00Z")),
-            version: 1,
-            ..ClaimRow::default()
+            ..crate::harness::claim_row("c1", "partner_action_required")
         })
         .await
         .unwrap();

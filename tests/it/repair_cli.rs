@@ -133,19 +133,10 @@ async fn a_held_claim_fires_only_after_release(db: &TestStore) {
     // Asked Wed 23 Dec 2026: the response deadline passes 5 Jan 2027 23:00Z (Stockholm).
     db.store
         .put_claim_row(&ClaimRow {
-            id: "c2".into(),
-            status: "partner_action_required".into(),
-            partner_name: Some("Nordljus Konsult AB".into()),
-            partner_email: Some("claims@nordljus.example".into()),
-            customer_name: Some("Åkerlund & Söner AB".into()),
-            customer_email: Some("it@akerlund.example".into()),
-            country: Some("SE".into()),
-            locale: Some("en".into()),
             info_requested_at: Some(t("2026-12-23T14:00:00Z")),
             info_request_reason: Some("missing_products".into()),
             updated_at: Some(t("2026-12-23T14:00:00Z")),
-            version: 1,
-            ..ClaimRow::default()
+            ..crate::harness::claim_row("c2", "partner_action_required")
         })
         .await
         .unwrap();

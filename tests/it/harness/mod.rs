@@ -62,6 +62,23 @@ use cpor_worker::store::{AnyStore, PgStore, SqliteStore};
 
 pub use cmd::{Cmd, bin, ok, run_in, text};
 
+/// A claim row with the parties every scenario uses (a Swedish partner and customer, English
+/// emails, version 1); the scenario sets its status's event columns.
+pub fn claim_row(id: &str, status: &str) -> cpor_worker::claim::ClaimRow {
+    cpor_worker::claim::ClaimRow {
+        id: id.into(),
+        status: status.into(),
+        partner_name: Some("Nordljus Konsult AB".into()),
+        partner_email: Some("claims@nordljus.example".into()),
+        customer_name: Some("Åkerlund & Söner AB".into()),
+        customer_email: Some("it@akerlund.example".into()),
+        country: Some("SE".into()),
+        locale: Some("en".into()),
+        version: 1,
+        ..cpor_worker::claim::ClaimRow::default()
+    }
+}
+
 /// A migrated store on a fresh database, and what keeps that database alive.
 pub struct TestStore {
     /// The store under test.
