@@ -1,7 +1,13 @@
 //! Pass throughput on PostgreSQL with its durable defaults (fsync and synchronous_commit on):
-//! 1,000,000 claims of which 100,000 have a due timer; one pass fires them all (history and
-//! outbox written), then a pass with nothing due. `cargo bench --bench tick`.
-//! Uses CPOR_BENCH_DATABASE_URL if set, else starts a throwaway cluster with default settings.
+//! 1,000,000 claims of which 100,000 have a due timer. Prints each figure beside its floor, in
+//! the same run: the first pass (every claim's timers computed) beside inserting the claims; a
+//! pass firing the 100,000 due timers beside set-based SQL doing the same writes (claim lock and
+//! version check, history row, outbox row, timer marked fired) in batches of 5,000 per
+//! transaction, on a copy of the same database; a pass with nothing due beside one index probe.
+//! `cargo bench --bench tick`. `CPOR_BENCH_CLAIMS`, `CPOR_BENCH_DUE` and `CPOR_BENCH_BATCH`
+//! (the worker's `timers.batch_size`, default 5000 like the floor) change the sizes.
+//! Uses CPOR_BENCH_DATABASE_URL (an admin URL) if set, else starts a throwaway cluster with
+//! PostgreSQL's default settings.
 
 #[path = "../tests/it/harness/pgcluster.rs"]
 #[allow(dead_code)]
@@ -15,17 +21,112 @@ use cpor_worker::calendar::Calendars;
 use cpor_worker::store::{AnyStore, PgStore, Store};
 use cpor_worker::timers::TimerSettings;
 use cpor_worker::worker::Engine;
+use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
-const CLAIMS: i64 = 1_000_000;
-const DUE: i64 = 100_000;
+/// The floor's batch: the issue's set-based reference writes 5,000 claims per transaction.
+const FLOOR_BATCH: i64 = 5000;
 
 fn t(s: &str) -> DateTime<Utc> {
     s.parse().expect("time")
 }
 
+fn env_num(key: &str, default: i64) -> i64 {
+    std::env::var(key)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn db_url(admin: &str, db: &str) -> String {
+    let mut url = url::Url::parse(admin).expect("url");
+    url.set_path(db);
+    url.to_string()
+}
+
+async fn admin_exec(admin: &str, sql: String) {
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(admin)
+        .await
+        .expect("connect");
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .execute(&mut conn)
+        .await
+        .expect("admin statement");
+}
+
+async fn scalar_i64(pool: &PgPool, sql: &'static str) -> i64 {
+    sqlx::query_scalar(sql)
+        .fetch_one(pool)
+        .await
+        .expect("count")
+}
+
+/// The floor: the same writes as the firing pass in set-based SQL, `FLOOR_BATCH` claims per
+/// transaction, with the worker's own history `details` and outbox `payload` (taken from its
+/// pass) as the written values, so both write rows of the same size.
+async fn floor_pass(pool: &PgPool, now: DateTime<Utc>, details: &str, payload: &str) -> i64 {
+    let mut total = 0;
+    loop {
+        let mut tx = pool.begin().await.expect("begin");
+        let n: i64 = sqlx::query_scalar(
+            "WITH due AS (
+               SELECT t.claim_id, t.timer, t.started_at, t.claim_version FROM cpor_timers t
+               WHERE t.state = 'pending' AND t.due_at <= $1
+                 AND NOT EXISTS (SELECT 1 FROM cpor_claim_holds h WHERE h.claim_id = t.claim_id)
+               ORDER BY t.due_at, t.claim_id LIMIT $2 FOR UPDATE OF t SKIP LOCKED),
+             ok AS (
+               SELECT c.id, c.partner_name, c.partner_email, c.locale, d.timer, d.started_at
+               FROM claims c JOIN due d ON d.claim_id = c.id AND c.version = d.claim_version
+               FOR UPDATE OF c SKIP LOCKED),
+             h AS (
+               INSERT INTO claim_history (claim_id, occurred_at, actor, action, details)
+               SELECT id, $1, 'system', 'rejection_notice_sent', $3::jsonb FROM ok),
+             o AS (
+               INSERT INTO cpor_outbox (message_id, claim_id, timer, started_at, email, to_name,
+                 to_address, locale, payload, state, attempts, next_attempt_at, created_at)
+               SELECT 'floor.' || id || '.' || timer || '@cpor.example', id, timer, started_at,
+                 'rejection_notice', partner_name, partner_email, locale, $4::jsonb, 'pending', 0,
+                 $1, $1 FROM ok),
+             f AS (
+               UPDATE cpor_timers t SET state = 'fired', fired_at = $1, outcome = 'sent'
+               FROM ok WHERE t.claim_id = ok.id AND t.timer = ok.timer AND t.started_at = ok.started_at)
+             SELECT count(*) FROM due",
+        )
+        .bind(now)
+        .bind(FLOOR_BATCH)
+        .bind(details)
+        .bind(payload)
+        .fetch_one(&mut *tx)
+        .await
+        .expect("floor batch");
+        tx.commit().await.expect("commit");
+        if n == 0 {
+            return total;
+        }
+        total += n;
+    }
+}
+
+/// The busy pass's statements by total execution time (`CPOR_BENCH_STATEMENTS`, on a server
+/// with `pg_stat_statements` in `shared_preload_libraries`).
+async fn print_statements(pool: &PgPool) {
+    let rows: Vec<(f64, i64, i64, String)> = sqlx::query_as(
+        "SELECT total_exec_time, calls, rows, left(regexp_replace(query, '\\s+', ' ', 'g'), 110) \
+         FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 15",
+    )
+    .fetch_all(pool)
+    .await
+    .expect("pg_stat_statements");
+    for (ms, calls, n, q) in rows {
+        println!("  {ms:8.0} ms {calls:5} calls {n:7} rows  {q}");
+    }
+}
+
 #[tokio::main]
 async fn main() {
+    let claims = env_num("CPOR_BENCH_CLAIMS", 1_000_000);
+    let due = env_num("CPOR_BENCH_DUE", 100_000);
+    let batch = env_num("CPOR_BENCH_BATCH", FLOOR_BATCH);
     let (_cluster, admin) = match std::env::var("CPOR_BENCH_DATABASE_URL") {
         Ok(url) => (None, url),
         Err(_) => {
@@ -34,58 +135,49 @@ async fn main() {
             (Some(c), url)
         }
     };
-    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin)
-        .await
-        .expect("connect");
     let db = format!("cpor_bench_{}", std::process::id());
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))
-        .execute(&mut conn)
+    let copy = format!("{db}_floor");
+    admin_exec(&admin, format!("CREATE DATABASE {db}")).await;
+    let pg = PgStore::connect(&db_url(&admin, &db), 8)
         .await
-        .expect("create database");
-    let mut url = url::Url::parse(&admin).expect("url");
-    url.set_path(&db);
-    let pg = PgStore::connect(url.as_str(), 8).await.expect("open");
-    let fsync: String = sqlx::query_scalar("SHOW fsync")
-        .fetch_one(pg.pool())
-        .await
-        .expect("fsync");
-    let sync_commit: String = sqlx::query_scalar("SHOW synchronous_commit")
-        .fetch_one(pg.pool())
-        .await
-        .expect("synchronous_commit");
-    println!("PostgreSQL fsync={fsync} synchronous_commit={sync_commit}");
+        .expect("open");
+    for setting in ["fsync", "synchronous_commit", "shared_buffers", "server_version"] {
+        let v: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SHOW {setting}")))
+            .fetch_one(pg.pool())
+            .await
+            .expect("show");
+        print!("{setting}={v} ");
+    }
+    println!("\nclaims {claims}, due {due}, worker batch_size {batch}, floor batch {FLOOR_BATCH}");
     let store = AnyStore::Postgres(pg.clone());
     store.migrate().await.expect("migrate");
 
-    // 900,000 claims with timers that are not due (submitted, under review, approved-and-notified
-    // windows far away…), 100,000 rejected by a reviewer an hour before the pass: their rejection
-    // notice is due (history row, outbox row, fired timer).
+    // `claims - due` claims with timers that are not due (submitted, under review, drafts), `due`
+    // rejected by a reviewer an hour before the pass: their rejection notice is due (history
+    // row, outbox row, fired timer).
     let started = Instant::now();
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "INSERT INTO claims (id, status, partner_name, partner_email, customer_name, customer_email, \
          products, country, locale, submitted_at, review_started_at, rejected_at, rejection_reason, \
          updated_at, version) \
-         SELECT 'c' || lpad(g::text, 7, '0'), \
-           CASE WHEN g <= {DUE} THEN 'rejected' WHEN g % 3 = 0 THEN 'submitted' WHEN g % 3 = 1 THEN 'under_review' ELSE 'draft' END, \
+         SELECT 'c' || lpad(g::text, 8, '0'), \
+           CASE WHEN g <= {due} THEN 'rejected' WHEN g % 3 = 0 THEN 'submitted' WHEN g % 3 = 1 THEN 'under_review' ELSE 'draft' END, \
            'Partner ' || g, 'p' || g || '@partner.example', 'Customer ' || g, 'c' || g || '@customer.example', \
            'Dynamics 365 Sales', (ARRAY['SE','US','GB','DE'])[1 + g % 4], 'en', \
            TIMESTAMPTZ '2026-11-23T09:00:00Z', TIMESTAMPTZ '2026-11-24T09:00:00Z', \
-           CASE WHEN g <= {DUE} THEN TIMESTAMPTZ '2026-11-25T08:00:00Z' END, \
-           CASE WHEN g <= {DUE} THEN 'insufficient_poe' END, \
+           CASE WHEN g <= {due} THEN TIMESTAMPTZ '2026-11-25T08:00:00Z' END, \
+           CASE WHEN g <= {due} THEN 'insufficient_poe' END, \
            TIMESTAMPTZ '2026-06-01T00:00:00Z' + (g % 100000) * INTERVAL '1 minute', 1 \
-         FROM generate_series(1, {CLAIMS}) g"
+         FROM generate_series(1, {claims}) g"
     )))
     .execute(pg.pool())
     .await
     .expect("insert claims");
+    let insert_s = started.elapsed().as_secs_f64();
     sqlx::query("ANALYZE")
         .execute(pg.pool())
         .await
         .expect("analyze");
-    println!(
-        "inserted {CLAIMS} claims in {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
 
     let engine = Engine {
         calendars: Arc::new(Calendars::builtin().expect("calendars")),
@@ -94,7 +186,7 @@ async fn main() {
             max_first_sight_age: chrono::Duration::days(14),
             never_shorten_communicated: true,
         },
-        batch_size: 1000,
+        batch_size: batch,
         template_version: None,
         stop: CancellationToken::new(),
     };
@@ -105,36 +197,75 @@ async fn main() {
         .tick(&store, t("2026-11-25T07:00:00Z"))
         .await
         .expect("first sync");
+    let first_s = started.elapsed().as_secs_f64();
     println!(
-        "initial sync of {} claims: {:.1} s (fired {})",
+        "first pass over {} claims never seen: {first_s:.1} s; floor (inserting the claims): \
+         {insert_s:.1} s; ratio {:.1}x",
         first.synced,
-        started.elapsed().as_secs_f64(),
-        first.fired.values().sum::<usize>()
+        first_s / insert_s
     );
     sqlx::query("VACUUM ANALYZE")
         .execute(pg.pool())
         .await
         .expect("vacuum");
 
+    // The floor runs on a copy of the database as it is now, so both start from the same rows.
+    pg.pool().close().await;
+    admin_exec(
+        &admin,
+        format!("CREATE DATABASE {copy} TEMPLATE {db} STRATEGY FILE_COPY"),
+    )
+    .await;
+    let pg = PgStore::connect(&db_url(&admin, &db), 8)
+        .await
+        .expect("reopen");
+    let store = AnyStore::Postgres(pg.clone());
+    let floor_pool = PgPool::connect(&db_url(&admin, &copy))
+        .await
+        .expect("open copy");
+
+    let at = t("2026-11-25T09:00:00Z");
+    let statements = std::env::var_os("CPOR_BENCH_STATEMENTS").is_some();
+    if statements {
+        for sql in [
+            "CREATE EXTENSION IF NOT EXISTS pg_stat_statements",
+            "SELECT pg_stat_statements_reset()",
+        ] {
+            sqlx::query(sql)
+                .execute(pg.pool())
+                .await
+                .expect("CPOR_BENCH_STATEMENTS needs pg_stat_statements preloaded");
+        }
+    }
     let started = Instant::now();
-    let busy = engine
-        .tick(&store, t("2026-11-25T09:00:00Z"))
-        .await
-        .expect("busy pass");
+    let busy = engine.tick(&store, at).await.expect("busy pass");
     let busy_s = started.elapsed().as_secs_f64();
+    if statements {
+        print_statements(pg.pool()).await;
+    }
     let fired: usize = busy.fired.values().sum();
-    let history: i64 = sqlx::query_scalar("SELECT count(*) FROM claim_history")
-        .fetch_one(pg.pool())
-        .await
-        .expect("count");
-    let outbox: i64 = sqlx::query_scalar("SELECT count(*) FROM cpor_outbox")
-        .fetch_one(pg.pool())
-        .await
-        .expect("count");
+    let history = scalar_i64(pg.pool(), "SELECT count(*) FROM claim_history").await;
+    let outbox = scalar_i64(pg.pool(), "SELECT count(*) FROM cpor_outbox").await;
+    let (details, payload): (String, String) = sqlx::query_as(
+        "SELECT h.details::text, o.payload::text FROM claim_history h \
+         JOIN cpor_outbox o ON o.claim_id = h.claim_id ORDER BY h.claim_id LIMIT 1",
+    )
+    .fetch_one(pg.pool())
+    .await
+    .expect("sample rows");
+
+    let started = Instant::now();
+    let floor_fired = floor_pass(&floor_pool, at, &details, &payload).await;
+    let floor_s = started.elapsed().as_secs_f64();
+    let floor_history = scalar_i64(&floor_pool, "SELECT count(*) FROM claim_history").await;
     println!(
-        "pass with {fired} due timers: {busy_s:.2} s ({:.0} timers/s); history rows {history}, outbox rows {outbox}",
-        fired as f64 / busy_s
+        "pass firing {fired} due timers: {busy_s:.2} s ({:.0}/s; history rows {history}, outbox \
+         rows {outbox}); floor (set-based SQL, same writes, {FLOOR_BATCH} per transaction): \
+         {floor_s:.2} s for {floor_fired} ({floor_history} history rows); ratio {:.2}x",
+        fired as f64 / busy_s,
+        busy_s / floor_s
     );
+    floor_pool.close().await;
 
     // An idle pass and its floor, one due-index probe (the least any pass must ask), are
     // measured in turns so both see the same load on a shared machine.

@@ -1,0 +1,210 @@
+//! How the cost grows with claims and with replicas: for each size (100,000 / 1,000,000 /
+//! 5,000,000 claims) and each replica count (1 / 2 / 4 processes of the real binary at once, on
+//! one PostgreSQL with its durable defaults), the first pass over claims never seen, a pass with
+//! 10 % of the claims due, and a pass with nothing due, each as wall-clock time until every
+//! replica has finished, with the peak RSS of the largest replica process. Beside them, in the
+//! same run: inserting the claims (the floor of first sight) and the same `tick` process on an
+//! empty database (the floor of an idle pass: start-up, migrations check, one probe).
+//! `cargo bench --bench scale`; `CPOR_BENCH_SIZES` (default `100000,1000000,5000000`) and
+//! `CPOR_BENCH_REPLICAS` (default `1,2,4`) choose the table's rows and columns.
+
+#[path = "../tests/it/harness/pgcluster.rs"]
+#[allow(dead_code)]
+mod pgcluster;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use cpor_worker::store::{PgStore, Store};
+
+const FIRST_AT: &str = "2026-11-25T07:00:00Z";
+const DUE_AT: &str = "2026-11-25T09:00:00Z";
+const IDLE_AT: &str = "2026-11-25T09:01:00Z";
+
+fn list(key: &str, default: &str) -> Vec<i64> {
+    std::env::var(key)
+        .unwrap_or_else(|_| default.to_owned())
+        .split(',')
+        .map(|s| s.trim().parse().expect("a list of whole numbers"))
+        .collect()
+}
+
+fn db_url(admin: &str, db: &str) -> String {
+    let mut url = url::Url::parse(admin).expect("url");
+    url.set_path(db);
+    url.to_string()
+}
+
+async fn admin_exec(admin: &str, sql: String) {
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(admin)
+        .await
+        .expect("connect");
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .execute(&mut conn)
+        .await
+        .expect("admin statement");
+}
+
+/// What `replicas` processes of `cpor-worker tick --at AT` did together.
+struct Run {
+    seconds: f64,
+    max_rss_mib: f64,
+}
+
+/// Starts `replicas` `tick` processes at once and waits for all; fails on any failure.
+fn ticks(config: &std::path::Path, url: &str, at: &str, replicas: i64) -> Run {
+    let started = Instant::now();
+    let children: Vec<_> = (0..replicas)
+        .map(|_| {
+            Command::new(env!("CARGO_BIN_EXE_cpor-worker"))
+                .arg("--config")
+                .arg(config)
+                .args(["tick", "--no-send", "--at", at])
+                .env("CPOR_DATABASE_URL", url)
+                .env("CPOR_LOG_FORMAT", "json")
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("start cpor-worker tick")
+        })
+        .collect();
+    let mut max_rss_kib = 0;
+    for child in children {
+        let pid = i32::try_from(child.id()).expect("pid");
+        let mut status = 0;
+        // SAFETY: `rusage` is plain data the call fills in; `pid` is our own child, waited for once.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: as above; wait4 only writes to the two out-pointers.
+        let got = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+        assert_eq!(got, pid, "wait4");
+        if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
+            let mut err = String::new();
+            if let Some(mut e) = child.stderr {
+                std::io::Read::read_to_string(&mut e, &mut err).ok();
+            }
+            panic!("cpor-worker tick --at {at} failed: {err}");
+        }
+        max_rss_kib = max_rss_kib.max(usage.ru_maxrss);
+    }
+    Run {
+        seconds: started.elapsed().as_secs_f64(),
+        max_rss_mib: max_rss_kib as f64 / 1024.0,
+    }
+}
+
+/// Creates `db` with the schema and `claims` claims, a tenth of them rejected at 08:00 (their
+/// rejection notice is due at the 09:00 pass), the rest with timers far from due.
+async fn seed(admin: &str, db: &str, claims: i64) -> f64 {
+    admin_exec(admin, format!("CREATE DATABASE {db}")).await;
+    let pg = PgStore::connect(&db_url(admin, db), 2)
+        .await
+        .expect("open");
+    pg.migrate().await.expect("migrate");
+    let due = claims / 10;
+    let started = Instant::now();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO claims (id, status, partner_name, partner_email, customer_name, customer_email, \
+         products, country, locale, submitted_at, review_started_at, rejected_at, rejection_reason, \
+         updated_at, version) \
+         SELECT 'c' || lpad(g::text, 8, '0'), \
+           CASE WHEN g % 10 = 0 THEN 'rejected' WHEN g % 3 = 0 THEN 'submitted' WHEN g % 3 = 1 THEN 'under_review' ELSE 'draft' END, \
+           'Partner ' || g, 'p' || g || '@partner.example', 'Customer ' || g, 'c' || g || '@customer.example', \
+           'Dynamics 365 Sales', (ARRAY['SE','US','GB','DE'])[1 + g % 4], 'en', \
+           TIMESTAMPTZ '2026-11-23T09:00:00Z', TIMESTAMPTZ '2026-11-24T09:00:00Z', \
+           CASE WHEN g % 10 = 0 THEN TIMESTAMPTZ '2026-11-25T08:00:00Z' END, \
+           CASE WHEN g % 10 = 0 THEN 'insufficient_poe' END, \
+           TIMESTAMPTZ '2026-06-01T00:00:00Z' + (g % 100000) * INTERVAL '1 minute', 1 \
+         FROM generate_series(1, {claims}) g"
+    )))
+    .execute(pg.pool())
+    .await
+    .expect("insert claims");
+    let insert_s = started.elapsed().as_secs_f64();
+    sqlx::query("ANALYZE")
+        .execute(pg.pool())
+        .await
+        .expect("analyze");
+    assert!(due > 0);
+    pg.pool().close().await;
+    insert_s
+}
+
+#[tokio::main]
+async fn main() {
+    let sizes = list("CPOR_BENCH_SIZES", "100000,1000000,5000000");
+    let replicas = list("CPOR_BENCH_REPLICAS", "1,2,4");
+    let cluster = pgcluster::Cluster::start(true).expect("start PostgreSQL (durable defaults)");
+    let admin = cluster.admin_url();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("cpor-worker.toml");
+    let mut f = std::fs::File::create(&config).expect("config");
+    writeln!(f, "[timers]\nbatch_size = 5000\n[database]\nmax_connections = 4").expect("config");
+    drop(f);
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin)
+        .await
+        .expect("connect");
+    for setting in ["fsync", "synchronous_commit", "shared_buffers", "server_version"] {
+        let v: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SHOW {setting}")))
+            .fetch_one(&mut conn)
+            .await
+            .expect("show");
+        print!("{setting}={v} ");
+    }
+    println!(
+        "\ncpus {}, timers.batch_size 5000, database.max_connections 4 per replica",
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+
+    // The idle floor: the same process on a database with the schema and no claims.
+    seed(&admin, "cpor_scale_empty", 0).await;
+    let empty = db_url(&admin, "cpor_scale_empty");
+    ticks(&config, &empty, FIRST_AT, 1);
+    let floor = ticks(&config, &empty, IDLE_AT, 1);
+    println!(
+        "floor: `tick` on an empty database {:.0} ms, peak RSS {:.0} MiB",
+        floor.seconds * 1000.0,
+        floor.max_rss_mib
+    );
+
+    println!(
+        "| claims | replicas | insert (floor) | first sight | ratio | pass, 10 % due | pass, nothing due | idle / empty-db floor | peak RSS per replica |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for &n in &sizes {
+        let base = format!("cpor_scale_{n}");
+        let insert_s = seed(&admin, &base, n).await;
+        for &r in &replicas {
+            let db = format!("{base}_r{r}");
+            admin_exec(
+                &admin,
+                format!("CREATE DATABASE {db} TEMPLATE {base} STRATEGY FILE_COPY"),
+            )
+            .await;
+            let url = db_url(&admin, &db);
+            let first = ticks(&config, &url, FIRST_AT, r);
+            let busy = ticks(&config, &url, DUE_AT, r);
+            let idle = ticks(&config, &url, IDLE_AT, r);
+            let pg = PgStore::connect(&url, 1).await.expect("open");
+            let fired: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM cpor_timers WHERE state = 'fired' AND fired_at IS NOT NULL",
+            )
+            .fetch_one(pg.pool())
+            .await
+            .expect("count");
+            pg.pool().close().await;
+            assert_eq!(fired, n / 10, "every due timer fired exactly once");
+            let rss = first.max_rss_mib.max(busy.max_rss_mib).max(idle.max_rss_mib);
+            println!(
+                "| {n} | {r} | {insert_s:.1} s | {:.1} s | {:.1}x | {:.1} s | {:.0} ms | {:.1}x | {rss:.0} MiB |",
+                first.seconds,
+                first.seconds / insert_s,
+                busy.seconds,
+                idle.seconds * 1000.0,
+                idle.seconds / floor.seconds
+            );
+            admin_exec(&admin, format!("DROP DATABASE {db}")).await;
+        }
+        admin_exec(&admin, format!("DROP DATABASE {base}")).await;
+    }
+}
