@@ -143,14 +143,16 @@ fn ticks(max: u64) -> Vec<u64> {
     let step = loop {
         match [1, 2, 5]
             .into_iter()
-            .map(|m| m * unit)
+            .map(|m| unit.saturating_mul(m))
             .find(|s| max.div_ceil(*s) <= 5)
         {
             Some(s) => break s,
             None => unit = unit.saturating_mul(10),
         }
     };
-    (0..=max.div_ceil(step)).map(|i| i * step).collect()
+    (0..=max.div_ceil(step))
+        .map(|i| i.saturating_mul(step))
+        .collect()
 }
 
 /// The SVG bar chart: one stacked bar per day (`now` first), coloured by action, on a y axis
@@ -420,6 +422,7 @@ mod tests {
         assert_eq!(ticks(7), [0, 2, 4, 6, 8]);
         assert_eq!(ticks(5), [0, 1, 2, 3, 4, 5]);
         assert_eq!(ticks(1234), [0, 500, 1000, 1500]);
+        assert_eq!(ticks(u64::MAX).first(), Some(&0));
     }
 
     #[test]
