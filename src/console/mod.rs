@@ -1,7 +1,7 @@
 //! The operator console that `run` serves on `http.listen`: server-rendered pages (minijinja,
-//! templates compiled in, no external assets, no JavaScript needed) that are also JSON with
-//! `Accept: application/json` or `?format=json`, and the repair endpoints behind the operator
-//! token. Pages only read; repairs go through [`crate::repair`].
+//! templates compiled in, no external assets, no JavaScript needed: one inline script only sorts
+//! tables) that are also JSON with `Accept: application/json` or `?format=json`, and the repair
+//! endpoints behind the operator token. Pages only read; repairs go through [`crate::repair`].
 
 mod actions;
 mod auth;
@@ -9,7 +9,7 @@ mod lists;
 mod pages;
 mod passes;
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use axum::Router;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -71,6 +71,21 @@ impl Console {
         }
     }
 }
+
+/// The inline script that sorts a `table.sortable` by the clicked header, shared by the console
+/// and the static `dry-run --format html` report.
+pub(crate) const SORT_JS: &str = include_str!("templates/sort.js");
+
+/// The console's `Content-Security-Policy`: nothing from elsewhere, inline styles, and only the
+/// one inline script whose hash it names.
+static CSP: LazyLock<String> = LazyLock::new(|| {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(SORT_JS));
+    format!(
+        "default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-{hash}'; img-src data:; form-action 'self'"
+    )
+});
 
 /// The console's routes, to merge into the daemon's router.
 pub fn router(console: Arc<Console>) -> Router {
@@ -167,6 +182,7 @@ impl Console {
             title => page.title,
             page => minijinja::value::Serde(&page.data),
             csrf => self.csrf.token(&session),
+            sort_js => minijinja::Value::from_safe_string(SORT_JS.to_owned()),
             repairs => self.token.is_some(),
             notice => notice,
             now => self.clock.now().format("%Y-%m-%d %H:%M UTC").to_string(),
@@ -191,12 +207,10 @@ impl Console {
         if let Some(Ok(v)) = cookie.map(|c| c.parse()) {
             resp.headers_mut().insert(header::SET_COOKIE, v);
         }
-        resp.headers_mut().insert(
-            header::CONTENT_SECURITY_POLICY,
-            axum::http::HeaderValue::from_static(
-                "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'",
-            ),
-        );
+        if let Ok(v) = axum::http::HeaderValue::from_str(&CSP) {
+            resp.headers_mut()
+                .insert(header::CONTENT_SECURITY_POLICY, v);
+        }
         resp
     }
 

@@ -1,14 +1,19 @@
 //! `--format html`: one self-contained page (inline CSS, an inline SVG bar chart of actions per
-//! day, no script, nothing fetched): summary, chart, then the rows, problems and dead emails.
-//! Table rows are rendered as they come into spill files.
+//! day, one inline script that only sorts tables, nothing fetched): summary, chart, then the
+//! rows, problems and dead emails. Table rows are rendered as they come into spill files.
+//!
+//! Every instant is one unbreakable `<time>`; a name (status, timer, action, zone) may wrap only
+//! after its `_` or `/`; a value that comes from the data (an id, an address, a problem) is a
+//! `<span class=v>` that may wrap anywhere and is at most 32em wide. So no value, however long,
+//! makes the page wider than the window, and names stay readable.
 
 use std::io::{self, Write};
 
 use super::rows::{ProblemRow, Row, When};
 use super::scan::Sink;
-use super::short_utc;
 use super::spill::Spill;
 use super::summary::Summary;
+use super::{short_local, short_utc};
 use crate::store::DeadEmail;
 
 /// Writes the page at the end, table rows kept on disk meanwhile.
@@ -54,11 +59,33 @@ const PALETTE: &[&str] = &[
 ];
 
 const CSS: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222}\
-h1{font-size:20px}h2{font-size:16px;margin-top:28px}\
+h1{font-size:20px}h2{font-size:16px;margin-top:28px}h1,p{overflow-wrap:anywhere}\
 table{border-collapse:collapse;margin:8px 0}th,td{border:1px solid #ccc;padding:3px 6px;text-align:left;vertical-align:top}\
-th{background:#f3f3f3}td.n{text-align:right}td:nth-child(-n+5){white-space:nowrap}tr.sla td{background:#fff1f0}\
+th{background:#f3f3f3}td.n{text-align:right}time{white-space:nowrap}tr.sla td{background:#fff1f0}\
+th[aria-sort=ascending]::after{content:\" \\25B2\"}th[aria-sort=descending]::after{content:\" \\25BC\"}\
+svg{max-width:100%;height:auto}.v{display:inline-block;max-width:32em;overflow-wrap:anywhere}\
 .legend span{display:inline-block;margin-right:14px}.legend i{display:inline-block;width:11px;height:11px;margin-right:4px}\
 small{color:#666}";
+
+/// A value from the data, escaped, in a span that wraps anywhere (see the module's doc).
+fn val(s: &str) -> String {
+    format!("<span class=v>{}</span>", esc(s))
+}
+
+/// A name (`partner_action_required`, `Europe/Stockholm`), escaped, breakable only after `_`
+/// and `/`.
+fn name(s: &str) -> String {
+    esc(s).replace('_', "_<wbr>").replace('/', "/<wbr>")
+}
+
+/// An instant as one unbreakable `<time>`: `2026-12-23 14:00` plus `suffix` (e.g. ` UTC`).
+fn time_utc(t: chrono::DateTime<chrono::Utc>, suffix: &str, class: &str) -> String {
+    format!(
+        "<time class=\"{class}\" datetime=\"{}\">{}{suffix}</time>",
+        t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        short_utc(t)
+    )
+}
 
 fn row_html(r: &Row, w: &mut impl Write) -> io::Result<()> {
     let cls = if r.sla_breach { " class=\"sla\"" } else { "" };
@@ -68,41 +95,68 @@ fn row_html(r: &Row, w: &mut impl Write) -> io::Result<()> {
         .map(|e| {
             format!(
                 "{} ({}) → {}",
-                esc(e.kind.as_str()),
+                name(e.kind.as_str()),
                 esc(&e.locale),
-                esc(&e.to)
+                val(&e.to)
             )
         })
         .collect();
+    // The UTC instant first and whole: it is what the worker acts on.
     let deadline = match (r.last_day, &r.deadline_local, r.deadline_utc) {
         (Some(d), Some(l), Some(u)) => format!(
-            "last day {}<br><small>{} ({})<br>{} UTC</small>",
-            d,
+            "<td data-sort=\"{}\">{}<br><small>last day <time>{d}</time><br><time class=\"local\" datetime=\"{}\">{}</time> {}</small></td>",
+            u.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            time_utc(u, " UTC", "utc"),
             esc(l),
-            esc(&r.time_zone),
-            short_utc(u)
+            esc(&short_local(l)),
+            name(&r.time_zone),
         ),
-        _ => "<small>immediate</small>".to_owned(),
+        _ => "<td><small>immediate</small></td>".to_owned(),
     };
+    let becomes = r
+        .new_status
+        .map(|s| format!(" → {}", name(s.as_str())))
+        .unwrap_or_default();
     writeln!(
         w,
-        "<tr{cls}><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=n>{}</td><td>{}<br><small>{}</small></td><td>{}</td></tr>",
-        esc(&r.claim_id),
-        r.status,
-        r.timer,
-        short_utc(r.started_at),
-        short_utc(r.due_at),
+        "<tr{cls}><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>{}<td class=n>{}</td><td>{}{becomes}<br><small class=\"outcome\">{}</small></td><td>{}</td></tr>",
+        val(&r.claim_id),
+        name(r.status.as_str()),
+        name(r.timer.as_str()),
+        time_utc(r.started_at, "", "start"),
+        time_utc(r.due_at, "", "due"),
         deadline,
         r.business_days_left
             .map(|n| n.to_string())
             .unwrap_or_default(),
-        esc(&r.action),
-        esc(&r.outcome),
+        name(&r.action),
+        esc(&r.outcome_text()),
         emails.join("<br>")
     )
 }
 
-/// The SVG bar chart: one stacked bar per day (`now` first), coloured by action.
+/// The y axis's ticks for counts up to `max`: 0, then steps of 1, 2 or 5 × 10^k, at most 5
+/// steps, the last tick at or above `max` (`max` 2 → 0, 1, 2; 7 → 0, 2, 4, 6, 8).
+fn ticks(max: u64) -> Vec<u64> {
+    let max = max.max(1);
+    let mut unit = 1u64;
+    let step = loop {
+        match [1, 2, 5]
+            .into_iter()
+            .map(|m| unit.saturating_mul(m))
+            .find(|s| max.div_ceil(*s) <= 5)
+        {
+            Some(s) => break s,
+            None => unit = unit.saturating_mul(10),
+        }
+    };
+    (0..=max.div_ceil(step))
+        .map(|i| i.saturating_mul(step))
+        .collect()
+}
+
+/// The SVG bar chart: one stacked bar per day (`now` first), coloured by action, on a y axis
+/// with labelled ticks from 0.
 pub fn chart(s: &Summary) -> String {
     let bars = s.bars();
     let actions: Vec<&String> = s.by_action.keys().collect();
@@ -110,20 +164,31 @@ pub fn chart(s: &Summary) -> String {
         let i = actions.iter().position(|x| x.as_str() == a).unwrap_or(0);
         PALETTE[i % PALETTE.len()]
     };
-    let (w, h, top, bottom, left) = (900.0_f64, 280.0_f64, 20.0, 40.0, 40.0);
-    let max = bars.iter().map(|(_, c)| c.total).max().unwrap_or(0).max(1) as f64;
+    let (w, h, top, bottom, left) = (900.0_f64, 280.0_f64, 20.0, 40.0, 56.0);
+    let ticks = ticks(bars.iter().map(|(_, c)| c.total).max().unwrap_or(0));
+    let top_tick = ticks.last().copied().unwrap_or(1).max(1) as f64;
     let slot = (w - left - 10.0) / bars.len().max(1) as f64;
     let bw = (slot * 0.7).max(1.0);
-    let scale = (h - top - bottom) / max;
+    let scale = (h - top - bottom) / top_tick;
     let every = (bars.len() / 20).max(1);
     let mut o = format!(
-        "<svg width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" role=\"img\" aria-label=\"actions per day\">\
-<line x1=\"{left}\" y1=\"{y0}\" x2=\"{x1}\" y2=\"{y0}\" stroke=\"#888\"/>\
-<text x=\"4\" y=\"{ty}\" font-size=\"11\">{max}</text>",
-        y0 = h - bottom,
-        x1 = w - 10.0,
-        ty = top + 4.0,
+        "<svg width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" role=\"img\" aria-label=\"actions per day\">",
     );
+    for t in &ticks {
+        let y = h - bottom - *t as f64 * scale;
+        o.push_str(&format!(
+            "<line x1=\"{left}\" y1=\"{y:.1}\" x2=\"{x1}\" y2=\"{y:.1}\" stroke=\"{}\"/>\
+<text class=\"tick\" x=\"{tx}\" y=\"{ty:.1}\" font-size=\"11\" text-anchor=\"end\">{t}</text>",
+            if *t == 0 { "#888" } else { "#e4e4e4" },
+            x1 = w - 10.0,
+            tx = left - 6.0,
+            ty = y + 4.0,
+        ));
+    }
+    o.push_str(&format!(
+        "<line x1=\"{left}\" y1=\"{top}\" x2=\"{left}\" y2=\"{y0}\" stroke=\"#888\"/>",
+        y0 = h - bottom
+    ));
     for (i, (label, c)) in bars.iter().enumerate() {
         let x = left + slot * i as f64 + (slot - bw) / 2.0;
         let mut y = h - bottom;
@@ -167,16 +232,27 @@ pub fn chart(s: &Summary) -> String {
     o
 }
 
-const ROW_HEAD: &str = "<table><tr><th>claim</th><th>status</th><th>timer</th><th>started (UTC)</th><th>due (UTC)</th><th>deadline</th><th>business days left</th><th>action</th><th>emails</th></tr>\n";
+const ROW_HEAD: &str = "<table class=\"sortable rows\"><thead><tr><th>claim</th><th>status</th><th>timer</th><th>started (UTC)</th><th>due (UTC)</th><th>deadline</th><th>business days left</th><th>action</th><th>emails</th></tr></thead><tbody>\n";
 
-fn section(out: &mut dyn Write, title: &str, spill: &mut Spill, head: &str) -> io::Result<()> {
-    writeln!(out, "<h2>{} ({})</h2>", esc(title), spill.len())?;
+fn section(
+    out: &mut dyn Write,
+    id: &str,
+    title: &str,
+    spill: &mut Spill,
+    head: &str,
+) -> io::Result<()> {
+    writeln!(
+        out,
+        "<section id=\"{id}\"><h2>{} ({})</h2>",
+        esc(title),
+        spill.len()
+    )?;
     if spill.is_empty() {
-        return writeln!(out, "<p>None.</p>");
+        return writeln!(out, "<p>None.</p></section>");
     }
     out.write_all(head.as_bytes())?;
     spill.drain_into(out)?;
-    writeln!(out, "</table>")
+    writeln!(out, "</tbody></table></section>")
 }
 
 impl<W: Write> Sink for HtmlSink<W> {
@@ -191,9 +267,9 @@ impl<W: Write> Sink for HtmlSink<W> {
         writeln!(
             self.problems.entry(),
             "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
-            esc(&p.claim_id),
-            p.kind,
-            esc(&p.problem)
+            val(&p.claim_id),
+            name(p.kind),
+            val(&p.problem)
         )
     }
 
@@ -222,7 +298,7 @@ impl<W: Write> Sink for HtmlSink<W> {
         )?;
         writeln!(
             out,
-            "<table><tr><th>action</th><th>now</th><th>horizon</th></tr>"
+            "<table class=\"sortable\"><thead><tr><th>action</th><th>now</th><th>horizon</th></tr></thead><tbody>"
         )?;
         for (a, c) in &s.by_action {
             writeln!(
@@ -233,16 +309,23 @@ impl<W: Write> Sink for HtmlSink<W> {
                 c.horizon
             )?;
         }
-        writeln!(out, "</table>\n<h2>Actions per day (UTC)</h2>")?;
+        writeln!(out, "</tbody></table>\n<h2>Actions per day (UTC)</h2>")?;
         out.write_all(chart(s).as_bytes())?;
         let due_now = format!("Due now: what tick --at {} would do", s.at.to_rfc3339());
-        section(out, &due_now, &mut self.now, ROW_HEAD)?;
-        section(out, "Due within the horizon", &mut self.horizon, ROW_HEAD)?;
+        section(out, "now", &due_now, &mut self.now, ROW_HEAD)?;
         section(
             out,
+            "horizon",
+            "Due within the horizon",
+            &mut self.horizon,
+            ROW_HEAD,
+        )?;
+        section(
+            out,
+            "problems",
             "Claims that cannot be processed",
             &mut self.problems,
-            "<table><tr><th>claim</th><th>problem</th><th>detail</th></tr>\n",
+            "<table class=\"sortable\"><thead><tr><th>claim</th><th>problem</th><th>detail</th></tr></thead><tbody>\n",
         )?;
         writeln!(out, "<h2>Dead-lettered emails ({})</h2>", dead.len())?;
         if dead.is_empty() {
@@ -250,24 +333,168 @@ impl<W: Write> Sink for HtmlSink<W> {
         } else {
             writeln!(
                 out,
-                "<table><tr><th>claim</th><th>email</th><th>to</th><th>attempts</th><th>last error</th></tr>"
+                "<table class=\"sortable\"><thead><tr><th>claim</th><th>email</th><th>to</th><th>attempts</th><th>last error</th></tr></thead><tbody>"
             )?;
             for d in dead {
                 let e = &d.email;
                 writeln!(
                     out,
                     "<tr><td>{}</td><td>{} ({})</td><td>{}</td><td class=n>{}</td><td>{}</td></tr>",
-                    esc(&e.claim_id),
-                    e.email,
+                    val(&e.claim_id),
+                    name(e.email.as_str()),
                     esc(&e.locale),
-                    esc(&e.to_address),
+                    val(&e.to_address),
                     d.attempts,
-                    esc(d.last_error.as_deref().unwrap_or(""))
+                    val(d.last_error.as_deref().unwrap_or(""))
                 )?;
             }
-            writeln!(out, "</table>")?;
+            writeln!(out, "</tbody></table>")?;
         }
-        writeln!(out, "</body></html>")?;
+        writeln!(
+            out,
+            "<script>{}</script>\n</body></html>",
+            crate::console::SORT_JS
+        )?;
         out.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{DateTime, Utc};
+
+    use super::*;
+    use crate::report::rows::sample_row;
+
+    fn at() -> DateTime<Utc> {
+        "2026-12-24T09:00:00Z".parse().expect("test instant")
+    }
+
+    /// The whole page for `rows` and `problems`.
+    fn page(rows: &[Row], problems: &[ProblemRow]) -> String {
+        let mut s = Summary::new(at(), at() + chrono::Duration::days(14), "2w");
+        let mut buf = Vec::new();
+        let mut sink = HtmlSink::new(&mut buf).expect("spill files");
+        for r in rows {
+            s.add_row(r);
+            sink.row(r).expect("row");
+        }
+        for p in problems {
+            s.add_problem(p);
+            sink.problem(p).expect("problem");
+        }
+        sink.finish(&s, &[]).expect("page");
+        drop(sink);
+        String::from_utf8(buf).expect("UTF-8")
+    }
+
+    /// The y axis's labels, bottom first, with their y.
+    fn tick_labels(svg: &str) -> Vec<(String, f64)> {
+        svg.split("<text class=\"tick\"")
+            .skip(1)
+            .map(|t| {
+                let y = t.split("y=\"").nth(1).and_then(|s| s.split('"').next());
+                let label = t.split('>').nth(1).and_then(|s| s.split('<').next());
+                (
+                    label.unwrap_or_default().to_owned(),
+                    y.and_then(|y| y.parse().ok()).unwrap_or(f64::NAN),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_chart_axis_counts_from_zero_in_whole_steps() {
+        // The reader saw a lone "2" at the top and no zero: two actions on one day.
+        let rows = [
+            sample_row(When::Horizon, "fired"),
+            sample_row(When::Horizon, "fired"),
+        ];
+        let mut s = Summary::new(at(), at() + chrono::Duration::days(14), "2w");
+        rows.iter().for_each(|r| s.add_row(r));
+        let axis = tick_labels(&chart(&s));
+        let labels: Vec<&str> = axis.iter().map(|(l, _)| l.as_str()).collect();
+        assert_eq!(labels, ["0", "1", "2"]);
+        assert!(axis[0].1 > axis[1].1 && axis[1].1 > axis[2].1, "{axis:?}");
+        // An empty report still has an axis from 0.
+        let empty = Summary::new(at(), at(), "0d");
+        assert_eq!(tick_labels(&chart(&empty))[0].0, "0");
+        assert_eq!(ticks(7), [0, 2, 4, 6, 8]);
+        assert_eq!(ticks(5), [0, 1, 2, 3, 4, 5]);
+        assert_eq!(ticks(1234), [0, 500, 1000, 1500]);
+        assert_eq!(ticks(u64::MAX).first(), Some(&0));
+    }
+
+    #[test]
+    fn rows_in_the_horizon_never_say_fired() {
+        let html = page(
+            &[
+                sample_row(When::Now, "fired"),
+                sample_row(When::Horizon, "fired"),
+            ],
+            &[],
+        );
+        let horizon = &html[html.find("id=\"horizon\"").expect("horizon section")..];
+        assert!(horizon.contains(">will fire</small>"), "{horizon}");
+        assert!(!html.contains(">fired<"), "{html}");
+        assert!(html.contains("auto_<wbr>rejected → rejected"), "{html}");
+    }
+
+    #[test]
+    fn instants_are_unbreakable_and_the_utc_deadline_whole() {
+        let html = page(&[sample_row(When::Horizon, "fired")], &[]);
+        assert!(
+            html.contains(
+                "<time class=\"utc\" datetime=\"2027-01-04T23:00:00Z\">2027-01-04 23:00 UTC</time>"
+            ),
+            "{html}"
+        );
+        assert!(
+            html.contains(">2027-01-05 00:00 +01:00</time> Europe/<wbr>Stockholm"),
+            "{html}"
+        );
+        assert!(html.contains("time{white-space:nowrap}"));
+        assert!(!html.contains('…'), "nothing is cut");
+    }
+
+    #[test]
+    fn a_ten_thousand_character_value_may_wrap() {
+        let long = "N".repeat(10_000);
+        let mut r = sample_row(When::Now, "fired");
+        r.claim_id = long.clone();
+        r.emails[0].to = format!("{long}@nordljus.example");
+        let p = ProblemRow {
+            claim_id: "CPOR-1".into(),
+            kind: "held",
+            problem: long.clone(),
+        };
+        let html = page(&[r], &[p]);
+        // Shown whole (a reader may need it), in cells that may break anywhere.
+        assert!(
+            html.contains(&format!("<tr><td><span class=v>{long}</span></td>")),
+            "claim id"
+        );
+        assert!(html.contains(&format!("→ <span class=v>{long}@nordljus.example</span>")));
+        assert!(html.contains(&format!("<td><span class=v>{long}</span></td></tr>")));
+        assert!(html.contains(".v{display:inline-block;max-width:32em;overflow-wrap:anywhere}"));
+        // Only instants are unbreakable (the claim column used to be).
+        assert_eq!(
+            html.matches("nowrap").count(),
+            1,
+            "time{{white-space:nowrap}}"
+        );
+    }
+
+    #[test]
+    fn tables_sort_with_one_inline_script_and_fetch_nothing() {
+        let html = page(&[sample_row(When::Now, "fired")], &[]);
+        assert_eq!(html.matches("<script").count(), 1);
+        assert!(html.contains("<script>") && !html.contains("src="));
+        assert!(!html.contains("http:") && !html.contains("https:"));
+        assert!(html.contains("<table class=\"sortable rows\"><thead>"));
+        assert_eq!(
+            html.matches("<tbody>").count(),
+            html.matches("</tbody>").count()
+        );
     }
 }

@@ -124,3 +124,11 @@ pub fn parse_horizon(s: &str) -> Result<Duration, String> {
 pub(crate) fn short_utc(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M").to_string()
 }
+
+/// An RFC 3339 instant with offset as `2026-12-24 00:00 +01:00`, for tables (as given when it
+/// does not parse).
+pub(crate) fn short_local(rfc3339: &str) -> String {
+    DateTime::parse_from_rfc3339(rfc3339)
+        .map(|t| t.format("%Y-%m-%d %H:%M %:z").to_string())
+        .unwrap_or_else(|_| rfc3339.to_owned())
+}

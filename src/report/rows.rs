@@ -114,6 +114,25 @@ pub struct Row {
     pub emails: Vec<RowEmail>,
 }
 
+impl Row {
+    /// The outcome in the row's tense, for people: `fires` or `skips: <why>` on the pass at the
+    /// report's instant, `will fire` or `will skip: <why>` for a row later in the horizon (a
+    /// preview never says `fired`; JSON and CSV keep the machine value in [`Row::outcome`]).
+    pub fn outcome_text(&self) -> String {
+        let (fire, skip) = match self.when {
+            When::Now => ("fires", "skips"),
+            When::Horizon => ("will fire", "will skip"),
+        };
+        if self.outcome == "fired" {
+            return fire.to_owned();
+        }
+        match self.outcome.strip_prefix("skipped") {
+            Some(why) => format!("{skip}{why}"),
+            None => self.outcome.clone(),
+        }
+    }
+}
+
 /// A claim the report (and the worker) cannot process.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ProblemRow {
@@ -286,5 +305,55 @@ fn row(
                     .collect()
             })
             .unwrap_or_default(),
+    }
+}
+
+/// A row as the report shows CPOR-100006's Swedish response deadline (5 business days over
+/// Christmas, passing 2027-01-04 23:00 UTC), for the sinks' tests.
+#[cfg(test)]
+pub(crate) fn sample_row(when: When, outcome: &str) -> Row {
+    let utc = |s: &str| s.parse::<DateTime<Utc>>().expect("test instant");
+    Row {
+        when,
+        claim_id: "CPOR-100006".into(),
+        status: ClaimStatus::PartnerActionRequired,
+        country: "SE".into(),
+        timer: TimerKind::PartnerResponseDeadline,
+        started_at: utc("2026-12-23T10:00:00Z"),
+        due_at: utc("2027-01-04T23:00:00Z"),
+        last_day: NaiveDate::from_ymd_opt(2027, 1, 4),
+        deadline_utc: Some(utc("2027-01-04T23:00:00Z")),
+        deadline_local: Some("2027-01-05T00:00:00+01:00".into()),
+        time_zone: "Europe/Stockholm".into(),
+        counting: Some("business"),
+        days: Some(5),
+        business_days_left: Some(4),
+        action: "auto_rejected".into(),
+        outcome: outcome.into(),
+        new_status: Some(ClaimStatus::Rejected),
+        sla_breach: false,
+        incentive: false,
+        emails: vec![RowEmail {
+            kind: EmailKind::ClaimRejected,
+            to: "claims@nordljus.example".into(),
+            locale: "sv-SE".into(),
+        }],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_preview_says_what_will_happen_never_fired() {
+        let text = |w, o| sample_row(w, o).outcome_text();
+        assert_eq!(text(When::Now, "fired"), "fires");
+        assert_eq!(text(When::Horizon, "fired"), "will fire");
+        assert_eq!(
+            text(When::Horizon, "skipped: the claim was approved"),
+            "will skip: the claim was approved"
+        );
+        assert_eq!(text(When::Now, "skipped: held"), "skips: held");
     }
 }

@@ -8,9 +8,9 @@ use chrono::NaiveDate;
 
 use super::rows::{ProblemRow, Row, When};
 use super::scan::Sink;
-use super::short_utc;
 use super::spill::Spill;
 use super::summary::Summary;
+use super::{short_local, short_utc};
 use crate::lifecycle::ClaimStatus;
 use crate::store::DeadEmail;
 use crate::timers::TimerKind;
@@ -95,27 +95,25 @@ fn row_lines(r: &Row, w: &mut impl Write) -> io::Result<()> {
     );
     writeln!(w, "{}", fit(line.trim_end(), WIDTH))?;
     let pad = "      ";
-    if let (Some(last), Some(local)) = (r.last_day, &r.deadline_local) {
-        // `2026-12-30T00:00:00+01:00` → `2026-12-30 00:00+01:00`
-        let local = format!(
-            "{} {}",
-            local.get(..10).unwrap_or(local),
-            local.get(11..16).unwrap_or("")
-        ) + local.get(19..).unwrap_or("");
-        let mut s = format!(
-            "{pad}last day {} {}, {} {} days; passes {local}",
+    if let (Some(last), Some(local), Some(utc)) = (r.last_day, &r.deadline_local, r.deadline_utc) {
+        // The UTC instant leads its own line, whole: a long zone name cannot push it off.
+        let s = format!(
+            "{pad}deadline {} UTC = {} {}",
+            short_utc(utc),
+            short_local(local),
+            r.time_zone
+        );
+        writeln!(w, "{}", fit(&s, WIDTH))?;
+        let s = format!(
+            "{pad}last day {}, {} {} days",
             day(last),
-            r.time_zone,
             r.days.unwrap_or(0),
             r.counting.unwrap_or(""),
         );
-        if let Some(u) = r.deadline_utc.filter(|u| *u != r.due_at) {
-            s.push_str(&format!(" ({}Z)", u.format("%m-%d %H:%M")));
-        }
         writeln!(w, "{}", fit(&s, WIDTH))?;
     }
     if r.outcome != "fired" {
-        writeln!(w, "{}", fit(&format!("{pad}{}", r.outcome), WIDTH))?;
+        writeln!(w, "{}", fit(&format!("{pad}{}", r.outcome_text()), WIDTH))?;
     }
     for e in &r.emails {
         let s = format!("{pad}email {} ({}) -> {}", e.kind, e.locale, e.to);
@@ -226,5 +224,38 @@ impl<W: Write> Sink for TableSink<W> {
             writeln!(out, "{}", fit(&s, WIDTH))?;
         }
         out.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::rows::sample_row;
+
+    #[test]
+    fn the_utc_deadline_is_never_cut_off() {
+        // The deadline line used to end with the UTC instant and was cut at 100 columns.
+        let mut r = sample_row(When::Horizon, "fired");
+        r.time_zone = "America/Argentina/ComodRivadavia".into();
+        r.days = Some(100);
+        let mut out = Vec::new();
+        row_lines(&r, &mut out).expect("rows");
+        let text = String::from_utf8(out).expect("UTF-8");
+        assert!(
+            text.contains("deadline 2027-01-04 23:00 UTC = 2027-01-05 00:00 +01:00"),
+            "{text}"
+        );
+        assert!(!text.contains('…'), "{text}");
+        assert!(text.lines().all(|l| l.chars().count() <= WIDTH), "{text}");
+    }
+
+    #[test]
+    fn a_skipped_future_row_says_it_will_skip() {
+        let r = sample_row(When::Horizon, "skipped: the claim was approved");
+        let mut out = Vec::new();
+        row_lines(&r, &mut out).expect("rows");
+        let text = String::from_utf8(out).expect("UTF-8");
+        assert!(text.contains("will skip: the claim was approved"), "{text}");
+        assert!(!text.contains("fired"), "{text}");
     }
 }

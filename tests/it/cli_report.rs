@@ -47,10 +47,10 @@ report_tests!(
 
 /// The demo's reference instant, and the report's (the next morning, UTC).
 const DEMO_AT: &str = "2026-12-23T15:00:00Z";
-const AT: &str = "2026-12-24T09:00:00Z";
+pub(crate) const AT: &str = "2026-12-24T09:00:00Z";
 
 /// A temp folder and the env to run the binary on `db`, after `demo` and `tick --no-send`.
-fn prepared(db: &TestStore) -> (tempfile::TempDir, Vec<(&'static str, String)>) {
+pub(crate) fn prepared(db: &TestStore) -> (tempfile::TempDir, Vec<(&'static str, String)>) {
     let dir = tempfile::tempdir().unwrap();
     let env = vec![("CPOR_DATABASE_URL", db.url.clone())];
     for args in [
@@ -73,7 +73,7 @@ fn cpor(dir: &Path, args: &[&str], env: &[(&str, String)]) -> std::process::Outp
 }
 
 /// Runs a command that must succeed; its stdout.
-fn ok(dir: &Path, args: &[&str], env: &[(&str, String)]) -> String {
+pub(crate) fn ok(dir: &Path, args: &[&str], env: &[(&str, String)]) -> String {
     Cmd::new(dir).envs(env).ok(args)
 }
 
@@ -188,12 +188,28 @@ async fn html_has_the_chart_and_the_table(db: &TestStore) {
     );
     assert!(html.starts_with("<!DOCTYPE html>"));
     assert!(html.contains("<svg") && html.contains("<rect"), "chart");
-    assert!(html.contains("<table>") && html.contains("CPOR-100006"));
+    assert!(html.contains("<table") && html.contains("CPOR-100006"));
     assert!(html.contains("<style>"));
     assert!(
-        !html.contains("<script") && !html.contains("http://") && !html.contains("https://"),
-        "self-contained: no script, nothing fetched"
+        html.matches("<script").count() == 1
+            && html.contains("<script>")
+            && !html.contains("http://")
+            && !html.contains("https://"),
+        "self-contained: one inline script (table sorting), nothing fetched"
     );
+    // CPOR-100006's response deadline falls due after AT: a row of the horizon, not yet fired.
+    let horizon = &html[html.find("<section id=\"horizon\">").expect("horizon rows")..];
+    let horizon = &horizon[..horizon.find("</section>").unwrap()];
+    let row = horizon
+        .split("<tr")
+        .find(|r| r.contains("CPOR-100006") && r.contains("partner_<wbr>response_<wbr>deadline"))
+        .expect("the SE response deadline is in the horizon");
+    assert!(
+        row.contains("auto_<wbr>rejected → rejected") && row.contains(">will fire<"),
+        "{row}"
+    );
+    assert!(!horizon.contains("fired"), "{horizon}");
+    assert!(row.contains(">2027-01-04 23:00 UTC</time>"), "{row}");
     screenshot(dir.path(), &html);
 }
 

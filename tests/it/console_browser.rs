@@ -1,9 +1,10 @@
 //! The console in a real browser (headless Chromium through chromedriver), as an operator uses
-//! it: open the overview, search a claim, open its page, see its timers and history, retry a
-//! dead-lettered email with the operator token and see it delivered after the next pass. The
-//! same POST without the token is refused and changes nothing. Screenshots of the overview and
-//! the claim page go to `target/console-screenshots/` (and to `docs/` with
-//! `CPOR_UPDATE_SCREENSHOTS=1`). Skipped when chromedriver or chromium is missing.
+//! it: open the overview, search a claim, open its page, see its timers and history, sort the
+//! timers by a click on a header, retry a dead-lettered email with the operator token and see it
+//! delivered after the next pass. The same POST without the token is refused and changes
+//! nothing. Screenshots of the overview and the claim page go to `target/console-screenshots/`
+//! (and to `docs/` with `CPOR_UPDATE_SCREENSHOTS=1`). Skipped when chromedriver or chromium is
+//! missing.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -18,7 +19,7 @@ use crate::harness::smtp::{SmtpSink, free_port};
 backend_tests_db!(an_operator_retries_a_dead_letter_in_the_browser);
 
 /// chromedriver on a free loopback port, killed when dropped.
-struct Driver(Child, u16);
+pub(crate) struct Driver(Child, u16);
 
 impl Drop for Driver {
     fn drop(&mut self) {
@@ -27,7 +28,7 @@ impl Drop for Driver {
     }
 }
 
-fn driver() -> Option<Driver> {
+pub(crate) fn driver() -> Option<Driver> {
     if !Path::new("/usr/bin/chromium").exists() {
         eprintln!(
             "skipped: /usr/bin/chromium is missing (apt-get install chromium chromium-driver)"
@@ -49,7 +50,7 @@ fn driver() -> Option<Driver> {
     .then_some(d)
 }
 
-async fn browser(d: &Driver) -> Client {
+pub(crate) async fn browser(d: &Driver) -> Client {
     let mut caps = serde_json::Map::new();
     caps.insert(
         "goog:chromeOptions".into(),
@@ -159,6 +160,30 @@ async fn an_operator_retries_a_dead_letter_in_the_browser(db: &crate::harness::T
         .unwrap();
     assert!(history.contains("system"), "{history}");
     screenshot(&c, "claim").await;
+
+    // A click on a header sorts the table (the inline script the page's CSP allows by hash).
+    let names = || async {
+        let v = c
+            .execute(
+                "return [...document.querySelectorAll('#timers tbody tr')].map(r => r.cells[0].textContent);",
+                vec![],
+            )
+            .await
+            .unwrap();
+        serde_json::from_value::<Vec<String>>(v).unwrap()
+    };
+    let mut sorted = names().await;
+    assert!(sorted.len() > 1, "{sorted:?}");
+    sorted.sort();
+    let header = c
+        .find(Locator::XPath("//table[@id='timers']//th[.='Timer']"))
+        .await
+        .unwrap();
+    header.click().await.unwrap();
+    assert_eq!(names().await, sorted, "ascending");
+    header.click().await.unwrap();
+    sorted.reverse();
+    assert_eq!(names().await, sorted, "descending");
 
     // Without the token the same POST is refused and changes nothing.
     let (status, _, _) = request(port, "POST", &format!("/outbox/{id}/retry"), &[], "");

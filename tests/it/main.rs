@@ -34,6 +34,7 @@ mod provenance;
 mod repair_cli;
 mod repair_store;
 mod replicas;
+mod report_browser;
 mod store_conformance;
 mod store_contract;
 mod timers_lifecycle;
