@@ -11,7 +11,8 @@ use sqlx::sqlite::SqliteRow;
 
 use super::work::UNREADABLE_VERSION;
 use super::{
-    ChangedClaim, DeadEmail, LoadedClaim, OutboxEmail, PendingEmail, SlaAlert, StoreError,
+    ChangedClaim, DeadEmail, HistoryEntry, LoadedClaim, OutboxEmail, PendingEmail, SlaAlert,
+    StoreError,
 };
 use crate::claim::{BadClaim, Claim, ClaimRow};
 use crate::timers::{
@@ -208,6 +209,27 @@ pub(crate) fn changed<R: ReadRow>(row: &R) -> Result<ChangedClaim, StoreError> {
             .map_err(|e| StoreError::corrupt("cpor_claim_sync.dirty_gen", e))?,
         first_sight: row.int("cpor_seen").is_ok_and(|n| n == 0),
         claim: read_claim(row),
+    })
+}
+
+/// Claim rows read for syncing, one per id (see [`super::work::one_per_id`]).
+pub(crate) fn changed_claims<R: ReadRow>(rows: &[R]) -> Result<Vec<ChangedClaim>, StoreError> {
+    Ok(super::work::one_per_id(
+        rows.iter().map(changed).collect::<Result<_, _>>()?,
+    ))
+}
+
+/// A `claim_history` row.
+pub(crate) fn history_entry<R: ReadRow>(r: &R) -> Result<HistoryEntry, StoreError> {
+    const T: &str = "claim_history";
+    Ok(HistoryEntry {
+        claim_id: text(r, T, "claim_id")?,
+        occurred_at: instant(r, T, "occurred_at")?,
+        actor: parsed(r, T, "actor")?,
+        action: text(r, T, "action")?,
+        details: r
+            .json("details")
+            .map_err(|e| StoreError::corrupt("claim_history.details", e))?,
     })
 }
 

@@ -6,7 +6,8 @@ use cpor_worker::claim::ClaimRow;
 use cpor_worker::lifecycle::{Actor, ClaimStatus, HistoryEntry, RejectionReason, StatusChange};
 use cpor_worker::mail::EmailKind;
 use cpor_worker::store::{
-    AnyStore, ClaimWrite, DeliveryResult, OutboxEmail, Store, SyncedClaim, TimerRow, message_id,
+    AnyStore, ClaimWrite, DeliveryResult, Outbox, OutboxEmail, Store, SyncedClaim, TimerIndex,
+    TimerRow, message_id,
 };
 use cpor_worker::timers::TimerKind;
 use serde_json::json;
