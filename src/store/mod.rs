@@ -25,6 +25,7 @@ mod console;
 mod outbox;
 mod postgres;
 mod postgres_writes;
+mod read;
 mod repair;
 mod row;
 mod sqlite;

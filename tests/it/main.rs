@@ -36,4 +36,5 @@ mod repair_store;
 mod replicas;
 mod store_conformance;
 mod store_contract;
+mod store_outbox;
 mod timers_lifecycle;
