@@ -3,9 +3,9 @@
 
 use chrono::{DateTime, Utc};
 
+use super::outbox::requeue_dead;
 use super::postgres::Conn;
 use super::state::{outbox_state, timer_state};
-use super::timer_index::requeue_dead;
 use super::{
     ClaimWrite, OutboxEmail, PgStore, SlaAlert, StatusRecord, StoreError, SyncedClaim, TimerRow,
 };

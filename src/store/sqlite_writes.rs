@@ -6,9 +6,9 @@ use chrono::{DateTime, Utc};
 
 use super::bind::{At, at_opt};
 use super::claims::insert_history;
+use super::outbox::requeue_dead;
 use super::sqlite::Conn;
 use super::state::{outbox_state, timer_state};
-use super::timer_index::requeue_dead;
 use super::{
     ClaimWrite, OutboxEmail, SlaAlert, SqliteStore, StatusRecord, StoreError, SyncedClaim,
 };

@@ -367,39 +367,3 @@ macro_rules! impl_timer_index {
     };
 }
 pub(crate) use impl_timer_index;
-
-/// Puts each synced claim's dead-lettered consent email (its `requeue`) back in the outbox with
-/// the corrected recipient, and writes the history row of each one put back. `set_to` is the
-/// backend's rewrite of the payload's `to` from `$2` (name) and `$3` (address).
-macro_rules! requeue_dead {
-    ($conn:expr, $synced:expr, $at:expr, set_to = $set_to:literal) => {
-        for (s, r) in $synced
-            .iter()
-            .filter_map(|s| Some((s, s.requeue.as_ref()?)))
-        {
-            use $crate::store::bind::At;
-            use $crate::store::state::outbox_state;
-            let requeued = sqlx::query(concat!(
-                "UPDATE cpor_outbox SET state = ",
-                outbox_state!(Pending),
-                ", attempts = 0, last_error = NULL, next_attempt_at = $1, to_name = $2, ",
-                "to_address = $3, payload = ",
-                $set_to,
-                " WHERE claim_id = $4 AND email = $5 AND started_at = $6 AND state = ",
-                outbox_state!(Dead)
-            ))
-            .bind(At($at))
-            .bind(&r.to_name)
-            .bind(&r.to_address)
-            .bind(&s.claim_id)
-            .bind(r.email.as_str())
-            .bind(At(r.start))
-            .execute(&mut *$conn)
-            .await?;
-            if requeued.rows_affected() > 0 {
-                $crate::store::claims::insert_history!(&mut *$conn, &r.history).await?;
-            }
-        }
-    };
-}
-pub(crate) use requeue_dead;
