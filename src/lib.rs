@@ -6,7 +6,8 @@
 //! - [`claim`]: one claim as the worker reads it, parsed from a database row (pure).
 //! - [`calendar`]: holiday calendars as data, business-day arithmetic, time zones (pure).
 //! - [`timers`]: which timers a claim has at an instant and what the due ones do (pure).
-//! - [`store`]: the database behind one trait, on PostgreSQL and SQLite.
+//! - [`store`]: the database behind one contract split by concern ([`store::Store`],
+//!   [`store::TimerIndex`], [`store::Outbox`]), statements written once for PostgreSQL and SQLite.
 //! - [`worker`]: one pass — recompute changed claims' timers, fire what is due.
 //! - [`report`]: the operator's dry-run report and `explain`, from the same evaluate/plan.
 //! - [`config`]: settings from the built-in defaults, a file and the environment, validated.
@@ -23,8 +24,8 @@
 //!
 //! # One firing, end to end
 //! 1. [`daemon::Daemon::one_pass`] reads the [`clock`] once and runs [`worker::Engine::pass`] at that instant.
-//! 2. [`worker::Engine::sync`] takes the claims' change records and saves each one's timers ([`timers::evaluate`]) in the store's timer index.
-//! 3. [`worker::Engine::fire`] asks [`store::Store::fire_batch`] for claims with due timers; [`worker::decide`] runs [`timers::plan`] on each, and the batch writes status, history, outbox rows and fired timers in one transaction.
+//! 2. [`worker::Engine::sync`] takes the claims' change records and saves each one's timers ([`timers::evaluate`]) in the store's timer index ([`store::TimerIndex::save_sync`]).
+//! 3. [`worker::Engine::fire`] asks [`store::TimerIndex::fire_batch`] for claims with due timers; [`worker::decide`] runs [`timers::plan`] on each, and the batch writes status, history, outbox rows and fired timers in one transaction.
 //! 4. [`worker::Mailer::deliver`] takes due outbox rows, renders each [`mail::EmailKind`] with [`mail::Templates`] and sends it through a [`mail::Transport`].
 #![warn(missing_docs)]
 

@@ -8,7 +8,9 @@ use serde_json::json;
 
 use crate::claim::Claim;
 use crate::lifecycle::Actor;
-use crate::store::{HistoryEntry, Hold, OutboxEmail, OutboxRow, Released, Repairs, StoreError};
+use crate::store::{
+    HistoryEntry, Hold, OutboxEmail, OutboxRow, Released, Repairs, StoreError, TimerIndex,
+};
 use crate::timers::EmailKind;
 use crate::worker::{Engine, TickOutcome};
 
@@ -249,7 +251,7 @@ pub async fn release<S: Repairs>(
 }
 
 /// Recomputes a claim's timers now (and anything else waiting for recomputation).
-pub async fn resync<S: Repairs>(
+pub async fn resync<S: Repairs + TimerIndex>(
     store: &S,
     engine: &Engine,
     claim_id: &str,

@@ -8,7 +8,7 @@ use std::io::Write;
 use anyhow::Context;
 
 use crate::report::explain::explain;
-use crate::store::{Repairs, Store, StoreError};
+use crate::store::{Outbox, Repairs, Store, StoreError};
 
 /// Runs `explain`.
 pub async fn run(config_path: Option<&Path>, args: super::ExplainArgs) -> anyhow::Result<()> {

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::pages::{Params, db_error, fmt};
 use super::{Console, Page};
-use crate::store::{ConsoleReads, Repairs, SlaAlert, Store};
+use crate::store::{ConsoleReads, Repairs, SlaAlert, TimerIndex};
 
 /// A list page: what it lists, its rows, and which columns to show.
 #[derive(Serialize)]

@@ -14,8 +14,8 @@ use super::{Console, Page};
 use crate::mail::EmailContext;
 use crate::report::explain::explain;
 use crate::store::{
-    ClaimHit, ConsoleReads, HistoryEntry, Hold, OutboxCounts, OutboxRow, Repairs, Store,
-    StoreError, TimerRecord,
+    ClaimHit, ConsoleReads, HistoryEntry, Hold, Outbox, OutboxCounts, OutboxRow, Repairs, Store,
+    StoreError, TimerIndex, TimerRecord,
 };
 
 pub(super) type Params = Query<HashMap<String, String>>;

@@ -16,7 +16,7 @@ use crate::clock::SharedClock;
 use crate::config::Secret;
 use crate::console::{Console, PassLog, PassRecord};
 use crate::http::{AppState, router};
-use crate::store::{AnyStore, Store};
+use crate::store::{AnyStore, Outbox, TimerIndex};
 use crate::telemetry;
 use crate::worker::{Engine, Mailer, TickOutcome};
 

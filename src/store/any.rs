@@ -1,14 +1,15 @@
-//! `AnyStore`: the backend chosen by the database URL at start-up, behind the same [`Store`] trait.
+//! `AnyStore`: the backend chosen by the database URL at start-up, behind the same traits. Each
+//! call is one `match` on the backend, straight into that backend's implementation.
 
 use chrono::{DateTime, Utc};
 
 use std::collections::HashMap;
 
 use super::{
-    ApplyOutcome, Backend, ChangedClaim, Changes, ClaimChange, ClaimHit, ClaimWrite, ConsoleReads,
-    DeadEmail, DeliveryResult, FireInput, HistoryEntry, Hold, LoadedClaim, OutboxCounts,
-    OutboxEmail, OutboxRow, PendingEmail, PgStore, Released, Repairs, SlaAlert, SqliteStore, Store,
-    StoreError, SyncedClaim, TimerRecord,
+    Backend, ChangedClaim, Changes, ClaimHit, ClaimWrite, ConsoleReads, DeadEmail, DeliveryResult,
+    FireInput, HistoryEntry, Hold, Outbox, OutboxCounts, OutboxEmail, OutboxRow, PendingEmail,
+    PgStore, Released, Repairs, SlaAlert, SqliteStore, Store, StoreError, SyncedClaim, TimerIndex,
+    TimerRecord,
 };
 use crate::claim::{Claim, ClaimRow};
 use crate::config::{DatabaseConfig, DatabaseUrl};
@@ -66,10 +67,6 @@ impl Store for AnyStore {
         dispatch!(self, s => s.claim(id).await)
     }
 
-    async fn claims(&self) -> Result<Vec<LoadedClaim>, StoreError> {
-        dispatch!(self, s => s.claims().await)
-    }
-
     async fn count_claims(&self) -> Result<i64, StoreError> {
         dispatch!(self, s => s.count_claims().await)
     }
@@ -78,12 +75,8 @@ impl Store for AnyStore {
         dispatch!(self, s => s.history(claim_id).await)
     }
 
-    async fn apply(&self, change: &ClaimChange) -> Result<ApplyOutcome, StoreError> {
-        dispatch!(self, s => s.apply(change).await)
-    }
-
-    async fn incentive_request(&self, claim_id: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
-        dispatch!(self, s => s.incentive_request(claim_id).await)
+    async fn facts(&self, claim_ids: &[String]) -> Result<HashMap<String, ClaimFacts>, StoreError> {
+        dispatch!(self, s => s.facts(claim_ids).await)
     }
 
     async fn state_get(&self, key: &str) -> Result<Option<String>, StoreError> {
@@ -94,6 +87,16 @@ impl Store for AnyStore {
         dispatch!(self, s => s.state_set(key, value, at).await)
     }
 
+    async fn claims_page(
+        &self,
+        after_id: &str,
+        limit: i64,
+    ) -> Result<Vec<ChangedClaim>, StoreError> {
+        dispatch!(self, s => s.claims_page(after_id, limit).await)
+    }
+}
+
+impl TimerIndex for AnyStore {
     async fn take_changes(&self, limit: i64) -> Result<Changes, StoreError> {
         dispatch!(self, s => s.take_changes(limit).await)
     }
@@ -112,10 +115,6 @@ impl Store for AnyStore {
         dispatch!(self, s => s.stale_claims(fingerprint, include_calendar_changes, after_id, limit).await)
     }
 
-    async fn facts(&self, claim_ids: &[String]) -> Result<HashMap<String, ClaimFacts>, StoreError> {
-        dispatch!(self, s => s.facts(claim_ids).await)
-    }
-
     async fn save_sync(
         &self,
         synced: &[SyncedClaim],
@@ -123,6 +122,14 @@ impl Store for AnyStore {
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         dispatch!(self, s => s.save_sync(synced, fingerprint, at).await)
+    }
+
+    async fn count_due(&self, now: DateTime<Utc>) -> Result<i64, StoreError> {
+        dispatch!(self, s => s.count_due(now).await)
+    }
+
+    async fn claim_problems(&self) -> Result<Vec<(String, String)>, StoreError> {
+        dispatch!(self, s => s.claim_problems().await)
     }
 
     async fn fire_batch<F>(
@@ -137,7 +144,9 @@ impl Store for AnyStore {
     {
         dispatch!(self, s => s.fire_batch(now, limit, fingerprint, decide).await)
     }
+}
 
+impl Outbox for AnyStore {
     async fn take_emails(
         &self,
         now: DateTime<Utc>,
@@ -160,28 +169,12 @@ impl Store for AnyStore {
         dispatch!(self, s => s.claim_emails(claim_id).await)
     }
 
-    async fn outbox_counts(&self) -> Result<OutboxCounts, StoreError> {
-        dispatch!(self, s => s.outbox_counts().await)
-    }
-
-    async fn claims_page(
-        &self,
-        after_id: &str,
-        limit: i64,
-    ) -> Result<Vec<ChangedClaim>, StoreError> {
-        dispatch!(self, s => s.claims_page(after_id, limit).await)
-    }
-
     async fn dead_emails(&self) -> Result<Vec<DeadEmail>, StoreError> {
         dispatch!(self, s => s.dead_emails().await)
     }
 
-    async fn claim_problems(&self) -> Result<Vec<(String, String)>, StoreError> {
-        dispatch!(self, s => s.claim_problems().await)
-    }
-
-    async fn count_due(&self, now: DateTime<Utc>) -> Result<i64, StoreError> {
-        dispatch!(self, s => s.count_due(now).await)
+    async fn outbox_counts(&self) -> Result<OutboxCounts, StoreError> {
+        dispatch!(self, s => s.outbox_counts().await)
     }
 
     async fn queue_sla_digest<F>(

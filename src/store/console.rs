@@ -9,6 +9,8 @@ use serde::Serialize;
 
 use super::row::{ReadRow, sla_alert};
 use super::{SlaAlert, Store, StoreError};
+use crate::lifecycle::ClaimStatus;
+use crate::timers::TimerKind;
 
 /// A claim found by the console's search.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -85,10 +87,135 @@ pub trait ConsoleReads: Store {
     ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
 }
 
-/// Statuses in which each SLA is still open (the step it measures has not happened).
-pub(crate) const OPEN_SLA_SQL: &str = "((a.timer = 'review_start_sla' AND c.status = 'submitted') \
-     OR (a.timer = 'review_decision_sla' AND c.status = 'under_review') \
-     OR (a.timer = 'dispute_review_sla' AND c.status = 'rejected' AND c.dispute_resolved_at IS NULL))";
+/// Each SLA with the status in which it is still open (the step it measures has not happened),
+/// bound as `$1`…`$6` into [`OPEN_SLA`].
+pub(crate) const OPEN_SLA_IDS: [(TimerKind, ClaimStatus); 3] = [
+    (TimerKind::ReviewStartSla, ClaimStatus::Submitted),
+    (TimerKind::ReviewDecisionSla, ClaimStatus::UnderReview),
+    (TimerKind::DisputeReviewSla, ClaimStatus::Rejected),
+];
+
+/// The predicate on `cpor_sla_alerts a JOIN claims c` that keeps the open breaches.
+macro_rules! open_sla {
+    () => {
+        "((a.timer = $1 AND c.status = $2) OR (a.timer = $3 AND c.status = $4) \
+         OR (a.timer = $5 AND c.status = $6 AND c.dispute_resolved_at IS NULL))"
+    };
+}
+pub(crate) use open_sla;
+
+/// `impl ConsoleReads for $store`; `ilike` is the backend's case-insensitive LIKE, `utc_day`
+/// the UTC date (`YYYY-MM-DD`) of `t.due_at`.
+macro_rules! impl_console {
+    ($store:ty, ilike = $ilike:literal, utc_day = $day:literal) => {
+        impl $crate::store::ConsoleReads for $store {
+            async fn due_per_day(
+                &self,
+                from: chrono::DateTime<chrono::Utc>,
+                until: chrono::DateTime<chrono::Utc>,
+            ) -> Result<Vec<(String, i64)>, $crate::store::StoreError> {
+                use sqlx::Row;
+                let rows = sqlx::query(concat!(
+                    "SELECT ", $day, " AS day, count(*) AS n FROM cpor_timers t WHERE t.state = ",
+                    $crate::store::state::timer_state!(Pending),
+                    " AND t.due_at >= $1 AND t.due_at < $2 AND NOT EXISTS ",
+                    "(SELECT 1 FROM cpor_claim_holds h WHERE h.claim_id = t.claim_id) ",
+                    "GROUP BY 1 ORDER BY 1"
+                ))
+                .bind($crate::store::bind::At(from))
+                .bind($crate::store::bind::At(until))
+                .fetch_all(self.pool())
+                .await?;
+                rows.iter()
+                    .map(|r| Ok((r.try_get("day")?, r.try_get("n")?)))
+                    .collect()
+            }
+
+            async fn count_problems(&self) -> Result<i64, $crate::store::StoreError> {
+                Ok(
+                    sqlx::query_scalar("SELECT count(*) FROM cpor_claim_sync WHERE problem IS NOT NULL")
+                        .fetch_one(self.pool())
+                        .await?,
+                )
+            }
+
+            async fn open_breaches(
+                &self,
+                limit: i64,
+            ) -> Result<(Vec<$crate::store::SlaAlert>, i64), $crate::store::StoreError> {
+                use $crate::store::console::{OPEN_SLA_IDS, open_sla};
+                let mut list = sqlx::query(concat!(
+                    "SELECT a.* FROM cpor_sla_alerts a JOIN claims c ON c.id = a.claim_id WHERE ",
+                    open_sla!(),
+                    " ORDER BY a.due_at, a.claim_id LIMIT $7"
+                ));
+                let mut count = sqlx::query_scalar(concat!(
+                    "SELECT count(*) FROM cpor_sla_alerts a JOIN claims c ON c.id = a.claim_id WHERE ",
+                    open_sla!()
+                ));
+                for (timer, status) in OPEN_SLA_IDS {
+                    list = list.bind(timer.as_str()).bind(status.as_str());
+                    count = count.bind(timer.as_str()).bind(status.as_str());
+                }
+                let rows = list.bind(limit).fetch_all(self.pool()).await?;
+                let n: i64 = count.fetch_one(self.pool()).await?;
+                Ok(($crate::store::console::breaches(&rows)?, n))
+            }
+
+            async fn search_claims(
+                &self,
+                q: &str,
+                limit: i64,
+            ) -> Result<Vec<$crate::store::ClaimHit>, $crate::store::StoreError> {
+                let like = format!(
+                    "%{}%",
+                    q.replace('\\', "\\\\")
+                        .replace('%', "\\%")
+                        .replace('_', "\\_")
+                );
+                let rows = sqlx::query(concat!(
+                    "SELECT id, status, partner_id, partner_name, customer_name, country FROM claims ",
+                    "WHERE id = $1 OR partner_id = $1 OR partner_name ", $ilike, " $2 ESCAPE '\\' ",
+                    "OR partner_email ", $ilike, " $2 ESCAPE '\\' OR customer_email ", $ilike,
+                    " $2 ESCAPE '\\' ORDER BY id LIMIT $3"
+                ))
+                .bind(q)
+                .bind(like)
+                .bind(limit)
+                .fetch_all(self.pool())
+                .await?;
+                rows.iter().map($crate::store::console::claim_hit).collect()
+            }
+
+            async fn claim_timers(
+                &self,
+                claim_id: &str,
+            ) -> Result<Vec<$crate::store::TimerRecord>, $crate::store::StoreError> {
+                let rows = sqlx::query(
+                    "SELECT timer, started_at, due_at, state, fired_at, outcome FROM cpor_timers \
+                     WHERE claim_id = $1 ORDER BY due_at, timer",
+                )
+                .bind(claim_id)
+                .fetch_all(self.pool())
+                .await?;
+                rows.iter().map($crate::store::console::timer_record).collect()
+            }
+
+            async fn claim_problem(
+                &self,
+                claim_id: &str,
+            ) -> Result<Option<String>, $crate::store::StoreError> {
+                Ok(sqlx::query_scalar(
+                    "SELECT problem FROM cpor_claim_sync WHERE claim_id = $1 AND problem IS NOT NULL",
+                )
+                .bind(claim_id)
+                .fetch_optional(self.pool())
+                .await?)
+            }
+        }
+    };
+}
+pub(crate) use impl_console;
 
 pub(crate) fn claim_hit<R: ReadRow>(r: &R) -> Result<ClaimHit, StoreError> {
     let bad = |c: &str, e: String| StoreError::corrupt(&format!("claims.{c}"), e);

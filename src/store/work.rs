@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::{HistoryEntry, StatusChange};
+use super::{HistoryEntry, OutboxState, StatusChange};
 use crate::claim::{BadClaim, Claim};
 use crate::timers::{ClaimFacts, EmailKind, TimerKind};
 
@@ -295,10 +295,10 @@ pub struct OutboxCounts {
 impl OutboxCounts {
     /// Adds `n` emails in outbox `state` (`sending` counts as pending).
     pub(crate) fn add(&mut self, state: &str, n: i64) {
-        match state {
-            "sent" => self.sent += n,
-            "dead" => self.dead += n,
-            "pending" | "sending" => self.pending += n,
+        match state.parse() {
+            Ok(OutboxState::Sent) => self.sent += n,
+            Ok(OutboxState::Dead) => self.dead += n,
+            Ok(OutboxState::Pending | OutboxState::Sending) => self.pending += n,
             // Expired, withdrawn and discarded emails were settled without a delivery.
             _ => {}
         }

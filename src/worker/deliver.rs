@@ -20,7 +20,7 @@ use crate::mail::{
     decline_link,
 };
 use crate::store::{
-    DeliveryResult, OutboxEmail, PendingEmail, SlaAlert, Store, StoreError, message_id,
+    DeliveryResult, Outbox, OutboxEmail, PendingEmail, SlaAlert, StoreError, message_id,
 };
 use crate::telemetry;
 
@@ -214,7 +214,7 @@ impl Mailer {
 
     /// Writes SLA breaches no digest has reported yet into digest emails to `mail.ops_alert_to`
     /// (none when it is not set); returns how many breaches were reported.
-    pub async fn queue_sla_digest<S: Store>(
+    pub async fn queue_sla_digest<S: Outbox>(
         &self,
         store: &S,
         now: DateTime<Utc>,
@@ -240,7 +240,7 @@ impl Mailer {
     }
 
     /// Delivers every outbox email due at `now`; failures are recorded, never dropped.
-    pub async fn deliver<S: Store>(
+    pub async fn deliver<S: Outbox>(
         &self,
         store: &S,
         now: DateTime<Utc>,
@@ -312,7 +312,7 @@ impl Mailer {
         Ok(out)
     }
 
-    async fn record<S: Store>(
+    async fn record<S: Outbox>(
         &self,
         store: &S,
         pending: &PendingEmail,
@@ -415,7 +415,10 @@ fn split_mailbox(s: &str) -> (String, String) {
 
 /// Why `email` no longer applies to its claim as stored now, if it does not (a claim whose row
 /// cannot be read is not second-guessed: its email goes out as planned).
-async fn withdrawn<S: Store>(store: &S, email: &OutboxEmail) -> Result<Option<String>, StoreError> {
+async fn withdrawn<S: Outbox>(
+    store: &S,
+    email: &OutboxEmail,
+) -> Result<Option<String>, StoreError> {
     if matches!(
         email.email,
         EmailKind::SlaAlertDigest | EmailKind::ForwardedToIncentiveEvaluation

@@ -13,7 +13,7 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::calendar::Calendars;
-use crate::store::{ChangedClaim, NULL_ID, Store, StoreError};
+use crate::store::{ChangedClaim, NULL_ID, Outbox, StoreError, TimerIndex};
 use crate::timers::{Outcome, TimerKind, TimerSettings};
 
 pub use decide::{Decided, decide, sync_claim};
@@ -138,7 +138,7 @@ impl Engine {
     }
 
     /// Recomputes the timers of every claim that changed (or must be recomputed) since the last pass.
-    pub async fn sync<S: Store>(
+    pub async fn sync<S: TimerIndex>(
         &self,
         store: &S,
         now: DateTime<Utc>,
@@ -187,7 +187,7 @@ impl Engine {
         Ok(())
     }
 
-    async fn save<S: Store>(
+    async fn save<S: TimerIndex>(
         &self,
         store: &S,
         page: &[ChangedClaim],
@@ -246,7 +246,7 @@ impl Engine {
     }
 
     /// Fires every timer due at `now`, batch by batch, until none is left.
-    pub async fn fire<S: Store>(
+    pub async fn fire<S: TimerIndex>(
         &self,
         store: &S,
         now: DateTime<Utc>,
@@ -348,7 +348,7 @@ impl Engine {
     }
 
     /// One pass at `now` without delivery: sync, then fire.
-    pub async fn tick<S: Store>(
+    pub async fn tick<S: TimerIndex + Outbox>(
         &self,
         store: &S,
         now: DateTime<Utc>,
@@ -358,7 +358,7 @@ impl Engine {
 
     /// One pass at `now`: sync, fire, deliver the outbox with `mailer` (if any). A delivered consent
     /// email starts its claim's window, so the pass then runs again (at most twice more) to act on it.
-    pub async fn pass<S: Store>(
+    pub async fn pass<S: TimerIndex + Outbox>(
         &self,
         store: &S,
         mailer: Option<&Mailer>,

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use cpor_worker::calendar::Calendars;
 use cpor_worker::claim::ClaimRow;
-use cpor_worker::store::Store;
+use cpor_worker::store::{Outbox, Store};
 use cpor_worker::timers::{TimerKind, TimerSettings};
 use cpor_worker::worker::{Acted, Engine};
 

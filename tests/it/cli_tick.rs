@@ -3,10 +3,10 @@
 
 use std::collections::BTreeSet;
 
-use cpor_worker::store::{AnyStore, SqliteStore, Store};
+use cpor_worker::store::{AnyStore, Outbox, SqliteStore, Store};
 
 use crate::harness::smtp::{SmtpSink, free_port};
-use crate::harness::{ok, run_in, text};
+use crate::harness::{self, ok, run_in, text};
 
 const T: &str = "2026-11-25T09:00:00Z";
 const LATER: &str = "2026-11-25T12:00:00Z";
@@ -19,7 +19,7 @@ async fn store(dir: &std::path::Path) -> AnyStore {
 /// Message-IDs of every outbox row in `state`.
 async fn outbox_ids(store: &AnyStore, state: &str) -> BTreeSet<String> {
     let mut ids = BTreeSet::new();
-    for c in store.claims().await.unwrap().into_iter().flatten() {
+    for c in harness::claims(store).await.into_iter().flatten() {
         for (e, s) in store.claim_emails(&c.id).await.unwrap() {
             if s == state {
                 ids.insert(e.message_id);
@@ -374,11 +374,11 @@ async fn the_consent_window_counts_from_the_delivery_even_after_an_outage() {
         &["tick", "--no-send", "--at", "2026-12-08T22:59:59Z"],
         &[],
     );
-    assert_eq!(store.incentive_request("c1").await.unwrap(), None);
+    assert_eq!(harness::incentive_request(&store, "c1").await, None);
     ok(
         dir.path(),
         &["tick", "--no-send", "--at", "2026-12-08T23:00:00Z"],
         &[],
     );
-    assert!(store.incentive_request("c1").await.unwrap().is_some());
+    assert!(harness::incentive_request(&store, "c1").await.is_some());
 }

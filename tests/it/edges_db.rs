@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Utc};
 use cpor_worker::claim::ClaimRow;
-use cpor_worker::store::Store;
+use cpor_worker::store::{Outbox, Store};
 
 use crate::harness::{self, TestStore, run_in, text};
 

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 use cpor_worker::claim::ClaimRow;
-use cpor_worker::store::{AnyStore, SqliteStore, Store};
+use cpor_worker::store::{AnyStore, Outbox, SqliteStore, Store};
 use mail_parser::MessageParser;
 
 use crate::cli_run::{http_get, start_daemon, stop, wait_for};

@@ -37,4 +37,5 @@ mod replicas;
 mod report_browser;
 mod store_conformance;
 mod store_contract;
+mod store_outbox;
 mod timers_lifecycle;

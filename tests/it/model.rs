@@ -29,7 +29,7 @@ use chrono::{DateTime, Duration, Utc};
 use cpor_worker::calendar::Calendars;
 use cpor_worker::lifecycle::ClaimStatus;
 use cpor_worker::mail::{Templates, transport_from_config};
-use cpor_worker::store::{AnyStore, Backend, NULL_ID, Store};
+use cpor_worker::store::{AnyStore, Backend, NULL_ID, Outbox, Store, TimerIndex};
 use cpor_worker::timers::TimerSettings;
 use cpor_worker::worker::{Engine, Mailer, TickOutcome};
 
@@ -491,11 +491,8 @@ impl World<'_> {
                 ));
             }
             let incentive = if changed || !self.incentive.contains_key(&id) {
-                let now = self
-                    .store
-                    .incentive_request(&id)
+                let now = crate::harness::incentive_request(self.store, &id)
                     .await
-                    .expect("incentive")
                     .is_some();
                 self.incentive.insert(id.clone(), now);
                 now

@@ -7,11 +7,11 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use cpor_worker::calendar::Calendars;
 use cpor_worker::lifecycle::{ClaimStatus, RejectionReason};
-use cpor_worker::store::{AnyStore, Backend, DeliveryResult, Store};
+use cpor_worker::store::{AnyStore, Backend, DeliveryResult, Outbox, Store, TimerIndex};
 use cpor_worker::timers::TimerSettings;
 use cpor_worker::worker::{Engine, TickOutcome};
 
-use crate::harness::exec;
+use crate::harness::{self, exec};
 
 backend_tests!(
     a_claim_written_behind_an_earlier_pass_is_picked_up,
@@ -224,7 +224,7 @@ async fn nanosecond_approval_runs_the_whole_consent_round(store: AnyStore) {
             "forwarded_to_incentive_evaluation"
         ]
     );
-    assert!(store.incentive_request("nano").await.unwrap().is_some());
+    assert!(harness::incentive_request(&store, "nano").await.is_some());
 }
 
 /// An approved claim whose consent email was delivered at `sent`; window ends 7 days later.
@@ -247,7 +247,7 @@ async fn a_decline_after_the_consent_window_is_reported_not_acted_on(store: AnyS
     approved_and_notified(&store, "c1").await;
     // The window's last day is Monday 11 January (Stockholm): it ends 23:00Z.
     tick(&store, "2027-01-11T23:00:00Z").await;
-    assert!(store.incentive_request("c1").await.unwrap().is_some());
+    assert!(harness::incentive_request(&store, "c1").await.is_some());
     exec(
         &store,
         "UPDATE claims SET customer_declined_at = '2027-01-11T23:01:00Z', version = version + 1 \
@@ -257,7 +257,7 @@ async fn a_decline_after_the_consent_window_is_reported_not_acted_on(store: AnyS
     let o = tick(&store, "2027-01-11T23:02:00Z").await;
     let c = store.claim("c1").await.unwrap();
     assert_eq!(c.status, ClaimStatus::Approved, "{o:#?}");
-    assert!(store.incentive_request("c1").await.unwrap().is_some());
+    assert!(harness::incentive_request(&store, "c1").await.is_some());
     let h = store.history("c1").await.unwrap();
     let last = h.last().unwrap();
     assert_eq!(last.action, "customer_decline_ignored");
@@ -292,7 +292,7 @@ async fn a_late_decline_seen_before_the_close_does_not_stop_forwarding(store: An
         store.claim("c1").await.unwrap().status,
         ClaimStatus::Approved
     );
-    assert!(store.incentive_request("c1").await.unwrap().is_some());
+    assert!(harness::incentive_request(&store, "c1").await.is_some());
     let a = actions(&store, "c1").await;
     assert!(
         a.contains(&"forwarded_to_incentive_evaluation".to_owned()),

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use cpor_worker::calendar::Calendars;
 use cpor_worker::claim::ClaimRow;
-use cpor_worker::store::{AnyStore, DeliveryResult, Store};
+use cpor_worker::store::{AnyStore, DeliveryResult, Outbox, Store};
 use cpor_worker::timers::{TimerKind, TimerSettings};
 use cpor_worker::worker::Engine;
 use serde_json::Value;

@@ -5,7 +5,7 @@
 
 use cpor_worker::claim::ClaimRow;
 use cpor_worker::repair::{self, Operator, RepairError};
-use cpor_worker::store::{AnyStore, Repairs, Store, StoreError};
+use cpor_worker::store::{AnyStore, Outbox, Repairs, Store, StoreError, TimerIndex};
 
 use crate::harness::exec;
 use crate::never_miss::t;

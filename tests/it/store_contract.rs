@@ -1,33 +1,36 @@
 //! The store methods a pass uses, each tested directly on both backends: change records, the
-//! timer index, one fire batch, the outbox lease and delivery states, the SLA digest.
+//! timer index, fire batches (the outbox has `store_outbox.rs`, with these fixtures).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use chrono::{DateTime, Duration, Utc};
 use cpor_worker::claim::ClaimRow;
 use cpor_worker::lifecycle::{Actor, ClaimStatus, HistoryEntry, RejectionReason, StatusChange};
 use cpor_worker::mail::EmailKind;
 use cpor_worker::store::{
-    AnyStore, ClaimWrite, DeliveryResult, OutboxEmail, Store, SyncedClaim, TimerRow, message_id,
+    AnyStore, ClaimWrite, Outbox, OutboxEmail, Store, SyncedClaim, TimerIndex, TimerRow, message_id,
 };
 use cpor_worker::timers::TimerKind;
 use serde_json::json;
+
+use crate::harness;
 
 backend_tests!(
     change_records_stay_until_consumed_and_catch_a_bare_version_bump,
     save_sync_replaces_pending_timers_only_from_the_current_version,
     a_fire_batch_hands_each_due_claim_once_and_writes_what_was_decided,
     a_fire_batch_without_due_timers_decides_nothing,
-    a_taken_email_is_leased_then_retried_at_its_time_then_sent,
-    a_dead_email_is_listed_with_its_error,
-    each_sla_breach_is_reported_in_one_digest,
+    concurrent_fire_batches_hand_a_due_claim_to_one_of_them,
 );
 
-fn t(s: &str) -> DateTime<Utc> {
+pub(crate) fn t(s: &str) -> DateTime<Utc> {
     s.parse().unwrap()
 }
 
-const T0: &str = "2027-01-11T09:00:00Z";
+pub(crate) const T0: &str = "2027-01-11T09:00:00Z";
 
-fn claim(id: &str, status: &str) -> ClaimRow {
+pub(crate) fn claim(id: &str, status: &str) -> ClaimRow {
     ClaimRow {
         id: id.into(),
         status: status.into(),
@@ -47,7 +50,7 @@ fn claim(id: &str, status: &str) -> ClaimRow {
     }
 }
 
-fn synced(id: &str, version: i64, pending: Vec<TimerRow>) -> SyncedClaim {
+pub(crate) fn synced(id: &str, version: i64, pending: Vec<TimerRow>) -> SyncedClaim {
     SyncedClaim {
         claim_id: id.into(),
         version,
@@ -59,7 +62,7 @@ fn synced(id: &str, version: i64, pending: Vec<TimerRow>) -> SyncedClaim {
     }
 }
 
-fn timer(kind: TimerKind, start: &str, due: &str) -> TimerRow {
+pub(crate) fn timer(kind: TimerKind, start: &str, due: &str) -> TimerRow {
     TimerRow {
         kind,
         start: t(start),
@@ -67,7 +70,12 @@ fn timer(kind: TimerKind, start: &str, due: &str) -> TimerRow {
     }
 }
 
-fn email(id: &str, timer: TimerKind, start: DateTime<Utc>, kind: EmailKind) -> OutboxEmail {
+pub(crate) fn email(
+    id: &str,
+    timer: TimerKind,
+    start: DateTime<Utc>,
+    kind: EmailKind,
+) -> OutboxEmail {
     OutboxEmail {
         message_id: message_id(id, timer, start, kind),
         claim_id: id.into(),
@@ -85,12 +93,12 @@ fn email(id: &str, timer: TimerKind, start: DateTime<Utc>, kind: EmailKind) -> O
     }
 }
 
-async fn migrated(store: &AnyStore) {
+pub(crate) async fn migrated(store: &AnyStore) {
     store.migrate().await.expect("migrate");
 }
 
 /// Puts `c1` under review with one pending reminder due at T0 + 1 h, computed from version 1.
-async fn with_due_timer(store: &AnyStore) -> TimerRow {
+pub(crate) async fn with_due_timer(store: &AnyStore) -> TimerRow {
     migrated(store).await;
     store
         .put_claim_row(&claim("c1", "partner_action_required"))
@@ -193,6 +201,7 @@ async fn a_fire_batch_hands_each_due_claim_once_and_writes_what_was_decided(stor
                     rejection_reason: Some(RejectionReason::NoPartnerResponse),
                 }),
                 history: vec![history],
+                incentive: true,
                 emails: vec![email("c1", row.kind, row.start, EmailKind::ClaimRejected)],
                 fired: vec![(row.kind, row.start, row.due, "fired".into())],
                 resync: Some(synced("c1", 2, Vec::new())),
@@ -207,6 +216,9 @@ async fn a_fire_batch_hands_each_due_claim_once_and_writes_what_was_decided(stor
     assert_eq!(c.status, ClaimStatus::Rejected);
     assert_eq!(c.rejection_reason, Some(RejectionReason::NoPartnerResponse));
     assert_eq!(c.version, 2, "the status change bumps the version");
+    assert_eq!(c.rejected_at, Some(now), "rejected at the batch's instant");
+    assert_eq!(c.updated_at, Some(now));
+    assert_eq!(harness::incentive_request(&store, "c1").await, Some(now));
     let history = store.history("c1").await.unwrap();
     assert_eq!(history.len(), 1);
     assert_eq!(history[0].action, "auto_rejected");
@@ -236,7 +248,7 @@ async fn a_fire_batch_without_due_timers_decides_nothing(store: AnyStore) {
 }
 
 /// Fires `c1`'s due timer with one rejection email; the instant it fired.
-async fn with_pending_email(store: &AnyStore) -> DateTime<Utc> {
+pub(crate) async fn with_pending_email(store: &AnyStore) -> DateTime<Utc> {
     let row = with_due_timer(store).await;
     store
         .fire_batch(row.due, 10, "fp", |_| ClaimWrite {
@@ -250,154 +262,31 @@ async fn with_pending_email(store: &AnyStore) -> DateTime<Utc> {
     row.due
 }
 
-async fn a_taken_email_is_leased_then_retried_at_its_time_then_sent(store: AnyStore) {
-    let now = with_pending_email(&store).await;
-    let lease = Duration::minutes(5);
-    let taken = store.take_emails(now, now + lease, 10).await.unwrap();
-    assert_eq!(taken.len(), 1);
-    assert_eq!(taken[0].attempts, 0);
-    assert_eq!(taken[0].email.email, EmailKind::ClaimRejected);
-    // Leased: another sender does not get it until the lease ends.
-    let during = now + Duration::minutes(1);
-    assert!(
-        store
-            .take_emails(during, during + lease, 10)
-            .await
-            .unwrap()
-            .is_empty()
-    );
-    let after = now + lease + Duration::seconds(1);
-    let retaken = store.take_emails(after, after + lease, 10).await.unwrap();
-    assert_eq!(retaken.len(), 1, "a lapsed lease frees the email");
-    let id = retaken[0].id;
-    let retry_at = now + Duration::hours(1);
-    store
-        .record_delivery(
-            id,
-            &DeliveryResult::Retry {
-                at: retry_at,
-                error: "421 try later".into(),
-            },
-            after,
-        )
-        .await
-        .unwrap();
-    let early = retry_at - Duration::seconds(1);
-    assert!(
-        store
-            .take_emails(early, early + lease, 10)
-            .await
-            .unwrap()
-            .is_empty()
-    );
-    let due = store
-        .take_emails(retry_at, retry_at + lease, 10)
-        .await
-        .unwrap();
-    assert_eq!(due.len(), 1);
-    assert_eq!(due[0].attempts, 1, "the failed attempt is counted");
-    store
-        .record_delivery(id, &DeliveryResult::Sent, retry_at)
-        .await
-        .unwrap();
-    assert_eq!(store.claim_emails("c1").await.unwrap()[0].1, "sent");
-    let far = retry_at + Duration::days(30);
-    assert!(
-        store
-            .take_emails(far, far + lease, 10)
-            .await
-            .unwrap()
-            .is_empty()
-    );
-}
-
-async fn a_dead_email_is_listed_with_its_error(store: AnyStore) {
-    let now = with_pending_email(&store).await;
-    let taken = store
-        .take_emails(now, now + Duration::minutes(5), 10)
-        .await
-        .unwrap();
-    store
-        .record_delivery(
-            taken[0].id,
-            &DeliveryResult::Dead {
-                error: "550 no such mailbox".into(),
-            },
-            now,
-        )
-        .await
-        .unwrap();
-    let dead = store.dead_emails().await.unwrap();
-    assert_eq!(dead.len(), 1);
-    assert_eq!(dead[0].email.claim_id, "c1");
-    assert_eq!(dead[0].last_error.as_deref(), Some("550 no such mailbox"));
-    assert_eq!(store.claim_emails("c1").await.unwrap()[0].1, "dead");
-    let later = now + Duration::days(1);
-    assert!(
-        store
-            .take_emails(later, later + Duration::minutes(5), 10)
-            .await
-            .unwrap()
-            .is_empty(),
-        "a dead email is never retried"
-    );
-}
-
-async fn each_sla_breach_is_reported_in_one_digest(store: AnyStore) {
-    migrated(&store).await;
-    store
-        .put_claim_row(&claim("c1", "submitted"))
-        .await
-        .unwrap();
-    let sla = timer(
-        TimerKind::ReviewStartSla,
-        "2027-01-02T09:00:00Z",
-        "2027-01-11T10:00:00Z",
-    );
-    store
-        .save_sync(&[synced("c1", 1, vec![sla.clone()])], "fp", t(T0))
-        .await
-        .unwrap();
-    let n = store
-        .fire_batch(sla.due, 10, "fp", |_| ClaimWrite {
-            alerts: vec![(sla.kind, sla.start, sla.due)],
-            fired: vec![(sla.kind, sla.start, sla.due, "fired".into())],
-            resync: Some(synced("c1", 1, Vec::new())),
-            ..ClaimWrite::default()
+async fn concurrent_fire_batches_hand_a_due_claim_to_one_of_them(store: AnyStore) {
+    let row = with_due_timer(&store).await;
+    let decided = Arc::new(AtomicUsize::new(0));
+    let batches: Vec<_> = (0..4)
+        .map(|_| {
+            let (store, decided, row) = (store.clone(), decided.clone(), row.clone());
+            tokio::spawn(async move {
+                store
+                    .fire_batch(row.due, 10, "fp", |_| {
+                        decided.fetch_add(1, Ordering::SeqCst);
+                        ClaimWrite {
+                            fired: vec![(row.kind, row.start, row.due, "fired".into())],
+                            resync: Some(synced("c1", 1, Vec::new())),
+                            ..ClaimWrite::default()
+                        }
+                    })
+                    .await
+                    .unwrap()
+            })
         })
-        .await
-        .unwrap();
-    assert_eq!(n, 1);
-    let mut reported = Vec::new();
-    let digest_start = sla.due;
-    let n = store
-        .queue_sla_digest(sla.due, 10, |alerts| {
-            reported.extend(alerts.iter().map(|a| (a.claim_id.clone(), a.timer)));
-            OutboxEmail {
-                to_address: "ops@example.com".into(),
-                ..email(
-                    "ops-digest",
-                    TimerKind::ReviewStartSla,
-                    digest_start,
-                    EmailKind::SlaAlertDigest,
-                )
-            }
-        })
-        .await
-        .unwrap();
-    assert_eq!(n, 1);
-    assert_eq!(reported, [("c1".to_owned(), TimerKind::ReviewStartSla)]);
-    let again = store
-        .queue_sla_digest(sla.due + Duration::minutes(1), 10, |_| {
-            panic!("every breach was reported")
-        })
-        .await
-        .unwrap();
-    assert_eq!(again, 0);
-    let taken = store
-        .take_emails(sla.due, sla.due + Duration::minutes(5), 10)
-        .await
-        .unwrap();
-    assert_eq!(taken.len(), 1, "the digest is in the outbox");
-    assert_eq!(taken[0].email.email, EmailKind::SlaAlertDigest);
+        .collect();
+    let mut handled = 0;
+    for b in batches {
+        handled += b.await.unwrap();
+    }
+    assert_eq!((handled, decided.load(Ordering::SeqCst)), (1, 1));
+    assert_eq!(store.count_due(row.due).await.unwrap(), 0);
 }

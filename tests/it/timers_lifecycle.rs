@@ -6,7 +6,7 @@ use chrono::{DateTime, Duration, Utc};
 use cpor_worker::calendar::Calendars;
 use cpor_worker::claim::ClaimRow;
 use cpor_worker::lifecycle::{ClaimStatus, RejectionReason};
-use cpor_worker::store::{AnyStore, DeliveryResult, Store};
+use cpor_worker::store::{AnyStore, DeliveryResult, Outbox, Store};
 use cpor_worker::timers::{EmailKind, TimerKind, TimerSettings};
 use cpor_worker::worker::{Acted, Engine, TickOutcome};
 
@@ -243,14 +243,14 @@ async fn consent_flow_forwards_to_incentive_evaluation_exactly_once(store: AnySt
     );
     // Seven calendar days from 30 June: last day 7 July, ends at midnight Stockholm time.
     assert_eq!(fired_total(&tick(&store, "2026-07-07T21:59:59Z").await), 0);
-    assert_eq!(store.incentive_request("c1").await.unwrap(), None);
+    assert_eq!(harness::incentive_request(&store, "c1").await, None);
     let o = tick(&store, "2026-07-07T22:00:00Z").await;
     assert_eq!(
         o.fired.get(&Acted::fired(TimerKind::ConsentWindowClose)),
         Some(&1)
     );
     assert_eq!(
-        store.incentive_request("c1").await.unwrap(),
+        harness::incentive_request(&store, "c1").await,
         Some(t("2026-07-07T22:00:00Z"))
     );
     assert_eq!(fired_total(&tick(&store, "2026-07-08T22:00:00Z").await), 0);
@@ -295,7 +295,7 @@ async fn a_customer_decline_rejects_with_one_email(store: AnyStore) {
     );
     // The window would have closed on 25 June: nothing is forwarded, no second rejection email.
     assert_eq!(fired_total(&tick(&store, "2026-06-26T00:00:00Z").await), 0);
-    assert_eq!(store.incentive_request("c1").await.unwrap(), None);
+    assert_eq!(harness::incentive_request(&store, "c1").await, None);
     let sent = emails(&store, "c1").await;
     assert_eq!(
         sent.iter().filter(|e| *e == "claim_rejected").count(),

@@ -4,6 +4,7 @@ pub mod cmd;
 pub mod pgcluster;
 pub mod postgres;
 pub mod smtp;
+pub mod store;
 
 /// Generates (used by the suites written once for both backends) one `#[tokio::test]` per backend for each listed test function.
 macro_rules! backend_tests {
@@ -61,6 +62,7 @@ macro_rules! backend_tests_db {
 use cpor_worker::store::{AnyStore, PgStore, SqliteStore};
 
 pub use cmd::{Cmd, bin, ok, run_in, text};
+pub use store::{ApplyOutcome, ClaimChange, apply, claims, incentive_request};
 
 /// A claim row with the parties every scenario uses (a Swedish partner and customer, English
 /// emails, version 1); the scenario sets its status's event columns.

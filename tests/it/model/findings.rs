@@ -2,7 +2,7 @@
 //! the fix.
 
 use chrono::Duration;
-use cpor_worker::store::Store;
+use cpor_worker::store::{Outbox, Store};
 
 use super::{calendars, mailer};
 use crate::harness::smtp::{SmtpSink, free_port};

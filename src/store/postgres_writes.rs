@@ -1,0 +1,338 @@
+//! `PgStore`'s batch writes: one statement per table per batch whatever its size, each row a
+//! position in `UNNEST` arrays. These are the statements that differ from SQLite's by nature.
+
+use chrono::{DateTime, Utc};
+
+use super::outbox::requeue_dead;
+use super::postgres::Conn;
+use super::state::{outbox_state, timer_state};
+use super::{
+    ClaimWrite, OutboxEmail, PgStore, SlaAlert, StatusRecord, StoreError, SyncedClaim, TimerRow,
+};
+use crate::lifecycle::ClaimStatus;
+use crate::timers::HELD_ON_FIRST_SIGHT;
+
+impl PgStore {
+    /// Keeps the status changes of one page of change records, in their order.
+    pub(super) async fn write_timeline(&self, st: &[StatusRecord]) -> Result<(), StoreError> {
+        // One statement per page (a row at a time cost a commit each: 1,000,000 commits on
+        // the first pass over a million claims).
+        sqlx::query(
+            "INSERT INTO cpor_status_timeline (claim_id, old_status, new_status, changed_at) \
+             SELECT c, o, n, a FROM UNNEST($1::text[], $2::text[], $3::text[], $4::timestamptz[]) \
+             WITH ORDINALITY AS u(c, o, n, a, i) ORDER BY i ON CONFLICT DO NOTHING",
+        )
+        .bind(st.iter().map(|s| s.claim_id.as_str()).collect::<Vec<_>>())
+        .bind(
+            st.iter()
+                .map(|s| s.old_status.as_deref())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            st.iter()
+                .map(|s| s.new_status.as_deref())
+                .collect::<Vec<_>>(),
+        )
+        .bind(st.iter().map(|s| s.at).collect::<Vec<_>>())
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Replaces the claims' pending timers and records what they were computed from.
+    pub(super) async fn write_sync(
+        conn: &mut Conn,
+        synced: &[SyncedClaim],
+        fingerprint: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        if synced.is_empty() {
+            return Ok(());
+        }
+        requeue_dead!(
+            conn,
+            synced,
+            at,
+            set_to = "jsonb_set(payload, '{to}', jsonb_build_object('name', $2::text, 'address', $3::text))"
+        );
+        let ids: Vec<&str> = synced.iter().map(|s| s.claim_id.as_str()).collect();
+        sqlx::query(concat!(
+            "DELETE FROM cpor_timers WHERE claim_id = ANY($1) AND state = ",
+            timer_state!(Pending)
+        ))
+        .bind(&ids)
+        .execute(&mut *conn)
+        .await?;
+        let runs = |f: fn(&SyncedClaim) -> &[TimerRow]| -> Vec<(&str, &TimerRow, i64)> {
+            synced
+                .iter()
+                .flat_map(|s| {
+                    f(s).iter()
+                        .map(move |t| (s.claim_id.as_str(), t, s.version))
+                })
+                .collect()
+        };
+        let pending = runs(|s| &s.pending);
+        if !pending.is_empty() {
+            sqlx::query(concat!(
+                "INSERT INTO cpor_timers (claim_id, timer, started_at, due_at, claim_version, state) \
+                 SELECT c, k, s, d, v, ",
+                timer_state!(Pending),
+                " FROM UNNEST($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[], \
+                 $5::bigint[]) AS u(c, k, s, d, v) ON CONFLICT (claim_id, timer, started_at) DO NOTHING"
+            ))
+            .bind(pending.iter().map(|h| h.0).collect::<Vec<_>>())
+            .bind(pending.iter().map(|h| h.1.kind.as_str()).collect::<Vec<_>>())
+            .bind(pending.iter().map(|h| h.1.start).collect::<Vec<_>>())
+            .bind(pending.iter().map(|h| h.1.due).collect::<Vec<_>>())
+            .bind(pending.iter().map(|h| h.2).collect::<Vec<_>>())
+            .execute(&mut *conn)
+            .await?;
+        }
+        let held = runs(|s| &s.held);
+        if !held.is_empty() {
+            sqlx::query(concat!(
+                "INSERT INTO cpor_timers (claim_id, timer, started_at, due_at, claim_version, state, \
+                 fired_at, outcome) SELECT c, k, s, d, v, ",
+                timer_state!(Held),
+                ", $6, $7 FROM UNNEST($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[], \
+                 $5::bigint[]) AS u(c, k, s, d, v) ON CONFLICT (claim_id, timer, started_at) DO NOTHING"
+            ))
+            .bind(held.iter().map(|h| h.0).collect::<Vec<_>>())
+            .bind(held.iter().map(|h| h.1.kind.as_str()).collect::<Vec<_>>())
+            .bind(held.iter().map(|h| h.1.start).collect::<Vec<_>>())
+            .bind(held.iter().map(|h| h.1.due).collect::<Vec<_>>())
+            .bind(held.iter().map(|h| h.2).collect::<Vec<_>>())
+            .bind(at)
+            .bind(HELD_ON_FIRST_SIGHT)
+            .execute(&mut *conn)
+            .await?;
+        }
+        sqlx::query(
+            "INSERT INTO cpor_claim_sync (claim_id, version, fingerprint, dirty, dirty_gen, problem, synced_at) \
+             SELECT c, v, $4, FALSE, g, p, $5 FROM UNNEST($1::text[], $2::bigint[], $3::text[], $6::bigint[]) \
+             AS u(c, v, p, g) \
+             ON CONFLICT (claim_id) DO UPDATE SET version = EXCLUDED.version, \
+               fingerprint = EXCLUDED.fingerprint, problem = EXCLUDED.problem, \
+               synced_at = EXCLUDED.synced_at, \
+               dirty = cpor_claim_sync.dirty AND cpor_claim_sync.dirty_gen <> EXCLUDED.dirty_gen",
+        )
+        .bind(&ids)
+        .bind(synced.iter().map(|s| s.version).collect::<Vec<_>>())
+        .bind(synced.iter().map(|s| s.problem.as_deref()).collect::<Vec<_>>())
+        .bind(fingerprint)
+        .bind(at)
+        .bind(synced.iter().map(|s| s.dirty_gen).collect::<Vec<_>>())
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    }
+
+    /// Writes what a fire batch decided for its claims (locked, versions checked by `decide`).
+    pub(super) async fn write_fired(
+        conn: &mut Conn,
+        writes: &[(String, ClaimWrite)],
+        fingerprint: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let (mut sc_id, mut sc_to, mut sc_reason, mut sc_rejected) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut h_id, mut h_at, mut h_actor, mut h_action, mut h_details) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut inc = Vec::new();
+        let (mut a_id, mut a_timer, mut a_start, mut a_due) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut f_id, mut f_timer, mut f_start, mut f_due, mut f_out) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut emails: Vec<&OutboxEmail> = Vec::new();
+        let mut resync = Vec::new();
+        for (id, w) in writes {
+            if let Some(sc) = &w.status_change {
+                sc_id.push(id.as_str());
+                sc_to.push(sc.to.as_str());
+                sc_reason.push(sc.rejection_reason.map(|r| r.as_str()));
+                sc_rejected.push((sc.to == ClaimStatus::Rejected).then_some(now));
+            }
+            for h in &w.history {
+                h_id.push(h.claim_id.as_str());
+                h_at.push(h.occurred_at);
+                h_actor.push(h.actor.as_str());
+                h_action.push(h.action.as_str());
+                h_details.push(h.details.clone());
+            }
+            if w.incentive {
+                inc.push(id.as_str());
+            }
+            for (t, s, d) in &w.alerts {
+                a_id.push(id.as_str());
+                a_timer.push(t.as_str());
+                a_start.push(*s);
+                a_due.push(*d);
+            }
+            for (t, s, d, o) in &w.fired {
+                f_id.push(id.as_str());
+                f_timer.push(t.as_str());
+                f_start.push(*s);
+                f_due.push(*d);
+                f_out.push(o.as_str());
+            }
+            emails.extend(w.emails.iter());
+            if let Some(r) = &w.resync {
+                resync.push(r.clone());
+            }
+        }
+        if !sc_id.is_empty() {
+            sqlx::query(
+                "UPDATE claims SET status = u.s, rejection_reason = COALESCE(u.r, claims.rejection_reason), \
+                   rejected_at = COALESCE(u.ra, claims.rejected_at), \
+                   updated_at = $5, version = claims.version + 1 \
+                 FROM UNNEST($1::text[], $2::text[], $3::text[], $4::timestamptz[]) AS u(id, s, r, ra) \
+                 WHERE claims.id = u.id",
+            )
+            .bind(&sc_id)
+            .bind(&sc_to)
+            .bind(&sc_reason)
+            .bind(&sc_rejected)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+        }
+        if !h_id.is_empty() {
+            sqlx::query(
+                "INSERT INTO claim_history (claim_id, occurred_at, actor, action, details) \
+                 SELECT * FROM UNNEST($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::jsonb[])",
+            )
+            .bind(&h_id)
+            .bind(&h_at)
+            .bind(&h_actor)
+            .bind(&h_action)
+            .bind(&h_details)
+            .execute(&mut *conn)
+            .await?;
+        }
+        if !inc.is_empty() {
+            sqlx::query(
+                "INSERT INTO incentive_evaluation_requests (claim_id, requested_at) \
+                 SELECT c, $2 FROM UNNEST($1::text[]) AS u(c) ON CONFLICT (claim_id) DO NOTHING",
+            )
+            .bind(&inc)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+        }
+        if !a_id.is_empty() {
+            sqlx::query(
+                "INSERT INTO cpor_sla_alerts (claim_id, timer, started_at, due_at, raised_at) \
+                 SELECT c, t, s, d, $5 FROM UNNEST($1::text[], $2::text[], $3::timestamptz[], \
+                 $4::timestamptz[]) AS u(c, t, s, d) ON CONFLICT DO NOTHING",
+            )
+            .bind(&a_id)
+            .bind(&a_timer)
+            .bind(&a_start)
+            .bind(&a_due)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+        }
+        if !emails.is_empty() {
+            Self::insert_emails(conn, &emails, now).await?;
+        }
+        if !f_id.is_empty() {
+            sqlx::query(concat!(
+                "INSERT INTO cpor_timers (claim_id, timer, started_at, due_at, claim_version, state, \
+                 fired_at, outcome) SELECT c, t, s, d, 0, ",
+                timer_state!(Fired),
+                ", $6, o FROM UNNEST($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[], \
+                 $5::text[]) AS u(c, t, s, d, o) ON CONFLICT (claim_id, timer, started_at) \
+                 DO UPDATE SET state = ",
+                timer_state!(Fired),
+                ", fired_at = EXCLUDED.fired_at, outcome = EXCLUDED.outcome"
+            ))
+            .bind(&f_id)
+            .bind(&f_timer)
+            .bind(&f_start)
+            .bind(&f_due)
+            .bind(&f_out)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+        }
+        Self::write_sync(conn, &resync, fingerprint, now).await
+    }
+
+    /// Writes emails to the outbox (a second write of the same Message-ID is ignored).
+    pub(super) async fn insert_emails(
+        conn: &mut Conn,
+        emails: &[&OutboxEmail],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let col = |f: fn(&OutboxEmail) -> &str| emails.iter().map(|e| f(e)).collect::<Vec<_>>();
+        let optional =
+            |f: fn(&OutboxEmail) -> Option<&str>| emails.iter().map(|e| f(e)).collect::<Vec<_>>();
+        sqlx::query(concat!(
+            "INSERT INTO cpor_outbox (message_id, claim_id, timer, started_at, email, to_name, \
+             to_address, locale, payload, state, attempts, next_attempt_at, created_at, not_after, \
+             announced_last_day, announced_passes_at, calendar_version, template_version) \
+             SELECT m, c, t, s, e, n, a, l, p, ",
+            outbox_state!(Pending),
+            ", 0, $10, $10, na, ald, apa, cv, tv FROM UNNEST($1::text[], $2::text[], $3::text[], \
+             $4::timestamptz[], $5::text[], $6::text[], $7::text[], $8::text[], $9::jsonb[], \
+             $11::timestamptz[], $12::text[], $13::timestamptz[], $14::text[], $15::text[]) \
+             AS u(m, c, t, s, e, n, a, l, p, na, ald, apa, cv, tv) \
+             ON CONFLICT (message_id) DO NOTHING"
+        ))
+        .bind(col(|e| &e.message_id))
+        .bind(col(|e| &e.claim_id))
+        .bind(col(|e| e.timer.as_str()))
+        .bind(emails.iter().map(|e| e.start).collect::<Vec<_>>())
+        .bind(col(|e| e.email.as_str()))
+        .bind(col(|e| &e.to_name))
+        .bind(col(|e| &e.to_address))
+        .bind(col(|e| &e.locale))
+        .bind(emails.iter().map(|e| e.payload.clone()).collect::<Vec<_>>())
+        .bind(now)
+        .bind(emails.iter().map(|e| e.not_after).collect::<Vec<_>>())
+        .bind(
+            emails
+                .iter()
+                .map(|e| e.announced.map(|(d, _)| d.to_string()))
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            emails
+                .iter()
+                .map(|e| e.announced.map(|(_, t)| t))
+                .collect::<Vec<_>>(),
+        )
+        .bind(optional(|e| e.calendar_version.as_deref()))
+        .bind(optional(|e| e.template_version.as_deref()))
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    }
+
+    /// Marks SLA breaches as reported by a digest at `now`.
+    pub(super) async fn mark_notified(
+        conn: &mut Conn,
+        alerts: &[SlaAlert],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE cpor_sla_alerts a SET notified_at = $4 FROM UNNEST($1::text[], $2::text[], \
+             $3::timestamptz[]) AS u(c, t, s) WHERE a.claim_id = u.c AND a.timer = u.t \
+             AND a.started_at = u.s",
+        )
+        .bind(
+            alerts
+                .iter()
+                .map(|a| a.claim_id.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(alerts.iter().map(|a| a.timer.as_str()).collect::<Vec<_>>())
+        .bind(alerts.iter().map(|a| a.start).collect::<Vec<_>>())
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    }
+}

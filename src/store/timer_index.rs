@@ -1,0 +1,369 @@
+//! [`TimerIndex`]: the worker's index of pending timers. The claims trigger records changes;
+//! a sync page takes them, recomputes the claims' timers and saves them; a fire batch takes
+//! claims with due timers, locks them, decides and writes everything in one transaction.
+//! [`impl_timer_index!`] writes the shared statements once; each backend supplies the writes
+//! that differ by nature (`UNNEST` arrays on PostgreSQL, a row at a time on SQLite).
+
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+
+use super::{ChangedClaim, Changes, ClaimWrite, FireInput, Store, StoreError, SyncedClaim};
+
+/// The timer index every backend keeps.
+pub trait TimerIndex: Store {
+    /// The oldest `limit` change records the claims trigger wrote, with the claims among them
+    /// whose timers were not computed from their current version. Records stay until
+    /// [`TimerIndex::consume_changes`] deletes them, so a crash in between loses nothing.
+    fn take_changes(&self, limit: i64) -> impl Future<Output = Result<Changes, StoreError>> + Send;
+
+    /// Deletes handled change records.
+    fn consume_changes(&self, seqs: &[i64]) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Claims whose timers must be recomputed though they did not change: marked dirty (a consent
+    /// email was delivered), or computed with calendars other than `fingerprint` (only when
+    /// `include_calendar_changes`), or blocked by a problem; at most `limit`, after `after_id`.
+    fn stale_claims(
+        &self,
+        fingerprint: &str,
+        include_calendar_changes: bool,
+        after_id: &str,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<ChangedClaim>, StoreError>> + Send;
+
+    /// Replaces each claim's pending timers and records the version they came from; a claim
+    /// locked elsewhere or changed since it was read is marked for recomputation instead.
+    fn save_sync(
+        &self,
+        synced: &[SyncedClaim],
+        fingerprint: &str,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// How many pending timers are due at `now` (the overdue gauge), not counting held claims'.
+    fn count_due(&self, now: DateTime<Utc>)
+    -> impl Future<Output = Result<i64, StoreError>> + Send;
+
+    /// Claims whose timers could not be computed at their last sync, with the problem.
+    fn claim_problems(
+        &self,
+    ) -> impl Future<Output = Result<Vec<(String, String)>, StoreError>> + Send;
+
+    /// One fire batch in one transaction: takes up to `limit` claims with timers due at `now`
+    /// (skipping those another replica holds, and claims an operator holds), locks them, asks
+    /// `decide` what to write for each, and writes it all. Returns how many claims were handled
+    /// (0: nothing was due).
+    fn fire_batch<F>(
+        &self,
+        now: DateTime<Utc>,
+        limit: i64,
+        fingerprint: &str,
+        decide: F,
+    ) -> impl Future<Output = Result<usize, StoreError>> + Send
+    where
+        F: FnMut(FireInput) -> ClaimWrite + Send;
+}
+
+/// `impl TimerIndex for $store` from the backend's fragments: `version` selects the claim's
+/// version column, `version_int` reads it as an integer (-1 when it is not one), `in_ids`
+/// tests a column against the [`super::bind::Ids`] bound as `$1`, `skip_locked` and
+/// `lock_claims` end the SELECTs that take rows for this transaction alone. The backend's
+/// module provides its connection type `Conn` and `begin_write`, `write_timeline`,
+/// `write_sync` and `write_fired`.
+macro_rules! impl_timer_index {
+    ($store:ty, version = $v:literal, version_int = $vint:literal, in_ids = $in:literal,
+     skip_locked = $skip:literal, lock_claims = $lock:literal) => {
+        impl $store {
+            /// What the worker already did for `ids`, read on `conn`.
+            async fn read_facts(
+                conn: &mut Conn,
+                ids: &[String],
+            ) -> Result<
+                std::collections::HashMap<String, $crate::timers::ClaimFacts>,
+                $crate::store::StoreError,
+            > {
+                use $crate::store::bind::Ids;
+                use $crate::store::state::{outbox_state, timer_state};
+                let consent = $crate::timers::EmailKind::ConsentRequest.as_str();
+                let fired = sqlx::query(concat!(
+                    "SELECT claim_id, timer, started_at, fired_at, outcome FROM cpor_timers ",
+                    "WHERE claim_id ", $in, " AND state IN (",
+                    timer_state!(Fired), ", ", timer_state!(Held), ")"
+                ))
+                .bind(Ids(ids))
+                .fetch_all(&mut *conn)
+                .await?;
+                let sent = sqlx::query(concat!(
+                    "SELECT claim_id, started_at, sent_at FROM cpor_outbox WHERE claim_id ", $in,
+                    " AND email = $2 AND state = ", outbox_state!(Sent), " AND sent_at IS NOT NULL"
+                ))
+                .bind(Ids(ids))
+                .bind(consent)
+                .fetch_all(&mut *conn)
+                .await?;
+                let dead = sqlx::query(concat!(
+                    "SELECT claim_id, started_at, to_address, last_error FROM cpor_outbox ",
+                    "WHERE claim_id ", $in, " AND email = $2 AND state = ", outbox_state!(Dead)
+                ))
+                .bind(Ids(ids))
+                .bind(consent)
+                .fetch_all(&mut *conn)
+                .await?;
+                let told = sqlx::query(concat!(
+                    "SELECT claim_id, timer, email, started_at, created_at, sent_at, ",
+                    "announced_last_day, announced_passes_at FROM cpor_outbox WHERE claim_id ", $in,
+                    " AND state = ", outbox_state!(Sent), " AND announced_last_day IS NOT NULL"
+                ))
+                .bind(Ids(ids))
+                .fetch_all(&mut *conn)
+                .await?;
+                let timeline = sqlx::query(concat!(
+                    "SELECT claim_id, old_status, new_status, changed_at FROM cpor_status_timeline ",
+                    "WHERE claim_id ", $in, " ORDER BY changed_at, seq"
+                ))
+                .bind(Ids(ids))
+                .fetch_all(&mut *conn)
+                .await?;
+                $crate::store::row::facts(&fired, &sent, &dead, &told, &timeline)
+            }
+        }
+
+        impl $crate::store::TimerIndex for $store {
+            async fn take_changes(
+                &self,
+                limit: i64,
+            ) -> Result<$crate::store::Changes, $crate::store::StoreError> {
+                use sqlx::Row;
+                let records = sqlx::query(
+                    "SELECT seq, claim_id, old_status, new_status, event_at, recorded_at \
+                     FROM cpor_claim_changes ORDER BY seq LIMIT $1",
+                )
+                .bind(limit)
+                .fetch_all(self.pool())
+                .await?;
+                let mut out = $crate::store::Changes::default();
+                let mut ids: Vec<String> = Vec::new();
+                for r in &records {
+                    out.seqs.push(r.try_get("seq")?);
+                    match r.try_get::<Option<String>, _>("claim_id")? {
+                        Some(id) => ids.push(id),
+                        None => out.null_ids += 1,
+                    }
+                }
+                out.statuses = $crate::store::work::status_records(&records);
+                if !out.statuses.is_empty() {
+                    self.write_timeline(&out.statuses).await?;
+                }
+                ids.sort();
+                ids.dedup();
+                let rows = sqlx::query(concat!(
+                    $crate::store::claims::changed_select!($v),
+                    "WHERE id ", $in, " AND NOT EXISTS (SELECT 1 FROM cpor_claim_sync s ",
+                    "WHERE s.claim_id = claims.id AND s.version = claims.version AND NOT s.dirty) ",
+                    "ORDER BY id"
+                ))
+                .bind($crate::store::bind::Ids(&ids))
+                .fetch_all(self.pool())
+                .await?;
+                out.claims = $crate::store::row::changed_claims(&rows)?;
+                Ok(out)
+            }
+
+            async fn consume_changes(&self, seqs: &[i64]) -> Result<(), $crate::store::StoreError> {
+                sqlx::query(concat!("DELETE FROM cpor_claim_changes WHERE seq ", $in))
+                    .bind($crate::store::bind::Ids(seqs))
+                    .execute(self.pool())
+                    .await?;
+                Ok(())
+            }
+
+            async fn stale_claims(
+                &self,
+                fingerprint: &str,
+                calendars: bool,
+                after_id: &str,
+                limit: i64,
+            ) -> Result<Vec<$crate::store::ChangedClaim>, $crate::store::StoreError> {
+                let rows = sqlx::query(concat!(
+                    $crate::store::claims::changed_select!($v),
+                    "WHERE id > $3 AND id IN (SELECT s.claim_id FROM cpor_claim_sync s WHERE s.dirty ",
+                    "OR ($2 AND s.fingerprint <> $1 AND (s.problem IS NOT NULL OR EXISTS (",
+                    "SELECT 1 FROM cpor_timers t WHERE t.claim_id = s.claim_id AND t.state = ",
+                    $crate::store::state::timer_state!(Pending),
+                    ")))) ORDER BY id LIMIT $4"
+                ))
+                .bind(fingerprint)
+                .bind(calendars)
+                .bind(after_id)
+                .bind(limit)
+                .fetch_all(self.pool())
+                .await?;
+                $crate::store::row::changed_claims(&rows)
+            }
+
+            async fn save_sync(
+                &self,
+                synced: &[$crate::store::SyncedClaim],
+                fingerprint: &str,
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> Result<(), $crate::store::StoreError> {
+                use $crate::store::row::ReadRow;
+                if synced.is_empty() {
+                    return Ok(());
+                }
+                let mut ids: Vec<String> = synced.iter().map(|s| s.claim_id.clone()).collect();
+                ids.sort();
+                let mut tx = self.begin_write().await?;
+                // Timers are saved only under the claim's row lock (PostgreSQL; SQLite's write
+                // lock covers everything) and only for the version they were computed from.
+                let mut stored: std::collections::HashMap<String, i64> =
+                    std::collections::HashMap::new();
+                let rows = sqlx::query(concat!(
+                    "SELECT id, ", $vint, " AS version FROM claims WHERE id ", $in,
+                    " ORDER BY id", $skip
+                ))
+                .bind($crate::store::bind::Ids(&ids))
+                .fetch_all(&mut *tx)
+                .await?;
+                for r in &rows {
+                    let id = r.text("id").ok().flatten().unwrap_or_default();
+                    let version = r.int("version").unwrap_or($crate::store::work::UNREADABLE_VERSION);
+                    stored.insert(id, version);
+                }
+                let (keep, skip): (Vec<&$crate::store::SyncedClaim>, Vec<&$crate::store::SyncedClaim>) =
+                    synced.iter().partition(|s| {
+                        // A claim whose version cannot be read has no timers to guard: its
+                        // problem is saved.
+                        s.version == $crate::store::work::UNREADABLE_VERSION
+                            || stored.get(&s.claim_id) == Some(&s.version)
+                    });
+                let mut keep: Vec<$crate::store::SyncedClaim> = keep.into_iter().cloned().collect();
+                keep.sort_by(|a, b| a.claim_id.cmp(&b.claim_id));
+                Self::write_sync(&mut tx, &keep, fingerprint, at).await?;
+                tx.commit().await?;
+                // After the commit: marking waits on no lock another replica's batch holds.
+                for s in skip {
+                    sqlx::query(
+                        "INSERT INTO cpor_claim_sync (claim_id, version, fingerprint, dirty, dirty_gen, synced_at) \
+                         VALUES ($1, -1, $2, TRUE, 1, $3) ON CONFLICT (claim_id) DO UPDATE \
+                         SET dirty = TRUE, dirty_gen = cpor_claim_sync.dirty_gen + 1",
+                    )
+                    .bind(&s.claim_id)
+                    .bind(fingerprint)
+                    .bind($crate::store::bind::At(at))
+                    .execute(self.pool())
+                    .await?;
+                }
+                Ok(())
+            }
+
+            async fn count_due(
+                &self,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> Result<i64, $crate::store::StoreError> {
+                Ok(sqlx::query_scalar(concat!(
+                    "SELECT count(*) FROM cpor_timers t WHERE t.state = ",
+                    $crate::store::state::timer_state!(Pending),
+                    " AND t.due_at <= $1 AND NOT EXISTS ",
+                    "(SELECT 1 FROM cpor_claim_holds h WHERE h.claim_id = t.claim_id)"
+                ))
+                .bind($crate::store::bind::At(now))
+                .fetch_one(self.pool())
+                .await?)
+            }
+
+            async fn claim_problems(&self) -> Result<Vec<(String, String)>, $crate::store::StoreError> {
+                use sqlx::Row;
+                let rows = sqlx::query(
+                    "SELECT claim_id, problem FROM cpor_claim_sync WHERE problem IS NOT NULL \
+                     ORDER BY claim_id",
+                )
+                .fetch_all(self.pool())
+                .await?;
+                rows.iter()
+                    .map(|r| Ok((r.try_get("claim_id")?, r.try_get("problem")?)))
+                    .collect()
+            }
+
+            async fn fire_batch<F>(
+                &self,
+                now: chrono::DateTime<chrono::Utc>,
+                limit: i64,
+                fingerprint: &str,
+                mut decide: F,
+            ) -> Result<usize, $crate::store::StoreError>
+            where
+                F: FnMut($crate::store::FireInput) -> $crate::store::ClaimWrite + Send,
+            {
+                use sqlx::Row;
+                use $crate::store::bind::{At, Ids};
+                let mut tx = self.begin_write().await?;
+                let due = sqlx::query(concat!(
+                    "SELECT claim_id, claim_version FROM cpor_timers WHERE state = ",
+                    $crate::store::state::timer_state!(Pending),
+                    " AND due_at <= $1 AND NOT EXISTS (SELECT 1 FROM cpor_claim_holds h ",
+                    "WHERE h.claim_id = cpor_timers.claim_id) ORDER BY due_at, claim_id LIMIT $2",
+                    $skip
+                ))
+                .bind(At(now))
+                .bind(limit)
+                .fetch_all(&mut *tx)
+                .await?;
+                let mut synced_version: std::collections::HashMap<String, i64> =
+                    std::collections::HashMap::new();
+                for r in &due {
+                    let id: String = r.try_get("claim_id")?;
+                    let v: i64 = r.try_get("claim_version")?;
+                    synced_version
+                        .entry(id)
+                        .and_modify(|x| *x = (*x).min(v))
+                        .or_insert(v);
+                }
+                let mut ids: Vec<String> = synced_version.keys().cloned().collect();
+                ids.sort();
+                // The claim row lock serialises everyone who writes a claim's timers; a claim
+                // another replica (or the main system) holds is left for a later batch, so a
+                // batch never waits and replicas cannot deadlock.
+                let rows = sqlx::query(concat!(
+                    $crate::store::claims::changed_select!($v),
+                    "WHERE id ", $in, " ORDER BY id", $lock
+                ))
+                .bind(Ids(&ids))
+                .fetch_all(&mut *tx)
+                .await?;
+                let mut claims: std::collections::HashMap<String, $crate::store::ChangedClaim> =
+                    $crate::store::row::changed_claims(&rows)?
+                        .into_iter()
+                        .map(|c| (c.id.clone(), c))
+                        .collect();
+                let existing: Vec<String> =
+                    sqlx::query_scalar(concat!("SELECT id FROM claims WHERE id ", $in))
+                        .bind(Ids(&ids))
+                        .fetch_all(&mut *tx)
+                        .await?;
+                ids.retain(|id| claims.contains_key(id) || !existing.contains(id));
+                if ids.is_empty() {
+                    tx.commit().await?;
+                    return Ok(0);
+                }
+                let mut facts = Self::read_facts(&mut tx, &ids).await?;
+                let mut writes = Vec::with_capacity(ids.len());
+                for id in &ids {
+                    let found = claims.remove(id);
+                    let input = $crate::store::FireInput {
+                        claim_id: id.clone(),
+                        dirty_gen: found.as_ref().map_or(0, |c| c.dirty_gen),
+                        claim: found.map(|c| c.claim),
+                        synced_version: synced_version[id],
+                        facts: facts.remove(id).unwrap_or_default(),
+                    };
+                    writes.push((id.clone(), decide(input)));
+                }
+                Self::write_fired(&mut tx, &writes, fingerprint, now).await?;
+                tx.commit().await?;
+                Ok(ids.len())
+            }
+        }
+    };
+}
+pub(crate) use impl_timer_index;
