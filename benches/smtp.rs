@@ -1,7 +1,14 @@
-//! SMTP throughput: sends N rendered emails through the pooled `SmtpTransport` with C concurrent
-//! senders, first to a minimal SMTP sink inside this process (tokio, 250 to everything), then to
-//! the aiosmtpd sink of the tests (`tests/it/smtp/sink.py --discard`) when python3 has aiosmtpd.
-//! `cargo bench --bench smtp`; `CPOR_BENCH_N` (default 5000) and `CPOR_BENCH_CONCURRENCY` (8).
+//! SMTP throughput, ours beside a Python peer on the same sink in the same run: N rendered emails
+//! through the pooled `SmtpTransport` from C concurrent senders (the pool warmed with C
+//! connections first), then the same message bytes through `benches/peer_smtp.py` (Python
+//! `smtplib`, C threads each reusing one connection), alternating for R rounds, on two loopback
+//! sinks: a minimal SMTP server inside this process (tokio, 250 to everything) and the aiosmtpd
+//! sink of the tests (`tests/it/smtp/sink.py --discard`) when python3 has aiosmtpd. Prints
+//! min / median / max messages/s of each and the ratio of the medians.
+//!
+//! `cargo bench --bench smtp`; `CPOR_BENCH_N` (default 5000), `CPOR_BENCH_ROUNDS` (3),
+//! `CPOR_BENCH_CONCURRENCY`: one number or a list such as `1,2,4,8` (default: the daemon's
+//! `DEFAULT_SMTP_POOL_SIZE`).
 
 use std::net::TcpStream as StdTcpStream;
 use std::path::Path;
@@ -9,6 +16,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use cpor_worker::mail::delivery::DEFAULT_SMTP_POOL_SIZE;
 use cpor_worker::mail::{OutgoingEmail, SmtpTransport, Templates, Transport, samples};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
@@ -63,11 +71,22 @@ async fn rust_sink() -> std::io::Result<u16> {
     Ok(port)
 }
 
-async fn run(label: &str, port: u16, n: usize, concurrency: usize, email: &OutgoingEmail) {
+/// Ours: messages/s and failures.
+async fn ours(port: u16, n: usize, concurrency: usize, email: &OutgoingEmail) -> (f64, usize) {
     let url = url::Url::parse(&format!("smtp://127.0.0.1:{port}")).expect("url");
     let transport = Arc::new(SmtpTransport::from_url(&url, concurrency as u32).expect("transport"));
-    // Warm the pool so connection set-up is not counted.
-    transport.send(email).await.expect("warm-up send");
+    // Warm the pool with `concurrency` connections so connection set-up is not counted.
+    let warm: Vec<_> = (0..concurrency)
+        .map(|i| {
+            let transport = Arc::clone(&transport);
+            let mut email = email.clone();
+            email.message_id = format!("warm-{i}@cpor.example");
+            tokio::spawn(async move { transport.send(&email).await })
+        })
+        .collect();
+    for w in warm {
+        w.await.expect("task").expect("warm-up send");
+    }
     let started = Instant::now();
     let mut tasks = Vec::new();
     for worker in 0..concurrency {
@@ -89,11 +108,82 @@ async fn run(label: &str, port: u16, n: usize, concurrency: usize, email: &Outgo
     for t in tasks {
         failures += t.await.expect("task");
     }
-    let secs = started.elapsed().as_secs_f64();
+    (n as f64 / started.elapsed().as_secs_f64(), failures)
+}
+
+/// The Python `smtplib` peer: messages/s and failures, or why it could not run.
+async fn peer(
+    port: u16,
+    n: usize,
+    concurrency: usize,
+    message: &Path,
+) -> Result<(f64, usize), String> {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/peer_smtp.py");
+    let out = tokio::process::Command::new("python3")
+        .arg(script)
+        .args(["--port", &port.to_string(), "--count", &n.to_string()])
+        .args(["--connections", &concurrency.to_string(), "--message"])
+        .arg(message)
+        .output()
+        .await
+        .map_err(|e| format!("python3: {e}"))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let field = |key: &str| {
+        stdout
+            .split_whitespace()
+            .find_map(|kv| kv.strip_prefix(key))
+            .and_then(|v| v.parse::<f64>().ok())
+    };
+    match (out.status.success(), field("secs="), field("failures=")) {
+        (true, Some(secs), Some(failures)) => Ok((n as f64 / secs, failures as usize)),
+        _ => Err(format!(
+            "peer failed: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        )),
+    }
+}
+
+fn spread(mut v: Vec<f64>) -> (f64, f64, f64) {
+    v.sort_by(f64::total_cmp);
+    (v[0], v[v.len() / 2], v[v.len() - 1])
+}
+
+/// R rounds of ours then the peer on one sink; prints both and the ratio of medians.
+async fn compare(sink: &str, port: u16, cfg: &Bench, concurrency: usize, email: &OutgoingEmail) {
+    let (mut a, mut b, mut failures) = (Vec::new(), Vec::new(), 0);
+    for _ in 0..cfg.rounds {
+        let (rate, f) = ours(port, cfg.n, concurrency, email).await;
+        a.push(rate);
+        failures += f;
+        match peer(port, cfg.n, concurrency, &cfg.message_file).await {
+            Ok((rate, f)) => {
+                b.push(rate);
+                failures += f;
+            }
+            Err(why) => println!("  python peer: {why}"),
+        }
+    }
+    let (lo, med, hi) = spread(a);
     println!(
-        "{label}: {n} messages, concurrency {concurrency}, {secs:.2} s, {:.0} messages/s, {failures} failures",
-        n as f64 / secs
+        "{sink}, {concurrency} connection(s), {} messages x {} rounds, {failures} failures",
+        cfg.n, cfg.rounds
     );
+    println!(
+        "  ours (lettre client, TCP_NODELAY, pool {concurrency}): {lo:.0} / {med:.0} / {hi:.0} messages/s (min / median / max)"
+    );
+    if !b.is_empty() {
+        let (plo, pmed, phi) = spread(b);
+        println!(
+            "  python smtplib peer ({concurrency} threads):        {plo:.0} / {pmed:.0} / {phi:.0} messages/s"
+        );
+        println!("  ratio ours / peer (medians): {:.2}", med / pmed);
+    }
+}
+
+struct Bench {
+    n: usize,
+    rounds: usize,
+    message_file: std::path::PathBuf,
 }
 
 fn start_aiosmtpd(dir: &Path) -> Option<(std::process::Child, u16)> {
@@ -126,8 +216,16 @@ fn start_aiosmtpd(dir: &Path) -> Option<(std::process::Child, u16)> {
 
 #[tokio::main]
 async fn main() {
-    let n = env_num("CPOR_BENCH_N", 5000);
-    let concurrency = env_num("CPOR_BENCH_CONCURRENCY", 8).max(1);
+    let n = env_num("CPOR_BENCH_N", 5000).max(1);
+    let rounds = env_num("CPOR_BENCH_ROUNDS", 3).max(1);
+    let concurrencies: Vec<usize> = std::env::var("CPOR_BENCH_CONCURRENCY")
+        .ok()
+        .map(|v| v.split(',').filter_map(|c| c.trim().parse().ok()).collect())
+        .filter(|v: &Vec<usize>| !v.is_empty())
+        .unwrap_or_else(|| vec![DEFAULT_SMTP_POOL_SIZE as usize])
+        .into_iter()
+        .map(|c| c.max(1))
+        .collect();
     let templates = Templates::load(Path::new("templates")).expect("templates");
     let rendered = templates
         .render(
@@ -144,21 +242,30 @@ async fn main() {
         text: rendered.text,
         html: rendered.html,
     };
-    println!(
-        "message size: {} bytes",
-        cpor_worker::mail::delivery::build_message(&email)
-            .expect("build")
-            .formatted()
-            .len()
-    );
+    let bytes = cpor_worker::mail::delivery::build_message(&email)
+        .expect("build")
+        .formatted();
+    println!("message size: {} bytes", bytes.len());
+    let dir = tempfile::tempdir().expect("temp dir");
+    let message_file = dir.path().join("message.eml");
+    std::fs::write(&message_file, &bytes).expect("write message");
+    let cfg = Bench {
+        n,
+        rounds,
+        message_file,
+    };
 
     let port = rust_sink().await.expect("rust sink");
-    run("in-process Rust sink", port, n, concurrency, &email).await;
+    for &c in &concurrencies {
+        compare("in-process Rust sink", port, &cfg, c, &email).await;
+    }
 
-    let dir = tempfile::tempdir().expect("temp dir");
-    match start_aiosmtpd(dir.path()) {
+    let mailbox = dir.path().join("mailbox");
+    match start_aiosmtpd(&mailbox) {
         Some((mut child, port)) => {
-            run("aiosmtpd sink (--discard)", port, n, concurrency, &email).await;
+            for &c in &concurrencies {
+                compare("aiosmtpd sink (--discard)", port, &cfg, c, &email).await;
+            }
             child.kill().ok();
             child.wait().ok();
         }

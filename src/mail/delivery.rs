@@ -5,16 +5,17 @@
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use lettre::message::{Mailbox, MultiPart};
-use lettre::transport::smtp::PoolConfig;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
-use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::{Address, Message};
 use sha2::Digest as _;
 use url::Url;
 
+use super::smtp_pool::{Connector, Pool, SmtpFailure};
 use super::templates::sanitize_header;
 use crate::config::MailConfig;
 
@@ -103,10 +104,11 @@ fn message_id_header(id: &str, from: &Mailbox) -> Result<String, DeliveryError> 
     })
 }
 
-/// Delivery through an SMTP server with a connection pool.
+/// Delivery through an SMTP server with a connection pool (lettre's SMTP client on sockets with
+/// `TCP_NODELAY`; see `smtp_pool`).
 #[derive(Clone)]
 pub struct SmtpTransport {
-    inner: AsyncSmtpTransport<Tokio1Executor>,
+    pool: Arc<Pool>,
     described: String,
 }
 
@@ -146,20 +148,23 @@ impl SmtpTransport {
         } else {
             Tls::Opportunistic(tls_params)
         };
-        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host.clone())
-            .port(port)
-            .tls(tls)
-            .timeout(Some(Duration::from_secs(30)))
-            .pool_config(PoolConfig::new().max_size(pool_size.max(1)));
+        let mut credentials = None;
         if !url.username().is_empty() {
             let decode =
                 |s: &str| percent_decode(s).map_err(|_| bad("user or password is not valid UTF-8"));
             let user = decode(url.username())?;
             let pass = decode(url.password().unwrap_or(""))?;
-            builder = builder.credentials(Credentials::new(user, pass));
+            credentials = Some(Credentials::new(user, pass));
         }
+        let connector = Connector {
+            host: host.clone(),
+            port,
+            tls,
+            timeout: Some(Duration::from_secs(30)),
+            credentials,
+        };
         Ok(Self {
-            inner: builder.build(),
+            pool: Arc::new(Pool::new(connector, pool_size)),
             described: format!("{}://{host}:{port}", url.scheme()),
         })
     }
@@ -185,7 +190,14 @@ fn percent_decode(s: &str) -> Result<String, std::str::Utf8Error> {
     std::str::from_utf8(&out).map(str::to_owned)
 }
 
-fn classify(e: lettre::transport::smtp::Error) -> DeliveryError {
+fn classify(e: SmtpFailure) -> DeliveryError {
+    let e = match e {
+        SmtpFailure::Smtp(e) => e,
+        // Refused, unreachable, timed out: the server may be back later.
+        SmtpFailure::Connect(e) => {
+            return DeliveryError::Temporary(format!("Connection error: {e}"));
+        }
+    };
     if e.is_permanent() {
         DeliveryError::Permanent(e.to_string())
     } else {
@@ -198,7 +210,11 @@ impl Transport for SmtpTransport {
     fn send<'a>(&'a self, email: &'a OutgoingEmail) -> SendFuture<'a> {
         Box::pin(async move {
             let message = build_message(email)?;
-            self.inner.send(message).await.map(|_| ()).map_err(classify)
+            let raw = message.formatted();
+            let mut conn = self.pool.checkout().await.map_err(classify)?;
+            let sent = conn.send(message.envelope(), &raw).await;
+            self.pool.checkin(conn).await;
+            sent.map(|_| ()).map_err(|e| classify(SmtpFailure::Smtp(e)))
         })
     }
 
@@ -296,9 +312,9 @@ impl Transport for FileTransport {
     }
 }
 
-/// SMTP connections [`transport_from_config`] keeps open. lettre 0.11.23 leaves Nagle on, so each
-/// connection waits out the server's 40 ms delayed ACK once per message (~22 messages/s per
-/// connection; see docs/benchmarks-mail.md): throughput scales with this number.
+/// SMTP connections [`transport_from_config`] keeps open, polite for a shared relay. With
+/// `TCP_NODELAY` one connection is no longer held to ~22 messages/s by delayed ACKs; see
+/// docs/benchmarks-mail.md for what 1 and 8 connections send on loopback (one reaches 1,000/s).
 pub const DEFAULT_SMTP_POOL_SIZE: u32 = 8;
 
 /// The transport the settings ask for: SMTP when `mail.smtp_url` is set, else the outbox folder.

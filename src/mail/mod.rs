@@ -13,6 +13,7 @@ pub mod format;
 pub mod kind;
 pub mod retry;
 pub mod samples;
+mod smtp_pool;
 pub mod templates;
 pub mod token;
 
