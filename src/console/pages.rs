@@ -14,8 +14,8 @@ use super::{Console, Page};
 use crate::mail::EmailContext;
 use crate::report::explain::explain;
 use crate::store::{
-    ClaimHit, ConsoleReads, HistoryEntry, Hold, Outbox, OutboxCounts, OutboxRow, Repairs, Store,
-    StoreError, TimerIndex, TimerRecord,
+    ClaimHit, ConsoleReads, HistoryEntry, Hold, OutboxCounts, OutboxRow, Repairs, Store,
+    StoreError, TimerRecord,
 };
 
 pub(super) type Params = Query<HashMap<String, String>>;
@@ -33,11 +33,20 @@ pub(super) fn db_error(c: &Console, h: &HeaderMap, p: &Params, e: StoreError) ->
     )
 }
 
+/// Counts on the overview stop at this many ("10000+"): the page then costs the same on a
+/// database of any size (docs/operations.md, "Console and repairs").
+pub(crate) const OVERVIEW_CAP: i64 = 10_000;
+
+/// Open SLA breaches are counted up to this many ("1000+"): each is checked against its claim.
+pub(crate) const BREACH_CAP: i64 = 1_000;
+
 /// One day's bar of the due chart.
 #[derive(Serialize)]
 struct DayBar {
     date: String,
     due: i64,
+    /// More than `due` (the overview's cap) are due that day.
+    over_cap: bool,
     /// Bar height, percent of the tallest.
     pct: i64,
 }
@@ -51,6 +60,12 @@ struct Counts {
     problems: i64,
     held: i64,
     outbox: OutboxCounts,
+    /// Where counting stopped: a count equal to it with its name in `over_cap` means "more".
+    cap: i64,
+    /// Where counting open SLA breaches stopped.
+    breach_cap: i64,
+    /// The counts that went past their cap (shown as the cap and "+").
+    over_cap: Vec<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -67,29 +82,46 @@ pub async fn overview(State(c): State<Arc<Console>>, h: HeaderMap, p: Params) ->
     let now = c.clock.now();
     let today = now.date_naive();
     let start = today.and_time(chrono::NaiveTime::MIN).and_utc();
+    let day_starts: Vec<DateTime<Utc>> = (0..=7).map(|i| start + Duration::days(i)).collect();
     let s = &c.store;
-    // Independent counts, asked at once on separate connections: the page costs the slowest.
     let got = tokio::try_join!(
-        s.count_due(now),
-        s.due_per_day(start, start + Duration::days(7)),
-        async { Ok(s.open_breaches(0).await?.1) },
-        s.count_problems(),
+        s.overview_counts(now, &day_starts, OVERVIEW_CAP, BREACH_CAP),
         async { Ok(s.holds(None).await?.len() as i64) },
-        s.outbox_counts(),
-    )
-    .map_err(|e: StoreError| e);
-    let (due_now, days, breaches, problems, held, outbox) = match got {
+    );
+    let (n, held) = match got {
         Ok(v) => v,
         Err(e) => return db_error(&c, &h, &p, e),
     };
-    let by_day: HashMap<String, i64> = days.into_iter().collect();
-    let mut bars: Vec<DayBar> = (0..7)
-        .map(|i| {
-            let date = (today + Duration::days(i)).format("%Y-%m-%d").to_string();
-            let due = by_day.get(&date).copied().unwrap_or(0);
-            DayBar { date, due, pct: 0 }
+    let mut over_cap = Vec::new();
+    let mut clamp_to = |cap: i64, name: &'static str, v: i64| {
+        if v > cap {
+            over_cap.push(name);
+        }
+        v.min(cap)
+    };
+    let open_sla_breaches = clamp_to(BREACH_CAP, "open_sla_breaches", n.open_sla_breaches);
+    let mut clamp = |name: &'static str, v: i64| clamp_to(OVERVIEW_CAP, name, v);
+    let due_now = clamp("due_now", n.due_now);
+    let problems = clamp("problems", n.problems);
+    let outbox = OutboxCounts {
+        pending: clamp("outbox.pending", n.pending_emails),
+        sent: clamp("outbox.sent", n.sent_emails),
+        dead: clamp("outbox.dead", n.dead_emails),
+    };
+    let mut bars: Vec<DayBar> = n
+        .due_per_day
+        .iter()
+        .enumerate()
+        .map(|(i, &due)| DayBar {
+            date: day_starts[i].format("%Y-%m-%d").to_string(),
+            due: due.min(OVERVIEW_CAP),
+            over_cap: due > OVERVIEW_CAP,
+            pct: 0,
         })
         .collect();
+    if bars.iter().any(|b| b.over_cap) {
+        over_cap.push("due_next_7_days");
+    }
     let max = bars.iter().map(|b| b.due).max().unwrap_or(0);
     for b in &mut bars {
         b.pct = if max > 0 { b.due * 100 / max } else { 0 };
@@ -100,10 +132,13 @@ pub async fn overview(State(c): State<Arc<Console>>, h: HeaderMap, p: Params) ->
         counts: Counts {
             due_now,
             due_next_7_days: bars.iter().map(|b| b.due).sum(),
-            open_sla_breaches: breaches,
+            open_sla_breaches,
             problems,
             held,
             outbox,
+            cap: OVERVIEW_CAP,
+            breach_cap: BREACH_CAP,
+            over_cap,
         },
         due_per_day: bars,
         chart_max: max,

@@ -7,9 +7,9 @@ use std::collections::HashMap;
 
 use super::{
     Backend, ChangedClaim, Changes, ClaimHit, ClaimWrite, ConsoleReads, DeadEmail, DeliveryResult,
-    FireInput, HistoryEntry, Hold, Outbox, OutboxCounts, OutboxEmail, OutboxRow, PendingEmail,
-    PgStore, Released, Repairs, SlaAlert, SqliteStore, Store, StoreError, SyncedClaim, TimerIndex,
-    TimerRecord,
+    FireInput, HistoryEntry, Hold, Outbox, OutboxCounts, OutboxEmail, OutboxRow, OverviewCounts,
+    PendingEmail, PgStore, Released, Repairs, SlaAlert, SqliteStore, Store, StoreError,
+    SyncedClaim, TimerIndex, TimerRecord,
 };
 use crate::claim::{Claim, ClaimRow};
 use crate::config::{DatabaseConfig, DatabaseUrl};
@@ -240,16 +240,14 @@ impl Repairs for AnyStore {
 }
 
 impl ConsoleReads for AnyStore {
-    async fn due_per_day(
+    async fn overview_counts(
         &self,
-        from: DateTime<Utc>,
-        until: DateTime<Utc>,
-    ) -> Result<Vec<(String, i64)>, StoreError> {
-        dispatch!(self, s => s.due_per_day(from, until).await)
-    }
-
-    async fn count_problems(&self) -> Result<i64, StoreError> {
-        dispatch!(self, s => s.count_problems().await)
+        now: DateTime<Utc>,
+        day_starts: &[DateTime<Utc>],
+        cap: i64,
+        breach_cap: i64,
+    ) -> Result<OverviewCounts, StoreError> {
+        dispatch!(self, s => s.overview_counts(now, day_starts, cap, breach_cap).await)
     }
 
     async fn open_breaches(&self, limit: i64) -> Result<(Vec<SlaAlert>, i64), StoreError> {

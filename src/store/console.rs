@@ -46,18 +46,38 @@ pub struct TimerRecord {
     pub outcome: Option<String>,
 }
 
+/// The console overview's counts, each at most its cap + 1 (see [`ConsoleReads::overview_counts`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OverviewCounts {
+    /// Pending timers due at `now`, held claims' not counted.
+    pub due_now: i64,
+    /// Pending timers due in each day of the chart, held claims' not counted.
+    pub due_per_day: Vec<i64>,
+    /// SLA breaches still open.
+    pub open_sla_breaches: i64,
+    /// Claims with a problem recorded.
+    pub problems: i64,
+    /// Dead-lettered emails.
+    pub dead_emails: i64,
+    /// Emails waiting for delivery (or being delivered).
+    pub pending_emails: i64,
+    /// Delivered emails.
+    pub sent_emails: i64,
+}
+
 /// Reads for the console; every backend offers them.
 pub trait ConsoleReads: Store {
-    /// Pending timers of claims not held, due in `[from, until)`, counted per UTC date
-    /// (`YYYY-MM-DD`), dates in order.
-    fn due_per_day(
+    /// The overview's counts at `now`, each exact up to its cap and the cap + 1 when there are
+    /// more, so that the overview costs the same on a database of any size: `cap` for timers,
+    /// emails and problems, `breach_cap` for open SLA breaches (each found through a join with
+    /// its claim); `day_starts` bound the days of the chart (`n + 1` instants give `n` days).
+    fn overview_counts(
         &self,
-        from: DateTime<Utc>,
-        until: DateTime<Utc>,
-    ) -> impl Future<Output = Result<Vec<(String, i64)>, StoreError>> + Send;
-
-    /// How many claims have a problem recorded.
-    fn count_problems(&self) -> impl Future<Output = Result<i64, StoreError>> + Send;
+        now: DateTime<Utc>,
+        day_starts: &[DateTime<Utc>],
+        cap: i64,
+        breach_cap: i64,
+    ) -> impl Future<Output = Result<OverviewCounts, StoreError>> + Send;
 
     /// SLA breaches still open (the claim still waits on the step the SLA measures), oldest
     /// deadline first, at most `limit`; and how many there are in all.
@@ -104,39 +124,94 @@ macro_rules! open_sla {
 }
 pub(crate) use open_sla;
 
-/// `impl ConsoleReads for $store`; `ilike` is the backend's case-insensitive LIKE, `utc_day`
-/// the UTC date (`YYYY-MM-DD`) of `t.due_at`.
+/// `impl ConsoleReads for $store`; `ilike` is the backend's case-insensitive LIKE.
 macro_rules! impl_console {
-    ($store:ty, ilike = $ilike:literal, utc_day = $day:literal) => {
+    ($store:ty, ilike = $ilike:literal) => {
         impl $crate::store::ConsoleReads for $store {
-            async fn due_per_day(
+            async fn overview_counts(
                 &self,
-                from: chrono::DateTime<chrono::Utc>,
-                until: chrono::DateTime<chrono::Utc>,
-            ) -> Result<Vec<(String, i64)>, $crate::store::StoreError> {
-                use sqlx::Row;
-                let rows = sqlx::query(concat!(
-                    "SELECT ", $day, " AS day, count(*) AS n FROM cpor_timers t WHERE t.state = ",
-                    $crate::store::state::timer_state!(Pending),
-                    " AND t.due_at >= $1 AND t.due_at < $2 AND NOT EXISTS ",
-                    "(SELECT 1 FROM cpor_claim_holds h WHERE h.claim_id = t.claim_id) ",
-                    "GROUP BY 1 ORDER BY 1"
+                now: chrono::DateTime<chrono::Utc>,
+                day_starts: &[chrono::DateTime<chrono::Utc>],
+                cap: i64,
+                breach_cap: i64,
+            ) -> Result<$crate::store::OverviewCounts, $crate::store::StoreError> {
+                use $crate::store::bind::At;
+                use $crate::store::console::{OPEN_SLA_IDS, open_sla};
+                use $crate::store::state::{outbox_state, timer_state};
+                let limit = cap.saturating_add(1);
+                let mut conn = self.pool().acquire().await?;
+                let mut out = $crate::store::OverviewCounts::default();
+                out.due_now = sqlx::query_scalar(concat!(
+                    "SELECT count(*) FROM (SELECT 1 FROM cpor_timers t WHERE t.state = ",
+                    timer_state!(Pending),
+                    " AND t.due_at <= $1 AND NOT EXISTS ",
+                    "(SELECT 1 FROM cpor_claim_holds h WHERE h.claim_id = t.claim_id) LIMIT $2) x"
                 ))
-                .bind($crate::store::bind::At(from))
-                .bind($crate::store::bind::At(until))
-                .fetch_all(self.pool())
+                .bind(At(now))
+                .bind(limit)
+                .fetch_one(&mut *conn)
                 .await?;
-                rows.iter()
-                    .map(|r| Ok((r.try_get("day")?, r.try_get("n")?)))
-                    .collect()
-            }
-
-            async fn count_problems(&self) -> Result<i64, $crate::store::StoreError> {
-                Ok(
-                    sqlx::query_scalar("SELECT count(*) FROM cpor_claim_sync WHERE problem IS NOT NULL")
-                        .fetch_one(self.pool())
-                        .await?,
+                for day in day_starts.windows(2) {
+                    let n: i64 = sqlx::query_scalar(concat!(
+                        "SELECT count(*) FROM (SELECT 1 FROM cpor_timers t WHERE t.state = ",
+                        timer_state!(Pending),
+                        " AND t.due_at >= $1 AND t.due_at < $2 AND NOT EXISTS ",
+                        "(SELECT 1 FROM cpor_claim_holds h WHERE h.claim_id = t.claim_id) LIMIT $3) x"
+                    ))
+                    .bind(At(day[0]))
+                    .bind(At(day[1]))
+                    .bind(limit)
+                    .fetch_one(&mut *conn)
+                    .await?;
+                    out.due_per_day.push(n);
+                }
+                let mut breaches = sqlx::query_scalar(concat!(
+                    "SELECT count(*) FROM (SELECT 1 FROM cpor_sla_alerts a JOIN claims c ",
+                    "ON c.id = a.claim_id WHERE ",
+                    open_sla!(),
+                    " LIMIT $7) x"
+                ));
+                for (timer, status) in OPEN_SLA_IDS {
+                    breaches = breaches.bind(timer.as_str()).bind(status.as_str());
+                }
+                out.open_sla_breaches = breaches
+                    .bind(breach_cap.saturating_add(1))
+                    .fetch_one(&mut *conn)
+                    .await?;
+                out.problems = sqlx::query_scalar(
+                    "SELECT count(*) FROM (SELECT 1 FROM cpor_claim_sync \
+                     WHERE problem IS NOT NULL LIMIT $1) x",
                 )
+                .bind(limit)
+                .fetch_one(&mut *conn)
+                .await?;
+                out.dead_emails = sqlx::query_scalar(concat!(
+                    "SELECT count(*) FROM (SELECT 1 FROM cpor_outbox WHERE state = ",
+                    outbox_state!(Dead),
+                    " LIMIT $1) x"
+                ))
+                .bind(limit)
+                .fetch_one(&mut *conn)
+                .await?;
+                out.pending_emails = sqlx::query_scalar(concat!(
+                    "SELECT count(*) FROM (SELECT 1 FROM cpor_outbox WHERE state IN (",
+                    outbox_state!(Pending),
+                    ", ",
+                    outbox_state!(Sending),
+                    ") LIMIT $1) x"
+                ))
+                .bind(limit)
+                .fetch_one(&mut *conn)
+                .await?;
+                out.sent_emails = sqlx::query_scalar(concat!(
+                    "SELECT count(*) FROM (SELECT 1 FROM cpor_outbox WHERE state = ",
+                    outbox_state!(Sent),
+                    " LIMIT $1) x"
+                ))
+                .bind(limit)
+                .fetch_one(&mut *conn)
+                .await?;
+                Ok(out)
             }
 
             async fn open_breaches(

@@ -41,7 +41,7 @@ pub use any::{AnyStore, connect};
 pub use bind::format_ts;
 pub use claims::Store;
 pub use columns::{CLAIM_COLUMNS, ClaimsTable, claims_table_columns};
-pub use console::{ClaimHit, ConsoleReads, TimerRecord};
+pub use console::{ClaimHit, ConsoleReads, OverviewCounts, TimerRecord};
 pub use outbox::Outbox;
 pub use postgres::PgStore;
 pub use repair::{Hold, OutboxRow, Released, Repairs};

@@ -99,8 +99,4 @@ impl_outbox!(PgStore, skip_locked = " FOR UPDATE SKIP LOCKED");
 
 impl_repairs!(PgStore, lock = " FOR UPDATE", in_ids = "= ANY($1)");
 
-impl_console!(
-    PgStore,
-    ilike = "ILIKE",
-    utc_day = "to_char(t.due_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
-);
+impl_console!(PgStore, ilike = "ILIKE");

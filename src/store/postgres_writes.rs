@@ -56,13 +56,6 @@ impl PgStore {
             set_to = "jsonb_set(payload, '{to}', jsonb_build_object('name', $2::text, 'address', $3::text))"
         );
         let ids: Vec<&str> = synced.iter().map(|s| s.claim_id.as_str()).collect();
-        sqlx::query(concat!(
-            "DELETE FROM cpor_timers WHERE claim_id = ANY($1) AND state = ",
-            timer_state!(Pending)
-        ))
-        .bind(&ids)
-        .execute(&mut *conn)
-        .await?;
         let runs = |f: fn(&SyncedClaim) -> &[TimerRow]| -> Vec<(&str, &TimerRow, i64)> {
             synced
                 .iter()
@@ -73,6 +66,34 @@ impl PgStore {
                 .collect()
         };
         let pending = runs(|s| &s.pending);
+        let (p_id, p_kind, p_start, p_due, p_version) = (
+            pending.iter().map(|h| h.0).collect::<Vec<_>>(),
+            pending
+                .iter()
+                .map(|h| h.1.kind.as_str())
+                .collect::<Vec<_>>(),
+            pending.iter().map(|h| h.1.start).collect::<Vec<_>>(),
+            pending.iter().map(|h| h.1.due).collect::<Vec<_>>(),
+            pending.iter().map(|h| h.2).collect::<Vec<_>>(),
+        );
+        // Only what changed is written: a pending row equal to one recomputed stays as it is
+        // (a fire batch recomputes every claim it touches, most to the same timers), the
+        // others go, and the new ones are inserted beside the kept ones.
+        sqlx::query(concat!(
+            "DELETE FROM cpor_timers t WHERE t.claim_id = ANY($1) AND t.state = ",
+            timer_state!(Pending),
+            " AND NOT EXISTS (SELECT 1 FROM UNNEST($2::text[], $3::text[], $4::timestamptz[], \
+             $5::timestamptz[], $6::bigint[]) AS u(c, k, s, d, v) WHERE u.c = t.claim_id \
+             AND u.k = t.timer AND u.s = t.started_at AND u.d = t.due_at AND u.v = t.claim_version)"
+        ))
+        .bind(&ids)
+        .bind(&p_id)
+        .bind(&p_kind)
+        .bind(&p_start)
+        .bind(&p_due)
+        .bind(&p_version)
+        .execute(&mut *conn)
+        .await?;
         if !pending.is_empty() {
             sqlx::query(concat!(
                 "INSERT INTO cpor_timers (claim_id, timer, started_at, due_at, claim_version, state) \
@@ -81,11 +102,11 @@ impl PgStore {
                 " FROM UNNEST($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[], \
                  $5::bigint[]) AS u(c, k, s, d, v) ON CONFLICT (claim_id, timer, started_at) DO NOTHING"
             ))
-            .bind(pending.iter().map(|h| h.0).collect::<Vec<_>>())
-            .bind(pending.iter().map(|h| h.1.kind.as_str()).collect::<Vec<_>>())
-            .bind(pending.iter().map(|h| h.1.start).collect::<Vec<_>>())
-            .bind(pending.iter().map(|h| h.1.due).collect::<Vec<_>>())
-            .bind(pending.iter().map(|h| h.2).collect::<Vec<_>>())
+            .bind(&p_id)
+            .bind(&p_kind)
+            .bind(&p_start)
+            .bind(&p_due)
+            .bind(&p_version)
             .execute(&mut *conn)
             .await?;
         }
@@ -115,7 +136,10 @@ impl PgStore {
              ON CONFLICT (claim_id) DO UPDATE SET version = EXCLUDED.version, \
                fingerprint = EXCLUDED.fingerprint, problem = EXCLUDED.problem, \
                synced_at = EXCLUDED.synced_at, \
-               dirty = cpor_claim_sync.dirty AND cpor_claim_sync.dirty_gen <> EXCLUDED.dirty_gen",
+               dirty = cpor_claim_sync.dirty AND cpor_claim_sync.dirty_gen <> EXCLUDED.dirty_gen \
+             WHERE cpor_claim_sync.version <> EXCLUDED.version \
+               OR cpor_claim_sync.fingerprint <> EXCLUDED.fingerprint \
+               OR cpor_claim_sync.problem IS DISTINCT FROM EXCLUDED.problem OR cpor_claim_sync.dirty",
         )
         .bind(&ids)
         .bind(synced.iter().map(|s| s.version).collect::<Vec<_>>())

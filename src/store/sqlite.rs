@@ -113,8 +113,4 @@ impl_repairs!(
     in_ids = "IN (SELECT value FROM json_each($1))"
 );
 
-impl_console!(
-    SqliteStore,
-    ilike = "LIKE",
-    utc_day = "substr(t.due_at, 1, 10)"
-);
+impl_console!(SqliteStore, ilike = "LIKE");

@@ -336,11 +336,13 @@ macro_rules! impl_timer_index {
                         .into_iter()
                         .map(|c| (c.id.clone(), c))
                         .collect();
-                let existing: Vec<String> =
+                let existing: std::collections::HashSet<String> =
                     sqlx::query_scalar(concat!("SELECT id FROM claims WHERE id ", $in))
                         .bind(Ids(&ids))
                         .fetch_all(&mut *tx)
-                        .await?;
+                        .await?
+                        .into_iter()
+                        .collect();
                 ids.retain(|id| claims.contains_key(id) || !existing.contains(id));
                 if ids.is_empty() {
                     tx.commit().await?;

@@ -9,7 +9,8 @@ use cpor_worker::claim::ClaimRow;
 use cpor_worker::lifecycle::{Actor, ClaimStatus, HistoryEntry, RejectionReason, StatusChange};
 use cpor_worker::mail::EmailKind;
 use cpor_worker::store::{
-    AnyStore, ClaimWrite, Outbox, OutboxEmail, Store, SyncedClaim, TimerIndex, TimerRow, message_id,
+    AnyStore, ClaimWrite, ConsoleReads, Outbox, OutboxEmail, Store, SyncedClaim, TimerIndex,
+    TimerRow, message_id,
 };
 use cpor_worker::timers::TimerKind;
 use serde_json::json;
@@ -22,6 +23,7 @@ backend_tests!(
     a_fire_batch_hands_each_due_claim_once_and_writes_what_was_decided,
     a_fire_batch_without_due_timers_decides_nothing,
     concurrent_fire_batches_hand_a_due_claim_to_one_of_them,
+    overview_counts_are_exact_up_to_the_cap_and_say_more_beyond,
 );
 
 pub(crate) fn t(s: &str) -> DateTime<Utc> {
@@ -289,4 +291,55 @@ async fn concurrent_fire_batches_hand_a_due_claim_to_one_of_them(store: AnyStore
     }
     assert_eq!((handled, decided.load(Ordering::SeqCst)), (1, 1));
     assert_eq!(store.count_due(row.due).await.unwrap(), 0);
+}
+
+/// Five claims with one pending timer each: three due before T0, two on the next day.
+async fn overview_counts_are_exact_up_to_the_cap_and_say_more_beyond(store: AnyStore) {
+    migrated(&store).await;
+    let mut synced_claims = Vec::new();
+    for (i, due) in [
+        "2027-01-10T09:00:00Z",
+        "2027-01-10T10:00:00Z",
+        "2027-01-11T08:00:00Z",
+        "2027-01-12T01:00:00Z",
+        "2027-01-12T23:59:59Z",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let id = format!("c{i}");
+        store
+            .put_claim_row(&claim(&id, "partner_action_required"))
+            .await
+            .unwrap();
+        let row = timer(
+            TimerKind::PartnerResponseDeadline,
+            "2027-01-04T09:00:00Z",
+            due,
+        );
+        synced_claims.push(synced(&id, 1, vec![row]));
+    }
+    store.save_sync(&synced_claims, "fp", t(T0)).await.unwrap();
+    let days: Vec<DateTime<Utc>> = [
+        "2027-01-11T00:00:00Z",
+        "2027-01-12T00:00:00Z",
+        "2027-01-13T00:00:00Z",
+    ]
+    .into_iter()
+    .map(t)
+    .collect();
+    let exact = store.overview_counts(t(T0), &days, 10, 10).await.unwrap();
+    assert_eq!(exact.due_now, 3, "{exact:?}");
+    assert_eq!(exact.due_per_day, vec![1, 2], "{exact:?}");
+    assert_eq!(
+        (exact.problems, exact.dead_emails, exact.pending_emails),
+        (0, 0, 0)
+    );
+    // With a cap of 2, a count of 3 comes back as 3 (= cap + 1, "more than 2"), 2 stays 2.
+    let capped = store.overview_counts(t(T0), &days, 2, 2).await.unwrap();
+    assert_eq!(capped.due_now, 3, "{capped:?}");
+    assert_eq!(capped.due_per_day, vec![1, 2], "{capped:?}");
+    let tight = store.overview_counts(t(T0), &days, 1, 1).await.unwrap();
+    assert_eq!(tight.due_now, 2, "{tight:?}");
+    assert_eq!(tight.due_per_day, vec![1, 2], "{tight:?}");
 }
