@@ -140,7 +140,7 @@ impl TimerIndex for AnyStore {
         decide: F,
     ) -> Result<usize, StoreError>
     where
-        F: FnMut(FireInput) -> ClaimWrite + Send,
+        F: FnOnce(Vec<FireInput>) -> Vec<ClaimWrite> + Send,
     {
         dispatch!(self, s => s.fire_batch(now, limit, fingerprint, decide).await)
     }

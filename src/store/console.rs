@@ -141,30 +141,47 @@ macro_rules! impl_console {
                 let limit = cap.saturating_add(1);
                 let mut conn = self.pool().acquire().await?;
                 let mut out = $crate::store::OverviewCounts::default();
-                out.due_now = sqlx::query_scalar(concat!(
-                    "SELECT count(*) FROM (SELECT 1 FROM cpor_timers t WHERE t.state = ",
-                    timer_state!(Pending),
-                    " AND t.due_at <= $1 AND NOT EXISTS ",
-                    "(SELECT 1 FROM cpor_claim_holds h WHERE h.claim_id = t.claim_id) LIMIT $2) x"
-                ))
-                .bind(At(now))
-                .bind(limit)
-                .fetch_one(&mut *conn)
-                .await?;
-                for day in day_starts.windows(2) {
-                    let n: i64 = sqlx::query_scalar(concat!(
-                        "SELECT count(*) FROM (SELECT 1 FROM cpor_timers t WHERE t.state = ",
+                // Due timers are counted from the due index alone, then held claims' (few:
+                // an operator holds each) subtracted; counting up to cap + 1 + held keeps
+                // the result exact up to the cap.
+                // "Due now" has no lower bound; the year 1 is before any instant a claim has.
+                let ever = chrono::NaiveDate::from_ymd_opt(1, 1, 1)
+                    .unwrap_or_default()
+                    .and_time(chrono::NaiveTime::MIN)
+                    .and_utc();
+                let ranges: Vec<_> = std::iter::once((ever, now))
+                    .chain(day_starts.windows(2).map(|d| (d[0], d[1])))
+                    .collect();
+                let mut counts = Vec::with_capacity(ranges.len());
+                for (from, until) in ranges {
+                    // `until` is inclusive for "due now" (due_at <= now), exclusive for a day.
+                    let inclusive = counts.is_empty();
+                    let held: i64 = sqlx::query_scalar(concat!(
+                        "SELECT count(*) FROM cpor_claim_holds h JOIN cpor_timers t ",
+                        "ON t.claim_id = h.claim_id WHERE t.state = ",
                         timer_state!(Pending),
-                        " AND t.due_at >= $1 AND t.due_at < $2 AND NOT EXISTS ",
-                        "(SELECT 1 FROM cpor_claim_holds h WHERE h.claim_id = t.claim_id) LIMIT $3) x"
+                        " AND t.due_at >= $1 AND (t.due_at < $2 OR ($3 AND t.due_at = $2))"
                     ))
-                    .bind(At(day[0]))
-                    .bind(At(day[1]))
-                    .bind(limit)
+                    .bind(At(from))
+                    .bind(At(until))
+                    .bind(inclusive)
                     .fetch_one(&mut *conn)
                     .await?;
-                    out.due_per_day.push(n);
+                    let all: i64 = sqlx::query_scalar(concat!(
+                        "SELECT count(*) FROM (SELECT 1 FROM cpor_timers WHERE state = ",
+                        timer_state!(Pending),
+                        " AND due_at >= $1 AND (due_at < $2 OR ($3 AND due_at = $2)) LIMIT $4) x"
+                    ))
+                    .bind(At(from))
+                    .bind(At(until))
+                    .bind(inclusive)
+                    .bind(limit.saturating_add(held))
+                    .fetch_one(&mut *conn)
+                    .await?;
+                    counts.push(all - held);
                 }
+                out.due_now = counts[0];
+                out.due_per_day = counts[1..].to_vec();
                 let mut breaches = sqlx::query_scalar(concat!(
                     "SELECT count(*) FROM (SELECT 1 FROM cpor_sla_alerts a JOIN claims c ",
                     "ON c.id = a.claim_id WHERE ",

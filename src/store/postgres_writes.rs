@@ -66,35 +66,47 @@ impl PgStore {
                 .collect()
         };
         let pending = runs(|s| &s.pending);
-        let (p_id, p_kind, p_start, p_due, p_version) = (
-            pending.iter().map(|h| h.0).collect::<Vec<_>>(),
-            pending
-                .iter()
-                .map(|h| h.1.kind.as_str())
-                .collect::<Vec<_>>(),
-            pending.iter().map(|h| h.1.start).collect::<Vec<_>>(),
-            pending.iter().map(|h| h.1.due).collect::<Vec<_>>(),
-            pending.iter().map(|h| h.2).collect::<Vec<_>>(),
-        );
         // Only what changed is written: a pending row equal to one recomputed stays as it is
         // (a fire batch recomputes every claim it touches, most to the same timers), the
-        // others go, and the new ones are inserted beside the kept ones.
-        sqlx::query(concat!(
-            "DELETE FROM cpor_timers t WHERE t.claim_id = ANY($1) AND t.state = ",
-            timer_state!(Pending),
-            " AND NOT EXISTS (SELECT 1 FROM UNNEST($2::text[], $3::text[], $4::timestamptz[], \
-             $5::timestamptz[], $6::bigint[]) AS u(c, k, s, d, v) WHERE u.c = t.claim_id \
-             AND u.k = t.timer AND u.s = t.started_at AND u.d = t.due_at AND u.v = t.claim_version)"
+        // others go, and only the new ones are inserted. The difference is taken here, from
+        // one read of the claims' pending rows, so every statement keeps a plain index plan.
+        type Run = (String, String, DateTime<Utc>, DateTime<Utc>, i64);
+        let stored: Vec<Run> = sqlx::query_as(concat!(
+            "SELECT claim_id, timer, started_at, due_at, claim_version FROM cpor_timers \
+             WHERE claim_id = ANY($1) AND state = ",
+            timer_state!(Pending)
         ))
         .bind(&ids)
-        .bind(&p_id)
-        .bind(&p_kind)
-        .bind(&p_start)
-        .bind(&p_due)
-        .bind(&p_version)
-        .execute(&mut *conn)
+        .fetch_all(&mut *conn)
         .await?;
-        if !pending.is_empty() {
+        let key = |c: &str, k: &str, s: DateTime<Utc>, d: DateTime<Utc>, v: i64| {
+            (c.to_owned(), k.to_owned(), s, d, v)
+        };
+        let wanted: std::collections::HashSet<Run> = pending
+            .iter()
+            .map(|(c, t, v)| key(c, t.kind.as_str(), t.start, t.due, *v))
+            .collect();
+        let gone: Vec<&Run> = stored.iter().filter(|r| !wanted.contains(*r)).collect();
+        if !gone.is_empty() {
+            sqlx::query(concat!(
+                "DELETE FROM cpor_timers t USING UNNEST($1::text[], $2::text[], $3::timestamptz[]) \
+                 AS u(c, k, s) WHERE t.claim_id = u.c AND t.timer = u.k AND t.started_at = u.s \
+                 AND t.state = ",
+                timer_state!(Pending)
+            ))
+            .bind(gone.iter().map(|r| r.0.as_str()).collect::<Vec<_>>())
+            .bind(gone.iter().map(|r| r.1.as_str()).collect::<Vec<_>>())
+            .bind(gone.iter().map(|r| r.2).collect::<Vec<_>>())
+            .execute(&mut *conn)
+            .await?;
+        }
+        let kept: std::collections::HashSet<&Run> =
+            stored.iter().filter(|r| wanted.contains(*r)).collect();
+        let new: Vec<&(&str, &TimerRow, i64)> = pending
+            .iter()
+            .filter(|(c, t, v)| !kept.contains(&key(c, t.kind.as_str(), t.start, t.due, *v)))
+            .collect();
+        if !new.is_empty() {
             sqlx::query(concat!(
                 "INSERT INTO cpor_timers (claim_id, timer, started_at, due_at, claim_version, state) \
                  SELECT c, k, s, d, v, ",
@@ -102,11 +114,11 @@ impl PgStore {
                 " FROM UNNEST($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[], \
                  $5::bigint[]) AS u(c, k, s, d, v) ON CONFLICT (claim_id, timer, started_at) DO NOTHING"
             ))
-            .bind(&p_id)
-            .bind(&p_kind)
-            .bind(&p_start)
-            .bind(&p_due)
-            .bind(&p_version)
+            .bind(new.iter().map(|h| h.0).collect::<Vec<_>>())
+            .bind(new.iter().map(|h| h.1.kind.as_str()).collect::<Vec<_>>())
+            .bind(new.iter().map(|h| h.1.start).collect::<Vec<_>>())
+            .bind(new.iter().map(|h| h.1.due).collect::<Vec<_>>())
+            .bind(new.iter().map(|h| h.2).collect::<Vec<_>>())
             .execute(&mut *conn)
             .await?;
         }
@@ -182,7 +194,8 @@ impl PgStore {
                 h_at.push(h.occurred_at);
                 h_actor.push(h.actor.as_str());
                 h_action.push(h.action.as_str());
-                h_details.push(h.details.clone());
+                // Serialised once here (jsonb's wire form is its text) rather than cloned.
+                h_details.push(h.details.to_string());
             }
             if w.incentive {
                 inc.push(id.as_str());
@@ -224,7 +237,8 @@ impl PgStore {
         if !h_id.is_empty() {
             sqlx::query(
                 "INSERT INTO claim_history (claim_id, occurred_at, actor, action, details) \
-                 SELECT * FROM UNNEST($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::jsonb[])",
+                 SELECT c, o, a, n, d::jsonb FROM UNNEST($1::text[], $2::timestamptz[], $3::text[], \
+                 $4::text[], $5::text[]) AS u(c, o, a, n, d)",
             )
             .bind(&h_id)
             .bind(&h_at)
@@ -297,10 +311,10 @@ impl PgStore {
             "INSERT INTO cpor_outbox (message_id, claim_id, timer, started_at, email, to_name, \
              to_address, locale, payload, state, attempts, next_attempt_at, created_at, not_after, \
              announced_last_day, announced_passes_at, calendar_version, template_version) \
-             SELECT m, c, t, s, e, n, a, l, p, ",
+             SELECT m, c, t, s, e, n, a, l, p::jsonb, ",
             outbox_state!(Pending),
             ", 0, $10, $10, na, ald, apa, cv, tv FROM UNNEST($1::text[], $2::text[], $3::text[], \
-             $4::timestamptz[], $5::text[], $6::text[], $7::text[], $8::text[], $9::jsonb[], \
+             $4::timestamptz[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], \
              $11::timestamptz[], $12::text[], $13::timestamptz[], $14::text[], $15::text[]) \
              AS u(m, c, t, s, e, n, a, l, p, na, ald, apa, cv, tv) \
              ON CONFLICT (message_id) DO NOTHING"
@@ -313,7 +327,12 @@ impl PgStore {
         .bind(col(|e| &e.to_name))
         .bind(col(|e| &e.to_address))
         .bind(col(|e| &e.locale))
-        .bind(emails.iter().map(|e| e.payload.clone()).collect::<Vec<_>>())
+        .bind(
+            emails
+                .iter()
+                .map(|e| e.payload.to_string())
+                .collect::<Vec<_>>(),
+        )
         .bind(now)
         .bind(emails.iter().map(|e| e.not_after).collect::<Vec<_>>())
         .bind(

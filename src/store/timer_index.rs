@@ -51,8 +51,9 @@ pub trait TimerIndex: Store {
 
     /// One fire batch in one transaction: takes up to `limit` claims with timers due at `now`
     /// (skipping those another replica holds, and claims an operator holds), locks them, asks
-    /// `decide` what to write for each, and writes it all. Returns how many claims were handled
-    /// (0: nothing was due).
+    /// `decide` what to write for them (one write per input, in the inputs' order; all at once,
+    /// so the caller may decide on every core), and writes it all. Returns how many claims were
+    /// handled (0: nothing was due).
     fn fire_batch<F>(
         &self,
         now: DateTime<Utc>,
@@ -61,7 +62,7 @@ pub trait TimerIndex: Store {
         decide: F,
     ) -> impl Future<Output = Result<usize, StoreError>> + Send
     where
-        F: FnMut(FireInput) -> ClaimWrite + Send;
+        F: FnOnce(Vec<FireInput>) -> Vec<ClaimWrite> + Send;
 }
 
 /// `impl TimerIndex for $store` from the backend's fragments: `version` selects the claim's
@@ -290,10 +291,10 @@ macro_rules! impl_timer_index {
                 now: chrono::DateTime<chrono::Utc>,
                 limit: i64,
                 fingerprint: &str,
-                mut decide: F,
+                decide: F,
             ) -> Result<usize, $crate::store::StoreError>
             where
-                F: FnMut($crate::store::FireInput) -> $crate::store::ClaimWrite + Send,
+                F: FnOnce(Vec<$crate::store::FireInput>) -> Vec<$crate::store::ClaimWrite> + Send,
             {
                 use sqlx::Row;
                 use $crate::store::bind::{At, Ids};
@@ -349,18 +350,29 @@ macro_rules! impl_timer_index {
                     return Ok(0);
                 }
                 let mut facts = Self::read_facts(&mut tx, &ids).await?;
-                let mut writes = Vec::with_capacity(ids.len());
-                for id in &ids {
-                    let found = claims.remove(id);
-                    let input = $crate::store::FireInput {
-                        claim_id: id.clone(),
-                        dirty_gen: found.as_ref().map_or(0, |c| c.dirty_gen),
-                        claim: found.map(|c| c.claim),
-                        synced_version: synced_version[id],
-                        facts: facts.remove(id).unwrap_or_default(),
-                    };
-                    writes.push((id.clone(), decide(input)));
+                let inputs: Vec<$crate::store::FireInput> = ids
+                    .iter()
+                    .map(|id| {
+                        let found = claims.remove(id);
+                        $crate::store::FireInput {
+                            claim_id: id.clone(),
+                            dirty_gen: found.as_ref().map_or(0, |c| c.dirty_gen),
+                            claim: found.map(|c| c.claim),
+                            synced_version: synced_version[id],
+                            facts: facts.remove(id).unwrap_or_default(),
+                        }
+                    })
+                    .collect();
+                let decided = decide(inputs);
+                if decided.len() != ids.len() {
+                    return Err($crate::store::StoreError::Corrupt(format!(
+                        "a fire batch of {} claims was given {} writes",
+                        ids.len(),
+                        decided.len()
+                    )));
                 }
+                let writes: Vec<(String, $crate::store::ClaimWrite)> =
+                    ids.iter().cloned().zip(decided).collect();
                 Self::write_fired(&mut tx, &writes, fingerprint, now).await?;
                 tx.commit().await?;
                 Ok(ids.len())

@@ -223,25 +223,28 @@ impl Engine {
         facts: &std::collections::HashMap<String, crate::timers::ClaimFacts>,
         now: DateTime<Utc>,
     ) -> Vec<crate::store::SyncedClaim> {
-        let one = |c: &ChangedClaim| {
-            let none = crate::timers::ClaimFacts::default();
+        let none = crate::timers::ClaimFacts::default();
+        par_map(page.iter().collect(), |c: &ChangedClaim| {
             let f = facts.get(&c.id).unwrap_or(&none);
             sync_claim(&self.calendars, self.settings, c, f, now)
-        };
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
-        if threads < 2 || page.len() < PARALLEL_FROM {
-            return page.iter().map(one).collect();
-        }
-        let chunk = page.len().div_ceil(threads);
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = page
-                .chunks(chunk)
-                .map(|part| scope.spawn(move || part.iter().map(one).collect::<Vec<_>>()))
-                .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-                .collect()
+        })
+    }
+
+    /// What to write for each claim of a fire batch, decided on every core when the batch is
+    /// large (pure, like [`Self::compute`]), with what each came to for the tally.
+    fn decide_all(
+        &self,
+        inputs: Vec<crate::store::FireInput>,
+        now: DateTime<Utc>,
+    ) -> Vec<(String, crate::store::ClaimWrite, Decided)> {
+        par_map(inputs, |input: crate::store::FireInput| {
+            let id = input.claim_id.clone();
+            let _claim = tracing::info_span!("claim", claim_id = %id).entered();
+            let (mut write, d) = decide(&self.calendars, self.settings, input, now);
+            for e in &mut write.emails {
+                e.template_version.clone_from(&self.template_version);
+            }
+            (id, write, d)
         })
     }
 
@@ -263,15 +266,14 @@ impl Engine {
             }
             let mut decided = Vec::new();
             let handled = store
-                .fire_batch(now, self.batch_size, &fingerprint, |input| {
-                    let id = input.claim_id.clone();
-                    let _claim = tracing::info_span!("claim", claim_id = %id).entered();
-                    let (mut write, d) = decide(&self.calendars, self.settings, input, now);
-                    for e in &mut write.emails {
-                        e.template_version.clone_from(&self.template_version);
-                    }
-                    decided.push((id, d, write.emails.len()));
-                    write
+                .fire_batch(now, self.batch_size, &fingerprint, |inputs| {
+                    self.decide_all(inputs, now)
+                        .into_iter()
+                        .map(|(id, write, d)| {
+                            decided.push((id, d, write.emails.len()));
+                            write
+                        })
+                        .collect()
                 })
                 .await?;
             if handled == 0 {
@@ -388,4 +390,34 @@ impl Engine {
         }
         Ok(out)
     }
+}
+
+/// `f` over `items` on every core when there are many (at least `PARALLEL_FROM`), the results
+/// in the items' order.
+fn par_map<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    if threads < 2 || items.len() < PARALLEL_FROM {
+        return items.into_iter().map(f).collect();
+    }
+    let chunk = items.len().div_ceil(threads);
+    let mut parts: Vec<Vec<T>> = Vec::with_capacity(threads);
+    let mut rest = items.into_iter();
+    loop {
+        let part: Vec<T> = rest.by_ref().take(chunk).collect();
+        if part.is_empty() {
+            break;
+        }
+        parts.push(part);
+    }
+    let f = &f;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = parts
+            .into_iter()
+            .map(|part| scope.spawn(move || part.into_iter().map(f).collect::<Vec<_>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    })
 }

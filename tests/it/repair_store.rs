@@ -84,10 +84,15 @@ async fn a_hold_keeps_due_timers_from_firing_until_released(store: AnyStore) {
     assert_eq!(store.count_due(now).await.unwrap(), 0, "held: not overdue");
     let mut seen = Vec::new();
     let n = store
-        .fire_batch(now, 10, "x", |input| {
-            seen.push(input.claim_id);
-            Default::default()
-        })
+        .fire_batch(
+            now,
+            10,
+            "x",
+            crate::store_contract::each(|input| {
+                seen.push(input.claim_id);
+                Default::default()
+            }),
+        )
         .await
         .unwrap();
     assert_eq!((n, seen.len()), (0, 0), "a held claim is not in the batch");

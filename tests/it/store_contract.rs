@@ -9,8 +9,8 @@ use cpor_worker::claim::ClaimRow;
 use cpor_worker::lifecycle::{Actor, ClaimStatus, HistoryEntry, RejectionReason, StatusChange};
 use cpor_worker::mail::EmailKind;
 use cpor_worker::store::{
-    AnyStore, ClaimWrite, ConsoleReads, Outbox, OutboxEmail, Store, SyncedClaim, TimerIndex,
-    TimerRow, message_id,
+    AnyStore, ClaimWrite, ConsoleReads, FireInput, Outbox, OutboxEmail, Store, SyncedClaim,
+    TimerIndex, TimerRow, message_id,
 };
 use cpor_worker::timers::TimerKind;
 use serde_json::json;
@@ -188,28 +188,33 @@ async fn a_fire_batch_hands_each_due_claim_once_and_writes_what_was_decided(stor
     let now = row.due;
     let mut seen = Vec::new();
     let handled = store
-        .fire_batch(now, 10, "fp", |input| {
-            seen.push((input.claim_id.clone(), input.synced_version));
-            let history = HistoryEntry {
-                claim_id: "c1".into(),
-                occurred_at: now,
-                actor: Actor::System,
-                action: "auto_rejected".into(),
-                details: json!({"timer": row.kind.as_str()}),
-            };
-            ClaimWrite {
-                status_change: Some(StatusChange {
-                    to: ClaimStatus::Rejected,
-                    rejection_reason: Some(RejectionReason::NoPartnerResponse),
-                }),
-                history: vec![history],
-                incentive: true,
-                emails: vec![email("c1", row.kind, row.start, EmailKind::ClaimRejected)],
-                fired: vec![(row.kind, row.start, row.due, "fired".into())],
-                resync: Some(synced("c1", 2, Vec::new())),
-                ..ClaimWrite::default()
-            }
-        })
+        .fire_batch(
+            now,
+            10,
+            "fp",
+            each(|input| {
+                seen.push((input.claim_id.clone(), input.synced_version));
+                let history = HistoryEntry {
+                    claim_id: "c1".into(),
+                    occurred_at: now,
+                    actor: Actor::System,
+                    action: "auto_rejected".into(),
+                    details: json!({"timer": row.kind.as_str()}),
+                };
+                ClaimWrite {
+                    status_change: Some(StatusChange {
+                        to: ClaimStatus::Rejected,
+                        rejection_reason: Some(RejectionReason::NoPartnerResponse),
+                    }),
+                    history: vec![history],
+                    incentive: true,
+                    emails: vec![email("c1", row.kind, row.start, EmailKind::ClaimRejected)],
+                    fired: vec![(row.kind, row.start, row.due, "fired".into())],
+                    resync: Some(synced("c1", 2, Vec::new())),
+                    ..ClaimWrite::default()
+                }
+            }),
+        )
         .await
         .unwrap();
     assert_eq!(handled, 1);
@@ -231,7 +236,7 @@ async fn a_fire_batch_hands_each_due_claim_once_and_writes_what_was_decided(stor
     assert_eq!(store.count_due(now).await.unwrap(), 0);
     // Nothing is due any more: the next batch hands nothing to decide.
     let again = store
-        .fire_batch(now, 10, "fp", |_| panic!("nothing is due"))
+        .fire_batch(now, 10, "fp", each(|_| panic!("nothing is due")))
         .await
         .unwrap();
     assert_eq!(again, 0);
@@ -240,9 +245,12 @@ async fn a_fire_batch_hands_each_due_claim_once_and_writes_what_was_decided(stor
 async fn a_fire_batch_without_due_timers_decides_nothing(store: AnyStore) {
     let row = with_due_timer(&store).await;
     let n = store
-        .fire_batch(row.due - Duration::seconds(1), 10, "fp", |_| {
-            panic!("not due yet")
-        })
+        .fire_batch(
+            row.due - Duration::seconds(1),
+            10,
+            "fp",
+            each(|_| panic!("not due yet")),
+        )
         .await
         .unwrap();
     assert_eq!(n, 0);
@@ -253,12 +261,17 @@ async fn a_fire_batch_without_due_timers_decides_nothing(store: AnyStore) {
 pub(crate) async fn with_pending_email(store: &AnyStore) -> DateTime<Utc> {
     let row = with_due_timer(store).await;
     store
-        .fire_batch(row.due, 10, "fp", |_| ClaimWrite {
-            emails: vec![email("c1", row.kind, row.start, EmailKind::ClaimRejected)],
-            fired: vec![(row.kind, row.start, row.due, "fired".into())],
-            resync: Some(synced("c1", 1, Vec::new())),
-            ..ClaimWrite::default()
-        })
+        .fire_batch(
+            row.due,
+            10,
+            "fp",
+            each(|_| ClaimWrite {
+                emails: vec![email("c1", row.kind, row.start, EmailKind::ClaimRejected)],
+                fired: vec![(row.kind, row.start, row.due, "fired".into())],
+                resync: Some(synced("c1", 1, Vec::new())),
+                ..ClaimWrite::default()
+            }),
+        )
         .await
         .unwrap();
     row.due
@@ -272,14 +285,19 @@ async fn concurrent_fire_batches_hand_a_due_claim_to_one_of_them(store: AnyStore
             let (store, decided, row) = (store.clone(), decided.clone(), row.clone());
             tokio::spawn(async move {
                 store
-                    .fire_batch(row.due, 10, "fp", |_| {
-                        decided.fetch_add(1, Ordering::SeqCst);
-                        ClaimWrite {
-                            fired: vec![(row.kind, row.start, row.due, "fired".into())],
-                            resync: Some(synced("c1", 1, Vec::new())),
-                            ..ClaimWrite::default()
-                        }
-                    })
+                    .fire_batch(
+                        row.due,
+                        10,
+                        "fp",
+                        each(|_| {
+                            decided.fetch_add(1, Ordering::SeqCst);
+                            ClaimWrite {
+                                fired: vec![(row.kind, row.start, row.due, "fired".into())],
+                                resync: Some(synced("c1", 1, Vec::new())),
+                                ..ClaimWrite::default()
+                            }
+                        }),
+                    )
                     .await
                     .unwrap()
             })
@@ -342,4 +360,12 @@ async fn overview_counts_are_exact_up_to_the_cap_and_say_more_beyond(store: AnyS
     let tight = store.overview_counts(t(T0), &days, 1, 1).await.unwrap();
     assert_eq!(tight.due_now, 2, "{tight:?}");
     assert_eq!(tight.due_per_day, vec![1, 2], "{tight:?}");
+}
+
+/// A fire batch's `decide` from one that decides a claim at a time.
+pub(crate) fn each<F>(mut one: F) -> impl FnOnce(Vec<FireInput>) -> Vec<ClaimWrite> + Send
+where
+    F: FnMut(FireInput) -> ClaimWrite + Send,
+{
+    move |inputs| inputs.into_iter().map(&mut one).collect()
 }

@@ -157,12 +157,17 @@ async fn each_sla_breach_is_reported_in_one_digest(store: AnyStore) {
         .await
         .unwrap();
     let n = store
-        .fire_batch(sla.due, 10, "fp", |_| ClaimWrite {
-            alerts: vec![(sla.kind, sla.start, sla.due)],
-            fired: vec![(sla.kind, sla.start, sla.due, "fired".into())],
-            resync: Some(synced("c1", 1, Vec::new())),
-            ..ClaimWrite::default()
-        })
+        .fire_batch(
+            sla.due,
+            10,
+            "fp",
+            crate::store_contract::each(|_| ClaimWrite {
+                alerts: vec![(sla.kind, sla.start, sla.due)],
+                fired: vec![(sla.kind, sla.start, sla.due, "fired".into())],
+                resync: Some(synced("c1", 1, Vec::new())),
+                ..ClaimWrite::default()
+            }),
+        )
         .await
         .unwrap();
     assert_eq!(n, 1);
