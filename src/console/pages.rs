@@ -51,6 +51,8 @@ struct Counts {
     problems: i64,
     held: i64,
     outbox: OutboxCounts,
+    /// Claims whose pending timers were computed with calendars other than those in force.
+    computed_with_older_calendars: i64,
 }
 
 #[derive(Serialize)]
@@ -68,6 +70,7 @@ pub async fn overview(State(c): State<Arc<Console>>, h: HeaderMap, p: Params) ->
     let today = now.date_naive();
     let start = today.and_time(chrono::NaiveTime::MIN).and_utc();
     let s = &c.store;
+    let fingerprint = c.engine.fingerprint();
     // Independent counts, asked at once on separate connections: the page costs the slowest.
     let got = tokio::try_join!(
         s.count_due(now),
@@ -76,9 +79,10 @@ pub async fn overview(State(c): State<Arc<Console>>, h: HeaderMap, p: Params) ->
         s.count_problems(),
         async { Ok(s.holds(None).await?.len() as i64) },
         s.outbox_counts(),
+        s.count_older_calendar_claims(&fingerprint),
     )
     .map_err(|e: StoreError| e);
-    let (due_now, days, breaches, problems, held, outbox) = match got {
+    let (due_now, days, breaches, problems, held, outbox, older) = match got {
         Ok(v) => v,
         Err(e) => return db_error(&c, &h, &p, e),
     };
@@ -104,6 +108,7 @@ pub async fn overview(State(c): State<Arc<Console>>, h: HeaderMap, p: Params) ->
             problems,
             held,
             outbox,
+            computed_with_older_calendars: older,
         },
         due_per_day: bars,
         chart_max: max,
@@ -133,6 +138,8 @@ struct ClaimView {
     claim: Option<serde_json::Value>,
     problem: Option<String>,
     hold: Option<Hold>,
+    /// Its pending timers were computed with calendars other than those in force.
+    computed_with_older_calendars: bool,
     timers: Vec<TimerRecord>,
     explain: Option<serde_json::Value>,
     explain_text: Option<String>,
@@ -198,10 +205,13 @@ pub async fn claim(
             s.history(&id).await?,
             s.outbox_list(None, Some(&id), 200).await?,
             s.facts(&ids).await?.remove(&id).unwrap_or_default(),
+            !s.older_calendar_claims(&c.engine.fingerprint(), &id, &id)
+                .await?
+                .is_empty(),
         ))
     }
     .await;
-    let (stored_problem, hold, timers, history, emails, facts) = match got {
+    let (stored_problem, hold, timers, history, emails, facts, older) = match got {
         Ok(v) => v,
         Err(e) => return db_error(&c, &h, &p, e),
     };
@@ -233,6 +243,7 @@ pub async fn claim(
         claim: claim.as_ref().and_then(|cl| serde_json::to_value(cl).ok()),
         problem,
         hold,
+        computed_with_older_calendars: older,
         timers,
         explain: explain_json,
         explain_text,

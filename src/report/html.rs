@@ -113,6 +113,16 @@ fn row_html(r: &Row, w: &mut impl Write) -> io::Result<()> {
         ),
         _ => "<td><small>immediate</small></td>".to_owned(),
     };
+    // The stored timers used other calendars: the next pass moves the deadline to this one.
+    let deadline = if r.computed_with_older_calendars {
+        deadline.replacen(
+            "</td>",
+            "<br><small class=\"older\" title=\"the worker's stored timers of this claim were computed with calendars other than those in force; the next pass recomputes them\">computed with older calendars</small></td>",
+            1,
+        )
+    } else {
+        deadline
+    };
     let becomes = r
         .new_status
         .map(|s| format!(" → {}", name(s.as_str())))
@@ -287,14 +297,15 @@ impl<W: Write> Sink for HtmlSink<W> {
         )?;
         writeln!(
             out,
-            "<h2>Summary</h2>\n<table><tr><th>due now</th><th>within horizon</th><th>emails</th><th>SLA breaches now</th><th>SLA breaches in horizon</th><th>claims with problems</th><th>dead-lettered emails</th></tr>\n<tr><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td></tr></table>",
+            "<h2>Summary</h2>\n<table><tr><th>due now</th><th>within horizon</th><th>emails</th><th>SLA breaches now</th><th>SLA breaches in horizon</th><th>claims with problems</th><th>dead-lettered emails</th><th>claims computed with older calendars</th></tr>\n<tr><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td></tr></table>",
             s.rows_now,
             s.rows_horizon,
             s.emails,
             s.sla_breaches_now,
             s.sla_breaches_horizon,
             s.problems,
-            s.dead_emails
+            s.dead_emails,
+            s.claims_computed_with_older_calendars
         )?;
         writeln!(
             out,

@@ -79,6 +79,19 @@ impl Store for AnyStore {
         dispatch!(self, s => s.facts(claim_ids).await)
     }
 
+    async fn older_calendar_claims(
+        &self,
+        fingerprint: &str,
+        first: &str,
+        last: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        dispatch!(self, s => s.older_calendar_claims(fingerprint, first, last).await)
+    }
+
+    async fn count_older_calendar_claims(&self, fingerprint: &str) -> Result<i64, StoreError> {
+        dispatch!(self, s => s.count_older_calendar_claims(fingerprint).await)
+    }
+
     async fn state_get(&self, key: &str) -> Result<Option<String>, StoreError> {
         dispatch!(self, s => s.state_get(key).await)
     }

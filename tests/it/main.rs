@@ -29,6 +29,7 @@ mod model;
 mod never_miss;
 mod never_miss_bad_rows;
 mod never_miss_mail;
+mod older_calendars;
 mod outages;
 mod provenance;
 mod repair_cli;
