@@ -36,6 +36,16 @@ pub async fn connect(config: &DatabaseConfig) -> Result<AnyStore, StoreError> {
     })
 }
 
+impl AnyStore {
+    /// Looks up the optional columns of the `claims` table (`customer_locale`); call at start-up.
+    pub async fn detect_optional_columns(&self) -> Result<(), StoreError> {
+        match self {
+            AnyStore::Postgres(s) => s.detect_optional_columns().await,
+            AnyStore::Sqlite(s) => s.detect_optional_columns().await,
+        }
+    }
+}
+
 /// Calls the same method on whichever backend `self` holds.
 macro_rules! dispatch {
     ($self:ident, $s:ident => $call:expr) => {

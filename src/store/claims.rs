@@ -209,7 +209,9 @@ macro_rules! impl_store {
                 .fetch_optional(self.pool())
                 .await?
                 .ok_or_else(|| $crate::store::StoreError::NotFound(id.to_owned()))?;
-                Ok($crate::store::row::read_claim(&row)?)
+                let mut claim = $crate::store::row::read_claim(&row)?;
+                self.customer_locales([&mut claim]).await?;
+                Ok(claim)
             }
 
             async fn count_claims(&self) -> Result<i64, $crate::store::StoreError> {
@@ -231,7 +233,10 @@ macro_rules! impl_store {
                 .bind(limit)
                 .fetch_all(self.pool())
                 .await?;
-                $crate::store::row::changed_claims(&rows)
+                let mut page = $crate::store::row::changed_claims(&rows)?;
+                self.customer_locales($crate::store::optional_columns::parsed(&mut page))
+                    .await?;
+                Ok(page)
             }
 
             async fn history(

@@ -22,6 +22,7 @@ mod bind;
 mod claims;
 mod columns;
 mod console;
+mod optional_columns;
 mod outbox;
 mod postgres;
 mod postgres_writes;

@@ -14,6 +14,7 @@ mod cli_tick;
 mod console_browser;
 mod console_http;
 mod crash;
+mod customer_locale;
 mod decision_sla;
 mod edges_cli;
 mod edges_db;
