@@ -336,7 +336,8 @@ macro_rules! impl_timer_index {
                         .into_iter()
                         .map(|c| (c.id.clone(), c))
                         .collect();
-                self.customer_locales_on(&mut tx, $crate::store::optional_columns::parsed(claims.values_mut())).await?;
+                let parsed = $crate::store::optional_columns::parsed(claims.values_mut());
+                self.customer_locales_on(&mut tx, parsed).await?;
                 let existing: Vec<String> =
                     sqlx::query_scalar(concat!("SELECT id FROM claims WHERE id ", $in))
                         .bind(Ids(&ids))
