@@ -67,12 +67,10 @@ fn main() {
         let store = AnyStore::Postgres(pg.clone());
         store.migrate().await.expect("migrate");
         let started = Instant::now();
-        sqlx::raw_sql(sqlx::AssertSqlSafe(include_str!(
-            "../scripts/console-bench.sql"
-        )))
-        .execute(pg.pool())
-        .await
-        .expect("load scripts/console-bench.sql");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(include_str!("../scripts/console-bench.sql")))
+            .execute(pg.pool())
+            .await
+            .expect("load scripts/console-bench.sql");
         sqlx::raw_sql("VACUUM ANALYZE")
             .execute(pg.pool())
             .await

@@ -97,7 +97,9 @@ fn ticks(config: &std::path::Path, url: &str, at: &str, replicas: i64) -> Run {
 /// rejection notice is due at the 09:00 pass), the rest with timers far from due.
 async fn seed(admin: &str, db: &str, claims: i64) -> f64 {
     admin_exec(admin, format!("CREATE DATABASE {db}")).await;
-    let pg = PgStore::connect(&db_url(admin, db), 2).await.expect("open");
+    let pg = PgStore::connect(&db_url(admin, db), 2)
+        .await
+        .expect("open");
     pg.migrate().await.expect("migrate");
     let started = Instant::now();
     sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -135,21 +137,12 @@ async fn main() {
     let dir = tempfile::tempdir().expect("temp dir");
     let config = dir.path().join("cpor-worker.toml");
     let mut f = std::fs::File::create(&config).expect("config");
-    writeln!(
-        f,
-        "[timers]\nbatch_size = 5000\n[database]\nmax_connections = 4"
-    )
-    .expect("config");
+    writeln!(f, "[timers]\nbatch_size = 5000\n[database]\nmax_connections = 4").expect("config");
     drop(f);
     let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin)
         .await
         .expect("connect");
-    for setting in [
-        "fsync",
-        "synchronous_commit",
-        "shared_buffers",
-        "server_version",
-    ] {
+    for setting in ["fsync", "synchronous_commit", "shared_buffers", "server_version"] {
         let v: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SHOW {setting}")))
             .fetch_one(&mut conn)
             .await
@@ -199,10 +192,7 @@ async fn main() {
             .expect("count");
             pg.pool().close().await;
             assert_eq!(fired, n / 10, "every due timer fired exactly once");
-            let rss = first
-                .max_rss_mib
-                .max(busy.max_rss_mib)
-                .max(idle.max_rss_mib);
+            let rss = first.max_rss_mib.max(busy.max_rss_mib).max(idle.max_rss_mib);
             println!(
                 "| {n} | {r} | {insert_s:.1} s | {:.1} s | {:.1}x | {:.1} s | {:.0} ms | {:.1}x | {rss:.0} MiB |",
                 first.seconds,

@@ -141,12 +141,7 @@ async fn main() {
     let pg = PgStore::connect(&db_url(&admin, &db), 8)
         .await
         .expect("open");
-    for setting in [
-        "fsync",
-        "synchronous_commit",
-        "shared_buffers",
-        "server_version",
-    ] {
+    for setting in ["fsync", "synchronous_commit", "shared_buffers", "server_version"] {
         let v: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SHOW {setting}")))
             .fetch_one(pg.pool())
             .await
