@@ -56,6 +56,10 @@ pub struct Claim {
     pub time_zone: Option<Tz>,
     /// BCP 47 tag, e.g. `sv-SE`; `en` when the row has none.
     pub locale: String,
+    /// The customer's own locale, from the optional `customer_locale` column when the main
+    /// system has it (the consent email's language); else `locale` applies.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub customer_locale: Option<String>,
     pub submitted_at: Option<DateTime<Utc>>,
     pub review_started_at: Option<DateTime<Utc>>,
     pub info_requested_at: Option<DateTime<Utc>>,
@@ -137,6 +141,7 @@ impl TryFrom<ClaimRow> for Claim {
             country,
             time_zone,
             locale,
+            customer_locale: None,
             partner_id: row.partner_id.unwrap_or_default(),
             partner_name: row.partner_name.unwrap_or_default(),
             partner_email: row.partner_email.unwrap_or_default(),
@@ -160,6 +165,11 @@ impl TryFrom<ClaimRow> for Claim {
 }
 
 impl Claim {
+    /// The locale of emails to the customer: `customer_locale`, else the claim's `locale`.
+    pub fn customer_email_locale(&self) -> &str {
+        self.customer_locale.as_deref().unwrap_or(&self.locale)
+    }
+
     /// When a dispute of the current rejection was opened: a dispute opened before the claim was
     /// last rejected belongs to an earlier rejection and does not count.
     pub fn disputed_rejection(&self) -> Option<DateTime<Utc>> {

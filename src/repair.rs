@@ -107,13 +107,17 @@ pub fn refresh(email: &OutboxEmail, claim: &Claim) -> OutboxEmail {
     };
     e.to_name = name.clone();
     e.to_address = address.trim().to_owned();
-    e.locale = claim.locale.clone();
+    e.locale = if email.email == EmailKind::ConsentRequest {
+        claim.customer_email_locale().to_owned()
+    } else {
+        claim.locale.clone()
+    };
     if let Some(p) = e.payload.as_object_mut() {
         p.insert(
             "to".into(),
             json!({"name": e.to_name, "address": e.to_address}),
         );
-        p.insert("locale".into(), json!(claim.locale));
+        p.insert("locale".into(), json!(e.locale));
         p.insert("partner_name".into(), json!(claim.partner_name));
         p.insert("customer_name".into(), json!(claim.customer_name));
         p.insert("products".into(), json!(claim.products));

@@ -228,6 +228,17 @@ impl Calendars {
     pub fn iter(&self) -> impl Iterator<Item = &Calendar> {
         self.list.iter()
     }
+
+    /// One fingerprint of every calendar (16 hex digits): what the worker stores with each
+    /// claim's pending timers (`cpor_claim_sync.fingerprint`), so a change shows as a mismatch.
+    pub fn fingerprint(&self) -> String {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for cal in self.iter() {
+            h ^= cal.fingerprint();
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        format!("{h:016x}")
+    }
 }
 
 /// The `*.toml` files of `dir`, sorted by name; none if `dir` is empty or does not exist.

@@ -37,6 +37,10 @@ pub async fn open(config: &Config, migrate: bool) -> anyhow::Result<AnyStore> {
         store.migrate().await.context("applying migrations")?;
     }
     check_claims_table(&store, migrate).await?;
+    store
+        .detect_optional_columns()
+        .await
+        .context("reading the claims table's optional columns")?;
     Ok(store)
 }
 

@@ -66,6 +66,8 @@ struct Counts {
     breach_cap: i64,
     /// The counts that went past their cap (shown as the cap and "+").
     over_cap: Vec<&'static str>,
+    /// Claims whose pending timers were computed with calendars other than those in force.
+    computed_with_older_calendars: i64,
 }
 
 #[derive(Serialize)]
@@ -84,11 +86,13 @@ pub async fn overview(State(c): State<Arc<Console>>, h: HeaderMap, p: Params) ->
     let start = today.and_time(chrono::NaiveTime::MIN).and_utc();
     let day_starts: Vec<DateTime<Utc>> = (0..=7).map(|i| start + Duration::days(i)).collect();
     let s = &c.store;
+    let fingerprint = c.engine.fingerprint();
     let got = tokio::try_join!(
         s.overview_counts(now, &day_starts, OVERVIEW_CAP, BREACH_CAP),
         async { Ok(s.holds(None).await?.len() as i64) },
+        s.count_older_calendar_claims(&fingerprint, OVERVIEW_CAP),
     );
-    let (n, held) = match got {
+    let (n, held, older) = match got {
         Ok(v) => v,
         Err(e) => return db_error(&c, &h, &p, e),
     };
@@ -102,6 +106,7 @@ pub async fn overview(State(c): State<Arc<Console>>, h: HeaderMap, p: Params) ->
     let open_sla_breaches = clamp_to(BREACH_CAP, "open_sla_breaches", n.open_sla_breaches);
     let mut clamp = |name: &'static str, v: i64| clamp_to(OVERVIEW_CAP, name, v);
     let due_now = clamp("due_now", n.due_now);
+    let computed_with_older_calendars = clamp("computed_with_older_calendars", older);
     let problems = clamp("problems", n.problems);
     let outbox = OutboxCounts {
         pending: clamp("outbox.pending", n.pending_emails),
@@ -139,6 +144,7 @@ pub async fn overview(State(c): State<Arc<Console>>, h: HeaderMap, p: Params) ->
             cap: OVERVIEW_CAP,
             breach_cap: BREACH_CAP,
             over_cap,
+            computed_with_older_calendars,
         },
         due_per_day: bars,
         chart_max: max,
@@ -168,6 +174,8 @@ struct ClaimView {
     claim: Option<serde_json::Value>,
     problem: Option<String>,
     hold: Option<Hold>,
+    /// Its pending timers were computed with calendars other than those in force.
+    computed_with_older_calendars: bool,
     timers: Vec<TimerRecord>,
     explain: Option<serde_json::Value>,
     explain_text: Option<String>,
@@ -233,10 +241,13 @@ pub async fn claim(
             s.history(&id).await?,
             s.outbox_list(None, Some(&id), 200).await?,
             s.facts(&ids).await?.remove(&id).unwrap_or_default(),
+            !s.older_calendar_claims(&c.engine.fingerprint(), &id, &id)
+                .await?
+                .is_empty(),
         ))
     }
     .await;
-    let (stored_problem, hold, timers, history, emails, facts) = match got {
+    let (stored_problem, hold, timers, history, emails, facts, older) = match got {
         Ok(v) => v,
         Err(e) => return db_error(&c, &h, &p, e),
     };
@@ -268,6 +279,7 @@ pub async fn claim(
         claim: claim.as_ref().and_then(|cl| serde_json::to_value(cl).ok()),
         problem,
         hold,
+        computed_with_older_calendars: older,
         timers,
         explain: explain_json,
         explain_text,

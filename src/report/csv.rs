@@ -31,6 +31,7 @@ pub const HEADER: &[&str] = &[
     "sla_breach",
     "emails",
     "problem",
+    "computed_with_older_calendars",
 ];
 
 /// Writes CSV records as rows come.
@@ -106,6 +107,7 @@ impl<W: Write> Sink for CsvSink<W> {
             r.sla_breach.to_string(),
             emails.join(";"),
             String::new(),
+            r.computed_with_older_calendars.to_string(),
         ])
     }
 

@@ -23,7 +23,7 @@ pub struct DayLine {
     pub counted: bool,
     /// Which business day it is (1-based) when counted.
     pub number: Option<u32>,
-    /// Why it was skipped: `weekend`, `holiday` or both.
+    /// Why it was skipped: `weekend`, `holiday`, both, or `paused` (the partner's time).
     pub skipped_because: Option<String>,
     /// The holiday on that day, as "Local name (English name)".
     pub holiday: Option<String>,
@@ -163,7 +163,7 @@ pub fn explain(
                             .collect(),
                     });
             let (counting, days) = match &t.deadline {
-                Some(d) => counted(cal, d, t.kind),
+                Some(d) => counted(cal, d, t.kind, &t.paused),
                 None if t.start.is_some() => (
                     Some("due immediately when it starts".to_owned()),
                     Vec::new(),
@@ -231,7 +231,12 @@ pub fn long_day(d: NaiveDate) -> String {
     d.format("%a %-d %b %Y").to_string()
 }
 
-fn counted(cal: &Calendar, d: &DeadlineInfo, kind: TimerKind) -> (Option<String>, Vec<DayLine>) {
+fn counted(
+    cal: &Calendar,
+    d: &DeadlineInfo,
+    kind: TimerKind,
+    paused: &[Paused],
+) -> (Option<String>, Vec<DayLine>) {
     let from = long_day(d.from_date);
     let last = long_day(d.last_day);
     let reminder = if kind == TimerKind::PartnerResponseReminder {
@@ -246,13 +251,32 @@ fn counted(cal: &Calendar, d: &DeadlineInfo, kind: TimerKind) -> (Option<String>
         );
         return (Some(text), Vec::new());
     }
-    let text = format!(
-        "{} business days after d0 = {from} ({}, calendar {}): the {}th business day strictly after d0 is {last}; the deadline passes at the start of the next local day{reminder}",
-        d.days,
-        d.time_zone,
-        cal.id(),
-        d.days
-    );
+    // A pause adds the business days after its first local date up to and including its last
+    // (as `decision_run` counts them): those are the partner's, not counted towards the SLA.
+    let local = |t: DateTime<Utc>| t.with_timezone(&d.time_zone).date_naive();
+    let pauses: Vec<(NaiveDate, NaiveDate)> = paused
+        .iter()
+        .filter_map(|p| Some((local(p.from), local(p.to?))))
+        .collect();
+    let is_paused = |date: NaiveDate| pauses.iter().any(|(a, b)| *a < date && date <= *b);
+    let added: u32 = paused.iter().map(|p| p.business_days).sum();
+    let own = d.days.saturating_sub(added);
+    let text = if added == 0 {
+        format!(
+            "{} business days after d0 = {from} ({}, calendar {}): the {}th business day strictly after d0 is {last}; the deadline passes at the start of the next local day{reminder}",
+            d.days,
+            d.time_zone,
+            cal.id(),
+            d.days
+        )
+    } else {
+        format!(
+            "{own} business days after d0 = {from} ({}, calendar {}), plus {added} paused business day(s) of the partner's: the {}th business day strictly after d0 is {last}; the deadline passes at the start of the next local day",
+            d.time_zone,
+            cal.id(),
+            d.days
+        )
+    };
     let mut days = Vec::new();
     let mut n = 0;
     let mut day = d.from_date.succ_opt();
@@ -262,12 +286,21 @@ fn counted(cal: &Calendar, d: &DeadlineInfo, kind: TimerKind) -> (Option<String>
             Some(local) if **local != *h.name => format!("{local} ({})", h.name),
             _ => h.name.to_string(),
         });
-        let counted = cal.is_business_day(date);
+        let business = cal.is_business_day(date);
+        let counted = business && !is_paused(date);
         let (why, text) = if counted {
             n += 1;
             (
                 None,
-                format!("{} counted: business day {n} of {}", long_day(date), d.days),
+                format!("{} counted: business day {n} of {own}", long_day(date)),
+            )
+        } else if business {
+            (
+                Some("paused"),
+                format!(
+                    "{} skipped: paused (partner action required)",
+                    long_day(date)
+                ),
             )
         } else {
             match (weekend, &holiday) {

@@ -9,6 +9,7 @@
 //! - `table`, `json`, `csv`, `html`: the four sinks of `dry-run --format`.
 //! - [`explain`]: one claim's timers day by day (pure), and its text rendering.
 
+mod chart;
 mod csv;
 pub mod explain;
 mod explain_text;

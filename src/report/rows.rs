@@ -112,6 +112,9 @@ pub struct Row {
     pub incentive: bool,
     /// Emails sent.
     pub emails: Vec<RowEmail>,
+    /// The worker's stored pending timers of this claim were computed with calendars other than
+    /// those in force: the next pass recomputes them, and this row's deadline is the new one.
+    pub computed_with_older_calendars: bool,
 }
 
 impl Row {
@@ -305,6 +308,7 @@ fn row(
                     .collect()
             })
             .unwrap_or_default(),
+        computed_with_older_calendars: false,
     }
 }
 
@@ -338,6 +342,7 @@ pub(crate) fn sample_row(when: When, outcome: &str) -> Row {
             to: "claims@nordljus.example".into(),
             locale: "sv-SE".into(),
         }],
+        computed_with_older_calendars: false,
     }
 }
 

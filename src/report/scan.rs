@@ -1,7 +1,7 @@
 //! Every claim, page by page (`claims_page` + `facts`), turned into rows and handed to a sink as
 //! they come: memory holds one page, the summary and what the sink chooses to keep.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::calendar::Calendars;
 use crate::store::{ChangedClaim, DeadEmail, Hold, Repairs, Store};
@@ -37,13 +37,26 @@ pub struct ScanInput<'a> {
     pub filter: &'a Filter,
 }
 
-type Page = (Vec<ChangedClaim>, HashMap<String, ClaimFacts>);
+/// A page of claims, their facts, and those whose stored timers used other calendars.
+type Page = (
+    Vec<ChangedClaim>,
+    HashMap<String, ClaimFacts>,
+    HashSet<String>,
+);
 
-async fn fetch<S: Store>(store: &S, after: String) -> Result<Page, ReportError> {
+async fn fetch<S: Store>(store: &S, after: String, fingerprint: &str) -> Result<Page, ReportError> {
     let page = store.claims_page(&after, PAGE).await?;
     let ids: Vec<String> = page.iter().map(|c| c.id.clone()).collect();
     let facts = store.facts(&ids).await?;
-    Ok((page, facts))
+    let older = match (ids.first(), ids.last()) {
+        (Some(first), Some(last)) => store
+            .older_calendar_claims(fingerprint, first, last)
+            .await?
+            .into_iter()
+            .collect(),
+        _ => HashSet::new(),
+    };
+    Ok((page, facts, older))
 }
 
 /// The rows of each claim of a page, in page order, computed on two threads (pure work).
@@ -100,15 +113,17 @@ pub async fn scan<S: Repairs>(
         .into_iter()
         .map(|h| (h.claim_id.clone(), h))
         .collect();
-    let mut next = Some(fetch(store, String::new()).await?);
-    while let Some((page, facts)) = next.take() {
+    let fingerprint = input.calendars.fingerprint();
+    let fingerprint = fingerprint.as_str();
+    let mut next = Some(fetch(store, String::new(), fingerprint).await?);
+    while let Some((page, facts, older)) = next.take() {
         let Some(last) = page.last() else { break };
         let more = page.len() as i64 == PAGE;
         let last_id = last.id.clone();
         // The next page is read while this one is evaluated and written.
         let fetch_next = async {
             if more {
-                fetch(store, last_id).await.map(Some)
+                fetch(store, last_id, fingerprint).await.map(Some)
             } else {
                 Ok(None)
             }
@@ -139,8 +154,14 @@ pub async fn scan<S: Repairs>(
                         summary.add_problem(&p);
                         sink.problem(&p)?;
                     }
-                    ClaimRows::Rows(rows) => {
+                    ClaimRows::Rows(mut rows) => {
                         summary.claims_matched += 1;
+                        if rows.first().is_some_and(|r| older.contains(&r.claim_id)) {
+                            summary.claims_computed_with_older_calendars += 1;
+                            for r in &mut rows {
+                                r.computed_with_older_calendars = true;
+                            }
+                        }
                         for r in &rows {
                             summary.add_row(r);
                             sink.row(r)?;

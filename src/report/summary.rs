@@ -53,6 +53,9 @@ pub struct Summary {
     pub problems: u64,
     /// Dead-lettered emails.
     pub dead_emails: u64,
+    /// Claims shown whose stored pending timers were computed with calendars other than those
+    /// in force (their rows say `computed_with_older_calendars`).
+    pub claims_computed_with_older_calendars: u64,
     /// Per action.
     pub by_action: BTreeMap<String, ActionCount>,
     /// Rows due on the pass at `at` (any due day, overdue included).
@@ -86,6 +89,7 @@ impl Summary {
             sla_breaches_horizon: 0,
             problems: 0,
             dead_emails: 0,
+            claims_computed_with_older_calendars: 0,
             by_action: BTreeMap::new(),
             due_now: DayCount::default(),
             by_day,

@@ -112,6 +112,11 @@ fn row_lines(r: &Row, w: &mut impl Write) -> io::Result<()> {
         );
         writeln!(w, "{}", fit(&s, WIDTH))?;
     }
+    if r.computed_with_older_calendars {
+        let s =
+            format!("{pad}computed with older calendars: the next pass recomputes this deadline");
+        writeln!(w, "{}", fit(&s, WIDTH))?;
+    }
     if r.outcome != "fired" {
         writeln!(w, "{}", fit(&format!("{pad}{}", r.outcome_text()), WIDTH))?;
     }
@@ -144,6 +149,13 @@ fn write_summary(out: &mut dyn Write, s: &Summary) -> io::Result<()> {
         "SLA breaches now {}, within horizon {}; claims with problems {}; dead-lettered emails {}",
         s.sla_breaches_now, s.sla_breaches_horizon, s.problems, s.dead_emails
     )?;
+    if s.claims_computed_with_older_calendars > 0 {
+        writeln!(
+            out,
+            "claims whose pending timers were computed with older calendars {} (the next pass moves their deadlines to those shown)",
+            s.claims_computed_with_older_calendars
+        )?;
+    }
     writeln!(out, "\nSUMMARY BY ACTION                      NOW  HORIZON")?;
     if s.by_action.is_empty() {
         writeln!(out, "  (nothing due)")?;

@@ -36,6 +36,16 @@ pub async fn connect(config: &DatabaseConfig) -> Result<AnyStore, StoreError> {
     })
 }
 
+impl AnyStore {
+    /// Looks up the optional columns of the `claims` table (`customer_locale`); call at start-up.
+    pub async fn detect_optional_columns(&self) -> Result<(), StoreError> {
+        match self {
+            AnyStore::Postgres(s) => s.detect_optional_columns().await,
+            AnyStore::Sqlite(s) => s.detect_optional_columns().await,
+        }
+    }
+}
+
 /// Calls the same method on whichever backend `self` holds.
 macro_rules! dispatch {
     ($self:ident, $s:ident => $call:expr) => {
@@ -77,6 +87,23 @@ impl Store for AnyStore {
 
     async fn facts(&self, claim_ids: &[String]) -> Result<HashMap<String, ClaimFacts>, StoreError> {
         dispatch!(self, s => s.facts(claim_ids).await)
+    }
+
+    async fn older_calendar_claims(
+        &self,
+        fingerprint: &str,
+        first: &str,
+        last: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        dispatch!(self, s => s.older_calendar_claims(fingerprint, first, last).await)
+    }
+
+    async fn count_older_calendar_claims(
+        &self,
+        fingerprint: &str,
+        cap: i64,
+    ) -> Result<i64, StoreError> {
+        dispatch!(self, s => s.count_older_calendar_claims(fingerprint, cap).await)
     }
 
     async fn state_get(&self, key: &str) -> Result<Option<String>, StoreError> {

@@ -52,6 +52,25 @@ pub trait Store: Send + Sync {
         claim_ids: &[String],
     ) -> impl Future<Output = Result<HashMap<String, ClaimFacts>, StoreError>> + Send;
 
+    /// The claims with ids in `first..=last` whose pending timers were computed with calendars
+    /// other than `fingerprint` ([`Calendars::fingerprint`](crate::calendar::Calendars::fingerprint)
+    /// of those in force): the next pass recomputes them and their deadlines may move.
+    fn older_calendar_claims(
+        &self,
+        fingerprint: &str,
+        first: &str,
+        last: &str,
+    ) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+
+    /// How many claims [`older_calendar_claims`](Store::older_calendar_claims) would list over all
+    /// ids, counted up to `cap + 1` (more than `cap`); 0 at once when the last pass already
+    /// synced with `fingerprint`.
+    fn count_older_calendar_claims(
+        &self,
+        fingerprint: &str,
+        cap: i64,
+    ) -> impl Future<Output = Result<i64, StoreError>> + Send;
+
     /// A value of the worker's own state (`cpor_worker_state`).
     fn state_get(
         &self,
@@ -81,6 +100,9 @@ macro_rules! claim_columns {
     };
 }
 pub(crate) use claim_columns;
+
+/// Worker state key of the calendars' fingerprint the last pass synced with (kept by the worker).
+pub const CALENDAR_FINGERPRINT_KEY: &str = "calendar_fingerprint";
 
 /// `INSERT INTO claims (…) VALUES ($1, …, $24)`: the head both backends' upserts share.
 macro_rules! insert_claim {
@@ -189,7 +211,9 @@ macro_rules! impl_store {
                 .fetch_optional(self.pool())
                 .await?
                 .ok_or_else(|| $crate::store::StoreError::NotFound(id.to_owned()))?;
-                Ok($crate::store::row::read_claim(&row)?)
+                let mut claim = $crate::store::row::read_claim(&row)?;
+                self.customer_locales([&mut claim]).await?;
+                Ok(claim)
             }
 
             async fn count_claims(&self) -> Result<i64, $crate::store::StoreError> {
@@ -211,7 +235,10 @@ macro_rules! impl_store {
                 .bind(limit)
                 .fetch_all(self.pool())
                 .await?;
-                $crate::store::row::changed_claims(&rows)
+                let mut page = $crate::store::row::changed_claims(&rows)?;
+                self.customer_locales($crate::store::optional_columns::parsed(&mut page))
+                    .await?;
+                Ok(page)
             }
 
             async fn history(
@@ -237,6 +264,53 @@ macro_rules! impl_store {
             > {
                 let mut conn = self.pool().acquire().await?;
                 Self::read_facts(&mut conn, claim_ids).await
+            }
+
+            async fn older_calendar_claims(
+                &self,
+                fingerprint: &str,
+                first: &str,
+                last: &str,
+            ) -> Result<Vec<String>, $crate::store::StoreError> {
+                Ok(sqlx::query_scalar(concat!(
+                    "SELECT s.claim_id FROM cpor_claim_sync s WHERE s.claim_id >= $2 ",
+                    "AND s.claim_id <= $3 AND ",
+                    "s.fingerprint <> $1 AND EXISTS (SELECT 1 FROM cpor_timers t ",
+                    "WHERE t.claim_id = s.claim_id AND t.state = ",
+                    $crate::store::state::timer_state!(Pending),
+                    ")",
+                    " ORDER BY s.claim_id"
+                ))
+                .bind(fingerprint)
+                .bind(first)
+                .bind(last)
+                .fetch_all(self.pool())
+                .await?)
+            }
+
+            async fn count_older_calendar_claims(
+                &self,
+                fingerprint: &str,
+                cap: i64,
+            ) -> Result<i64, $crate::store::StoreError> {
+                // The pass that last saw the calendars change recomputed every such claim
+                // before recording their fingerprint: if it matches, none is left.
+                if self.state_get($crate::store::claims::CALENDAR_FINGERPRINT_KEY).await?.as_deref()
+                    == Some(fingerprint)
+                {
+                    return Ok(0);
+                }
+                Ok(sqlx::query_scalar(concat!(
+                    "SELECT count(*) FROM (SELECT 1 FROM cpor_claim_sync s WHERE ",
+                    "s.fingerprint <> $1 AND EXISTS (SELECT 1 FROM cpor_timers t ",
+                    "WHERE t.claim_id = s.claim_id AND t.state = ",
+                    $crate::store::state::timer_state!(Pending),
+                    ") LIMIT $2) x"
+                ))
+                .bind(fingerprint)
+                .bind(cap.saturating_add(1))
+                .fetch_one(self.pool())
+                .await?)
             }
 
             async fn state_get(&self, key: &str) -> Result<Option<String>, $crate::store::StoreError> {

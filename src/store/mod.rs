@@ -22,6 +22,7 @@ mod bind;
 mod claims;
 mod columns;
 mod console;
+mod optional_columns;
 mod outbox;
 mod postgres;
 mod postgres_writes;
@@ -39,7 +40,7 @@ pub use crate::lifecycle::{HistoryEntry, StatusChange};
 
 pub use any::{AnyStore, connect};
 pub use bind::format_ts;
-pub use claims::Store;
+pub use claims::{CALENDAR_FINGERPRINT_KEY, Store};
 pub use columns::{CLAIM_COLUMNS, ClaimsTable, claims_table_columns};
 pub use console::{ClaimHit, ConsoleReads, OverviewCounts, TimerRecord};
 pub use outbox::Outbox;

@@ -8,6 +8,7 @@ use sqlx::postgres::{PgPool, PgPoolOptions, Postgres};
 
 use super::claims::{impl_store, insert_claim};
 use super::console::impl_console;
+use super::optional_columns::impl_optional_columns;
 use super::outbox::impl_outbox;
 use super::repair::impl_repairs;
 use super::timer_index::impl_timer_index;
@@ -24,6 +25,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres
 #[derive(Clone, Debug)]
 pub struct PgStore {
     pool: PgPool,
+    /// The `claims` table has the optional `customer_locale` column (found at start-up).
+    customer_locale: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl PgStore {
@@ -34,12 +37,18 @@ impl PgStore {
             .acquire_timeout(std::time::Duration::from_secs(10))
             .connect(url)
             .await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            customer_locale: Default::default(),
+        })
     }
 
     /// Wraps an existing pool.
     pub fn from_pool(pool: PgPool) -> Self {
-        Self { pool }
+        Self {
+            pool,
+            customer_locale: Default::default(),
+        }
     }
 
     /// The underlying pool (tests and benchmarks insert rows through it).
@@ -81,6 +90,7 @@ impl_store!(
 
         async fn migrate(&self) -> Result<(), StoreError> {
             MIGRATOR.run(&self.pool).await?;
+            self.detect_optional_columns().await?;
             Ok(())
         }
     }
@@ -100,3 +110,9 @@ impl_outbox!(PgStore, skip_locked = " FOR UPDATE SKIP LOCKED");
 impl_repairs!(PgStore, lock = " FOR UPDATE", in_ids = "= ANY($1)");
 
 impl_console!(PgStore, ilike = "ILIKE");
+
+impl_optional_columns!(
+    PgStore,
+    has_customer_locale = "SELECT count(*) FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = 'claims' AND column_name = 'customer_locale'",
+    in_ids = "= ANY($1)"
+);

@@ -13,6 +13,7 @@ use sqlx::sqlite::{
 
 use super::claims::{impl_store, insert_claim};
 use super::console::impl_console;
+use super::optional_columns::impl_optional_columns;
 use super::outbox::impl_outbox;
 use super::repair::impl_repairs;
 use super::timer_index::impl_timer_index;
@@ -29,6 +30,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// The `claims` table has the optional `customer_locale` column (found at start-up).
+    customer_locale: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl SqliteStore {
@@ -43,7 +46,10 @@ impl SqliteStore {
             .max_connections(max_connections)
             .connect_with(options)
             .await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            customer_locale: Default::default(),
+        })
     }
 
     /// The underlying pool (tests insert rows through it).
@@ -76,6 +82,7 @@ impl_store!(
             .fetch_one(&self.pool)
             .await?;
             MIGRATOR.run(&self.pool).await?;
+            self.detect_optional_columns().await?;
             if had_claims == 0 {
                 // SQLite lets a TEXT PRIMARY KEY be NULL; a claims table the worker creates
                 // refuses it (one the main system made keeps its own rules: NULL ids are
@@ -114,3 +121,10 @@ impl_repairs!(
 );
 
 impl_console!(SqliteStore, ilike = "LIKE");
+
+impl_optional_columns!(
+    SqliteStore,
+    has_customer_locale =
+        "SELECT count(*) FROM pragma_table_info('claims') WHERE lower(name) = 'customer_locale'",
+    in_ids = "IN (SELECT value FROM json_each($1))"
+);

@@ -337,7 +337,9 @@ macro_rules! impl_timer_index {
                         .into_iter()
                         .map(|c| (c.id.clone(), c))
                         .collect();
-                let existing: std::collections::HashSet<String> =
+                let parsed = $crate::store::optional_columns::parsed(claims.values_mut());
+                self.customer_locales_on(&mut tx, parsed).await?;
+                                let existing: std::collections::HashSet<String> =
                     sqlx::query_scalar(concat!("SELECT id FROM claims WHERE id ", $in))
                         .bind(Ids(&ids))
                         .fetch_all(&mut *tx)

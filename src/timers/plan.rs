@@ -234,7 +234,14 @@ impl Planner<'_> {
                 name: name.clone(),
                 address: address.clone(),
             },
-            locale: locale_with_region(&c.locale, &c.country),
+            locale: locale_with_region(
+                if to_customer {
+                    c.customer_email_locale()
+                } else {
+                    &c.locale
+                },
+                &c.country,
+            ),
             claim_id: c.id.clone(),
             partner_name: c.partner_name.clone(),
             customer_name: c.customer_name.clone(),

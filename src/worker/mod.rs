@@ -20,7 +20,7 @@ pub use decide::{Decided, decide, sync_claim};
 pub use deliver::{DeliverOutcome, Mailer};
 
 /// Worker state key of the calendars' fingerprint the pending timers were computed with.
-const FINGERPRINT_KEY: &str = "calendar_fingerprint";
+const FINGERPRINT_KEY: &str = crate::store::CALENDAR_FINGERPRINT_KEY;
 /// Claims read per sync page.
 const SYNC_PAGE: i64 = 5000;
 /// Pages at least this large are computed on every core.
@@ -129,12 +129,7 @@ pub struct TickOutcome {
 impl Engine {
     /// The fingerprint of all calendars in force, as stored.
     pub fn fingerprint(&self) -> String {
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for cal in self.calendars.iter() {
-            h ^= cal.fingerprint();
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-        format!("{h:016x}")
+        self.calendars.fingerprint()
     }
 
     /// Recomputes the timers of every claim that changed (or must be recomputed) since the last pass.

@@ -171,7 +171,8 @@ async fn csv_has_the_documented_header(db: &TestStore) {
     assert_eq!(
         lines.next().unwrap(),
         "record,when,claim_id,status,country,timer,started_at,due_at,last_day,deadline_utc,\
-         deadline_local,time_zone,business_days_left,action,outcome,new_status,sla_breach,emails,problem"
+         deadline_local,time_zone,business_days_left,action,outcome,new_status,sla_breach,emails,problem,\
+         computed_with_older_calendars"
     );
     let rows: Vec<&str> = lines.collect();
     assert!(!rows.is_empty());

@@ -165,11 +165,64 @@ async fn decision_sla_fires_on_the_exact_day_with_two_rounds_paused(store: AnySt
             ),
         ]
     );
+    // The days from d0+1 to the last day, by hand: the partner's days are paused, not
+    // counted, and the reviewer's are numbered 1..=10 of 10.
+    let days: Vec<(String, bool, Option<u64>, Option<String>)> = timer["days"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["date"].as_str().unwrap().to_owned(),
+                d["counted"].as_bool().unwrap(),
+                d["number"].as_u64(),
+                d["skipped_because"].as_str().map(str::to_owned),
+            )
+        })
+        .collect();
+    let n = |date: &str, k: u64| (date.to_owned(), true, Some(k), None);
+    let skip = |date: &str, why: &str| (date.to_owned(), false, None, Some(why.to_owned()));
+    assert_eq!(
+        days,
+        [
+            n("2027-02-02", 1),
+            n("2027-02-03", 2),
+            skip("2027-02-04", "paused"),
+            skip("2027-02-05", "paused"),
+            skip("2027-02-06", "weekend"),
+            skip("2027-02-07", "weekend"),
+            n("2027-02-08", 3),
+            n("2027-02-09", 4),
+            skip("2027-02-10", "paused"),
+            skip("2027-02-11", "paused"),
+            skip("2027-02-12", "paused"),
+            skip("2027-02-13", "weekend"),
+            skip("2027-02-14", "weekend"),
+            skip("2027-02-15", "paused"),
+            n("2027-02-16", 5),
+            n("2027-02-17", 6),
+            n("2027-02-18", 7),
+            n("2027-02-19", 8),
+            skip("2027-02-20", "weekend"),
+            skip("2027-02-21", "weekend"),
+            n("2027-02-22", 9),
+            n("2027-02-23", 10),
+        ]
+    );
     let mut text = Vec::new();
     cpor_worker::report::write_explanation(&mut text, &x).unwrap();
     let text = String::from_utf8(text).unwrap();
     assert!(text.contains("decision_sla"), "{text}");
     assert!(text.contains("paused"), "{text}");
+    assert!(
+        text.contains("Thu 4 Feb 2027 skipped: paused (partner action required)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Tue 23 Feb 2027 counted: business day 10 of 10"),
+        "{text}"
+    );
+    assert!(!text.contains("of 16"), "{text}");
 
     // Not a second early; exactly at the end of the tenth day.
     tick(&store, "2027-02-23T22:59:59Z").await;
