@@ -6,10 +6,14 @@
 //! zero), 1,000 problems, 20,000 SLA breaches, 100 held claims.
 //! `cargo bench --bench console`; `CPOR_BENCH_REQUESTS` (default 15) requests of each.
 
+#[path = "support/pg.rs"]
+#[allow(dead_code)]
+mod pg;
 #[path = "../tests/it/harness/pgcluster.rs"]
 #[allow(dead_code)]
 mod pgcluster;
 
+use pg::print_settings;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::Arc;
@@ -56,14 +60,7 @@ fn main() {
         let mut url = url::Url::parse(&cluster.admin_url()).expect("url");
         url.set_path("postgres");
         let pg = PgStore::connect(url.as_str(), 8).await.expect("open");
-        for setting in ["fsync", "synchronous_commit", "server_version"] {
-            let v: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SHOW {setting}")))
-                .fetch_one(pg.pool())
-                .await
-                .expect("show");
-            print!("{setting}={v} ");
-        }
-        println!();
+        print_settings(pg.pool()).await;
         let store = AnyStore::Postgres(pg.clone());
         store.migrate().await.expect("migrate");
         let started = Instant::now();

@@ -8,10 +8,13 @@
 //! `cargo bench --bench scale`; `CPOR_BENCH_SIZES` (default `100000,1000000,5000000`) and
 //! `CPOR_BENCH_REPLICAS` (default `1,2,4`) choose the table's rows and columns.
 
+#[path = "support/pg.rs"]
+mod pg;
 #[path = "../tests/it/harness/pgcluster.rs"]
 #[allow(dead_code)]
 mod pgcluster;
 
+use pg::{admin_exec, claims_sql, db_url, print_settings};
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Instant;
@@ -30,22 +33,6 @@ fn list(key: &str, default: &str) -> Vec<i64> {
         .collect()
 }
 
-fn db_url(admin: &str, db: &str) -> String {
-    let mut url = url::Url::parse(admin).expect("url");
-    url.set_path(db);
-    url.to_string()
-}
-
-async fn admin_exec(admin: &str, sql: String) {
-    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(admin)
-        .await
-        .expect("connect");
-    sqlx::query(sqlx::AssertSqlSafe(sql))
-        .execute(&mut conn)
-        .await
-        .expect("admin statement");
-}
-
 /// What `replicas` processes of `cpor-worker tick --at AT` did together.
 struct Run {
     seconds: f64,
@@ -54,9 +41,14 @@ struct Run {
 
 /// Starts `replicas` `tick` processes at once and waits for all; fails on any failure.
 fn ticks(config: &std::path::Path, url: &str, at: &str, replicas: i64) -> Run {
+    // Each replica's log goes to a file beside the config (a pipe nobody reads would stop it).
+    let logs: Vec<std::path::PathBuf> = (0..replicas)
+        .map(|i| config.with_file_name(format!("replica-{i}.log")))
+        .collect();
     let started = Instant::now();
-    let children: Vec<_> = (0..replicas)
-        .map(|_| {
+    let children: Vec<_> = logs
+        .iter()
+        .map(|log| {
             Command::new(env!("CARGO_BIN_EXE_cpor-worker"))
                 .arg("--config")
                 .arg(config)
@@ -64,13 +56,13 @@ fn ticks(config: &std::path::Path, url: &str, at: &str, replicas: i64) -> Run {
                 .env("CPOR_DATABASE_URL", url)
                 .env("CPOR_LOG_FORMAT", "json")
                 .stdout(Stdio::null())
-                .stderr(Stdio::piped())
+                .stderr(std::fs::File::create(log).expect("log file"))
                 .spawn()
                 .expect("start cpor-worker tick")
         })
         .collect();
     let mut max_rss_kib = 0;
-    for child in children {
+    for (child, log) in children.into_iter().zip(&logs) {
         let pid = i32::try_from(child.id()).expect("pid");
         let mut status = 0;
         // SAFETY: `rusage` is plain data the call fills in; `pid` is our own child, waited for once.
@@ -79,10 +71,7 @@ fn ticks(config: &std::path::Path, url: &str, at: &str, replicas: i64) -> Run {
         let got = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
         assert_eq!(got, pid, "wait4");
         if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
-            let mut err = String::new();
-            if let Some(mut e) = child.stderr {
-                std::io::Read::read_to_string(&mut e, &mut err).ok();
-            }
+            let err = std::fs::read_to_string(log).unwrap_or_default();
             panic!("cpor-worker tick --at {at} failed: {err}");
         }
         max_rss_kib = max_rss_kib.max(usage.ru_maxrss);
@@ -100,23 +89,10 @@ async fn seed(admin: &str, db: &str, claims: i64) -> f64 {
     let pg = PgStore::connect(&db_url(admin, db), 2).await.expect("open");
     pg.migrate().await.expect("migrate");
     let started = Instant::now();
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO claims (id, status, partner_name, partner_email, customer_name, customer_email, \
-         products, country, locale, submitted_at, review_started_at, rejected_at, rejection_reason, \
-         updated_at, version) \
-         SELECT 'c' || lpad(g::text, 8, '0'), \
-           CASE WHEN g % 10 = 0 THEN 'rejected' WHEN g % 3 = 0 THEN 'submitted' WHEN g % 3 = 1 THEN 'under_review' ELSE 'draft' END, \
-           'Partner ' || g, 'p' || g || '@partner.example', 'Customer ' || g, 'c' || g || '@customer.example', \
-           'Dynamics 365 Sales', (ARRAY['SE','US','GB','DE'])[1 + g % 4], 'en', \
-           TIMESTAMPTZ '2026-11-23T09:00:00Z', TIMESTAMPTZ '2026-11-24T09:00:00Z', \
-           CASE WHEN g % 10 = 0 THEN TIMESTAMPTZ '2026-11-25T08:00:00Z' END, \
-           CASE WHEN g % 10 = 0 THEN 'insufficient_poe' END, \
-           TIMESTAMPTZ '2026-06-01T00:00:00Z' + (g % 100000) * INTERVAL '1 minute', 1 \
-         FROM generate_series(1, {claims}) g"
-    )))
-    .execute(pg.pool())
-    .await
-    .expect("insert claims");
+    sqlx::query(sqlx::AssertSqlSafe(claims_sql(claims, "g % 10 = 0")))
+        .execute(pg.pool())
+        .await
+        .expect("insert claims");
     let insert_s = started.elapsed().as_secs_f64();
     sqlx::query("ANALYZE")
         .execute(pg.pool())
@@ -141,23 +117,11 @@ async fn main() {
     )
     .expect("config");
     drop(f);
-    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin)
-        .await
-        .expect("connect");
-    for setting in [
-        "fsync",
-        "synchronous_commit",
-        "shared_buffers",
-        "server_version",
-    ] {
-        let v: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SHOW {setting}")))
-            .fetch_one(&mut conn)
-            .await
-            .expect("show");
-        print!("{setting}={v} ");
-    }
+    let admin_pool = sqlx::PgPool::connect(&admin).await.expect("connect");
+    print_settings(&admin_pool).await;
+    admin_pool.close().await;
     println!(
-        "\ncpus {}, timers.batch_size 5000, database.max_connections 4 per replica",
+        "cpus {}, timers.batch_size 5000, database.max_connections 4 per replica",
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
 

@@ -9,10 +9,13 @@
 //! Uses CPOR_BENCH_DATABASE_URL (an admin URL) if set, else starts a throwaway cluster with
 //! PostgreSQL's default settings.
 
+#[path = "support/pg.rs"]
+mod pg;
 #[path = "../tests/it/harness/pgcluster.rs"]
 #[allow(dead_code)]
 mod pgcluster;
 
+use pg::{admin_exec, claims_sql, db_url, print_settings};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -36,22 +39,6 @@ fn env_num(key: &str, default: i64) -> i64 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-fn db_url(admin: &str, db: &str) -> String {
-    let mut url = url::Url::parse(admin).expect("url");
-    url.set_path(db);
-    url.to_string()
-}
-
-async fn admin_exec(admin: &str, sql: String) {
-    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(admin)
-        .await
-        .expect("connect");
-    sqlx::query(sqlx::AssertSqlSafe(sql))
-        .execute(&mut conn)
-        .await
-        .expect("admin statement");
 }
 
 async fn scalar_i64(pool: &PgPool, sql: &'static str) -> i64 {
@@ -141,19 +128,8 @@ async fn main() {
     let pg = PgStore::connect(&db_url(&admin, &db), 8)
         .await
         .expect("open");
-    for setting in [
-        "fsync",
-        "synchronous_commit",
-        "shared_buffers",
-        "server_version",
-    ] {
-        let v: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SHOW {setting}")))
-            .fetch_one(pg.pool())
-            .await
-            .expect("show");
-        print!("{setting}={v} ");
-    }
-    println!("\nclaims {claims}, due {due}, worker batch_size {batch}, floor batch {FLOOR_BATCH}");
+    print_settings(pg.pool()).await;
+    println!("claims {claims}, due {due}, worker batch_size {batch}, floor batch {FLOOR_BATCH}");
     let store = AnyStore::Postgres(pg.clone());
     store.migrate().await.expect("migrate");
 
@@ -161,19 +137,9 @@ async fn main() {
     // rejected by a reviewer an hour before the pass: their rejection notice is due (history
     // row, outbox row, fired timer).
     let started = Instant::now();
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO claims (id, status, partner_name, partner_email, customer_name, customer_email, \
-         products, country, locale, submitted_at, review_started_at, rejected_at, rejection_reason, \
-         updated_at, version) \
-         SELECT 'c' || lpad(g::text, 8, '0'), \
-           CASE WHEN g <= {due} THEN 'rejected' WHEN g % 3 = 0 THEN 'submitted' WHEN g % 3 = 1 THEN 'under_review' ELSE 'draft' END, \
-           'Partner ' || g, 'p' || g || '@partner.example', 'Customer ' || g, 'c' || g || '@customer.example', \
-           'Dynamics 365 Sales', (ARRAY['SE','US','GB','DE'])[1 + g % 4], 'en', \
-           TIMESTAMPTZ '2026-11-23T09:00:00Z', TIMESTAMPTZ '2026-11-24T09:00:00Z', \
-           CASE WHEN g <= {due} THEN TIMESTAMPTZ '2026-11-25T08:00:00Z' END, \
-           CASE WHEN g <= {due} THEN 'insufficient_poe' END, \
-           TIMESTAMPTZ '2026-06-01T00:00:00Z' + (g % 100000) * INTERVAL '1 minute', 1 \
-         FROM generate_series(1, {claims}) g"
+    sqlx::query(sqlx::AssertSqlSafe(claims_sql(
+        claims,
+        &format!("g <= {due}"),
     )))
     .execute(pg.pool())
     .await

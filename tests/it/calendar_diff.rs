@@ -23,7 +23,7 @@ fn t(s: &str) -> DateTime<Utc> {
 }
 
 /// A calendar folder with Sweden plus a one-off closure on Tue 5 January 2027.
-fn closure_dir() -> tempfile::TempDir {
+pub(crate) fn closure_dir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let se = std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("config/calendars/se.toml"),
@@ -34,7 +34,7 @@ fn closure_dir() -> tempfile::TempDir {
     dir
 }
 
-fn engine(dir: &Path) -> Engine {
+pub(crate) fn engine(dir: &Path) -> Engine {
     Engine {
         calendars: Arc::new(Calendars::load(dir, &[]).unwrap()),
         settings: TimerSettings {

@@ -5,15 +5,13 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use chrono::{DateTime, Duration, Utc};
-use cpor_worker::calendar::Calendars;
+use chrono::{DateTime, Utc};
 use cpor_worker::claim::ClaimRow;
 use cpor_worker::console::{Console, PassLog, router};
 use cpor_worker::store::Store;
-use cpor_worker::timers::TimerSettings;
-use cpor_worker::worker::Engine;
 use serde_json::Value;
 
+use crate::calendar_diff::{closure_dir, engine};
 use crate::console_http::request;
 use crate::harness::{self, TestStore};
 
@@ -25,29 +23,6 @@ fn t(s: &str) -> DateTime<Utc> {
 
 fn builtin_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("config/calendars")
-}
-
-/// Sweden plus a one-off closure on Tue 5 January 2027: the calendars "in force" after a change.
-fn closure_dir() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let se = std::fs::read_to_string(builtin_dir().join("se.toml")).unwrap();
-    let extra = "\n[[date]]\ndate = 2027-01-05\nname = \"Office move\"\ngroup = \"closures\"\nkind = \"closure\"\n";
-    std::fs::write(dir.path().join("se.toml"), se + extra).unwrap();
-    dir
-}
-
-fn engine(dir: &Path) -> Engine {
-    Engine {
-        calendars: Arc::new(Calendars::load(dir, &[]).unwrap()),
-        settings: TimerSettings {
-            reminder_lead_business_days: 0,
-            max_first_sight_age: Duration::days(14),
-            never_shorten_communicated: true,
-        },
-        batch_size: 50,
-        template_version: None,
-        stop: tokio_util::sync::CancellationToken::new(),
-    }
 }
 
 /// A claim waiting for the partner since Mon 4 Jan 2027 10:00 UTC (a 5-business-day window).

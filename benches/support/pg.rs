@@ -1,0 +1,57 @@
+//! What the PostgreSQL benches share: database URLs, admin statements, the settings they print
+//! and the generated claims.
+
+/// `admin` with its database replaced by `db`.
+pub fn db_url(admin: &str, db: &str) -> String {
+    let mut url = url::Url::parse(admin).expect("url");
+    url.set_path(db);
+    url.to_string()
+}
+
+/// Runs one statement (CREATE/DROP DATABASE …) on a connection of its own.
+pub async fn admin_exec(admin: &str, sql: String) {
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(admin)
+        .await
+        .expect("connect");
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .execute(&mut conn)
+        .await
+        .expect("admin statement");
+}
+
+/// Prints the server settings a figure depends on (durability first) on one line.
+pub async fn print_settings(pool: &sqlx::PgPool) {
+    for setting in [
+        "fsync",
+        "synchronous_commit",
+        "shared_buffers",
+        "server_version",
+    ] {
+        let v: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SHOW {setting}")))
+            .fetch_one(pool)
+            .await
+            .expect("show");
+        print!("{setting}={v} ");
+    }
+    println!();
+}
+
+/// Inserts `claims` claims (SE/US/GB/DE; submitted / under review / draft) of which those
+/// matching the SQL predicate `rejected` on `g` (1..=claims) were rejected at 08:00 on
+/// 2026-11-25 (their rejection notice is due at a 09:00 pass).
+pub fn claims_sql(claims: i64, rejected: &str) -> String {
+    format!(
+        "INSERT INTO claims (id, status, partner_name, partner_email, customer_name, customer_email, \
+         products, country, locale, submitted_at, review_started_at, rejected_at, rejection_reason, \
+         updated_at, version) \
+         SELECT 'c' || lpad(g::text, 8, '0'), \
+           CASE WHEN {rejected} THEN 'rejected' WHEN g % 3 = 0 THEN 'submitted' WHEN g % 3 = 1 THEN 'under_review' ELSE 'draft' END, \
+           'Partner ' || g, 'p' || g || '@partner.example', 'Customer ' || g, 'c' || g || '@customer.example', \
+           'Dynamics 365 Sales', (ARRAY['SE','US','GB','DE'])[1 + g % 4], 'en', \
+           TIMESTAMPTZ '2026-11-23T09:00:00Z', TIMESTAMPTZ '2026-11-24T09:00:00Z', \
+           CASE WHEN {rejected} THEN TIMESTAMPTZ '2026-11-25T08:00:00Z' END, \
+           CASE WHEN {rejected} THEN 'insufficient_poe' END, \
+           TIMESTAMPTZ '2026-06-01T00:00:00Z' + (g % 100000) * INTERVAL '1 minute', 1 \
+         FROM generate_series(1, {claims}) g"
+    )
+}
