@@ -9,6 +9,7 @@ mod lists;
 mod pages;
 mod passes;
 
+use crate::report::SORT_JS;
 use std::sync::{Arc, LazyLock};
 
 use axum::Router;
@@ -71,10 +72,6 @@ impl Console {
         }
     }
 }
-
-/// The inline script that sorts a `table.sortable` by the clicked header, shared by the console
-/// and the static `dry-run --format html` report.
-pub(crate) const SORT_JS: &str = include_str!("templates/sort.js");
 
 /// The console's `Content-Security-Policy`: nothing from elsewhere, inline styles, and only the
 /// one inline script whose hash it names.

@@ -259,11 +259,7 @@ impl<W: Write> Sink for HtmlSink<W> {
             }
             writeln!(out, "</tbody></table>")?;
         }
-        writeln!(
-            out,
-            "<script>{}</script>\n</body></html>",
-            crate::console::SORT_JS
-        )?;
+        writeln!(out, "<script>{}</script>\n</body></html>", super::SORT_JS)?;
         out.flush()
     }
 }

@@ -21,6 +21,9 @@ mod spill;
 mod summary;
 mod table;
 
+/// The inline script that sorts a `table.sortable` by the clicked header, shared by the static
+/// `dry-run --format html` report and the console.
+pub(crate) const SORT_JS: &str = include_str!("sort.js");
 use std::io::Write;
 
 use chrono::{DateTime, Duration, Utc};
