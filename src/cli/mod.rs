@@ -17,6 +17,7 @@ mod run;
 mod send_test_email;
 mod store;
 mod tick;
+pub use tick::mailer_settings;
 mod verify_token;
 
 pub use check_config::{load_config, warn_if_demo_secret};

@@ -10,7 +10,7 @@ use crate::calendar::Calendars;
 use crate::config::Config;
 use crate::mail::{Templates, transport_from_config};
 use crate::timers::TimerSettings;
-use crate::worker::{Engine, Mailer, TickOutcome};
+use crate::worker::{Engine, Mailer, MailerSettings, TickOutcome};
 
 /// Loads the calendars and timer settings a pass needs.
 pub fn engine(config: &Config) -> anyhow::Result<Engine> {
@@ -29,12 +29,23 @@ pub fn engine(config: &Config) -> anyhow::Result<Engine> {
     })
 }
 
+/// What the mailer takes of the settings.
+pub fn mailer_settings(config: &Config) -> MailerSettings {
+    MailerSettings {
+        from: config.mail.from.clone(),
+        dashboard_url: config.dashboard_url.clone(),
+        decline_url: config.decline_url.clone(),
+        secret: config.consent_secret.clone(),
+        ops_to: config.mail.ops_alert_to.clone(),
+    }
+}
+
 /// Loads the templates and opens the configured transport (SMTP, or the outbox folder).
 pub fn mailer(config: &Config) -> anyhow::Result<Mailer> {
     let templates = Templates::load(&config.templates_dir).context("loading email templates")?;
     let transport = transport_from_config(&config.mail).context("setting up email delivery")?;
     Ok(Mailer::new(
-        config,
+        mailer_settings(config),
         Arc::new(templates),
         Arc::from(transport),
         config.mail.smtp_pool_size as usize,

@@ -10,7 +10,7 @@ use tracing::Instrument;
 use url::Url;
 
 use crate::calendar::start_of_local_day;
-use crate::config::{Config, Secret};
+use crate::config::Secret;
 use crate::mail::context::{
     ClaimRejected, ConsentRequest, ForwardedToIncentiveEvaluation, PartnerApprovalNotice,
     PartnerResponseReminder, SlaAlertDigest, SlaBreach, split_products,
@@ -28,6 +28,21 @@ use crate::timers::{CONSENT_WINDOW_DAYS, EmailKind, EmailPlan, TimerKind};
 
 /// How long a taken email is reserved for one attempt before another sender may retry it.
 const LEASE: Duration = Duration::minutes(5);
+
+/// What the mailer needs of the settings (made from them at the edge, `cli::tick::mailer_settings`).
+#[derive(Clone, Debug)]
+pub struct MailerSettings {
+    /// The sender (`mail.from`).
+    pub from: String,
+    /// The partner dashboard the emails link to.
+    pub dashboard_url: Url,
+    /// Where a customer declines a consent request.
+    pub decline_url: Url,
+    /// Signs the decline links.
+    pub secret: Secret<String>,
+    /// Where SLA breach digests go, if anywhere.
+    pub ops_to: Option<String>,
+}
 
 /// Renders and sends outbox emails.
 pub struct Mailer {
@@ -62,7 +77,7 @@ pub struct DeliverOutcome {
 impl Mailer {
     /// A mailer from settings, loaded templates and a transport.
     pub fn new(
-        config: &Config,
+        settings: MailerSettings,
         templates: Arc<Templates>,
         transport: Arc<dyn Transport>,
         concurrency: usize,
@@ -70,13 +85,13 @@ impl Mailer {
         Mailer {
             templates,
             transport,
-            from: config.mail.from.clone(),
-            dashboard_url: config.dashboard_url.clone(),
-            decline_url: config.decline_url.clone(),
-            secret: config.consent_secret.clone(),
+            from: settings.from,
+            dashboard_url: settings.dashboard_url,
+            decline_url: settings.decline_url,
+            secret: settings.secret,
             retry: RetryPolicy::default(),
             concurrency: concurrency.max(1),
-            ops_to: config.mail.ops_alert_to.clone(),
+            ops_to: settings.ops_to,
         }
     }
 

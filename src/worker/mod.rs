@@ -17,7 +17,7 @@ use crate::store::{ChangedClaim, NULL_ID, Outbox, StoreError, TimerIndex};
 use crate::timers::{Outcome, TimerKind, TimerSettings};
 
 pub use decide::{Decided, decide, sync_claim};
-pub use deliver::{DeliverOutcome, Mailer};
+pub use deliver::{DeliverOutcome, Mailer, MailerSettings};
 
 /// Worker state key of the calendars' fingerprint the pending timers were computed with.
 const FINGERPRINT_KEY: &str = crate::store::CALENDAR_FINGERPRINT_KEY;

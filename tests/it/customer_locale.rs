@@ -53,7 +53,7 @@ fn mailer() -> cpor_worker::worker::Mailer {
     let templates = Templates::load(&config.templates_dir).expect("templates");
     let transport = transport_from_config(&config.mail).expect("transport");
     cpor_worker::worker::Mailer::new(
-        &config,
+        cpor_worker::cli::mailer_settings(&config),
         std::sync::Arc::new(templates),
         std::sync::Arc::from(transport),
         4,

@@ -227,7 +227,12 @@ fn mailer(url: &str, port: u16) -> Mailer {
     let config = cpor_worker::config::load(None, &env).expect("settings");
     let templates = Templates::load(&config.templates_dir).expect("templates");
     let transport = transport_from_config(&config.mail).expect("transport");
-    Mailer::new(&config, Arc::new(templates), Arc::from(transport), 4)
+    Mailer::new(
+        cpor_worker::cli::mailer_settings(&config),
+        Arc::new(templates),
+        Arc::from(transport),
+        4,
+    )
 }
 
 async fn world(backend: Backend, seed: u64, n: usize) -> WorldResult {
