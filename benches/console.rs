@@ -12,6 +12,8 @@ mod pg;
 #[path = "../tests/it/harness/pgcluster.rs"]
 #[allow(dead_code)]
 mod pgcluster;
+#[path = "support/engine.rs"]
+mod support_engine;
 
 use pg::print_settings;
 use std::io::{Read, Write};
@@ -19,12 +21,8 @@ use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::Instant;
 
-use cpor_worker::calendar::Calendars;
 use cpor_worker::console::{Console, PassLog};
 use cpor_worker::store::{AnyStore, PgStore, Store};
-use cpor_worker::timers::TimerSettings;
-use cpor_worker::worker::Engine;
-use tokio_util::sync::CancellationToken;
 
 /// One request over a new connection; the status line must say 200.
 fn get(port: u16, path: &str) -> usize {
@@ -78,17 +76,7 @@ fn main() {
             "loaded scripts/console-bench.sql in {:.1} s",
             started.elapsed().as_secs_f64()
         );
-        let engine = Engine {
-            calendars: Arc::new(Calendars::builtin().expect("calendars")),
-            settings: TimerSettings {
-                reminder_lead_business_days: 0,
-                max_first_sight_age: chrono::Duration::days(14),
-                never_shorten_communicated: true,
-            },
-            batch_size: 500,
-            template_version: None,
-            stop: CancellationToken::new(),
-        };
+        let engine = support_engine::engine(500);
         let console = Console::new(
             store,
             engine,

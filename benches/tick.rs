@@ -14,18 +14,15 @@ mod pg;
 #[path = "../tests/it/harness/pgcluster.rs"]
 #[allow(dead_code)]
 mod pgcluster;
+#[path = "support/engine.rs"]
+mod support_engine;
 
 use pg::{admin_exec, claims_sql, db_url, print_settings};
-use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{DateTime, Duration, Utc};
-use cpor_worker::calendar::Calendars;
 use cpor_worker::store::{AnyStore, PgStore, Store};
-use cpor_worker::timers::TimerSettings;
-use cpor_worker::worker::Engine;
 use sqlx::PgPool;
-use tokio_util::sync::CancellationToken;
 
 /// The floor's batch: the set-based reference writes 5,000 claims per transaction.
 const FLOOR_BATCH: i64 = 5000;
@@ -150,17 +147,7 @@ async fn main() {
         .await
         .expect("analyze");
 
-    let engine = Engine {
-        calendars: Arc::new(Calendars::builtin().expect("calendars")),
-        settings: TimerSettings {
-            reminder_lead_business_days: 0,
-            max_first_sight_age: chrono::Duration::days(14),
-            never_shorten_communicated: true,
-        },
-        batch_size: batch,
-        template_version: None,
-        stop: CancellationToken::new(),
-    };
+    let engine = support_engine::engine(batch);
     // Before the rejections: the first pass only computes every claim's timers (a one-time cost
     // when the worker first meets a database).
     let started = Instant::now();

@@ -60,20 +60,6 @@ fn mailer() -> cpor_worker::worker::Mailer {
     )
 }
 
-fn engine() -> cpor_worker::worker::Engine {
-    cpor_worker::worker::Engine {
-        calendars: std::sync::Arc::new(cpor_worker::calendar::Calendars::builtin().unwrap()),
-        settings: cpor_worker::timers::TimerSettings {
-            reminder_lead_business_days: 0,
-            max_first_sight_age: chrono::Duration::days(14),
-            never_shorten_communicated: true,
-        },
-        batch_size: 50,
-        template_version: None,
-        stop: tokio_util::sync::CancellationToken::new(),
-    }
-}
-
 async fn a_customer_locale_column_picks_the_consent_emails_language(store: AnyStore) {
     store.migrate().await.unwrap();
     harness::exec(&store, "ALTER TABLE claims ADD COLUMN customer_locale TEXT").await;
@@ -86,7 +72,7 @@ async fn a_customer_locale_column_picks_the_consent_emails_language(store: AnySt
         "UPDATE claims SET customer_locale = 'de-DE' WHERE id = 'de'",
     )
     .await;
-    engine()
+    crate::never_miss::engine()
         .tick(&store, t("2027-02-01T09:05:00Z"))
         .await
         .unwrap();
@@ -121,7 +107,7 @@ async fn a_customer_locale_column_picks_the_consent_emails_language(store: AnySt
 async fn without_the_column_the_consent_email_uses_the_claims_locale(store: AnyStore) {
     store.migrate().await.unwrap();
     approved(&store, "c1").await;
-    engine()
+    crate::never_miss::engine()
         .tick(&store, t("2027-02-01T09:05:00Z"))
         .await
         .unwrap();
