@@ -143,8 +143,9 @@ macro_rules! impl_console {
                 let mut out = $crate::store::OverviewCounts::default();
                 // Due timers are counted from the due index alone, then held claims' (few:
                 // an operator holds each) subtracted; counting up to cap + 1 + held keeps
-                // the result exact up to the cap.
-                // "Due now" has no lower bound; the year 1 is before any instant a claim has.
+                // the result exact up to the cap. The first range is "due now": no lower
+                // bound (the year 1 is before any instant a claim has) and `now` included;
+                // the days that follow exclude their end.
                 let ever = chrono::NaiveDate::from_ymd_opt(1, 1, 1)
                     .unwrap_or_default()
                     .and_time(chrono::NaiveTime::MIN)
@@ -153,9 +154,8 @@ macro_rules! impl_console {
                     .chain(day_starts.windows(2).map(|d| (d[0], d[1])))
                     .collect();
                 let mut counts = Vec::with_capacity(ranges.len());
-                for (from, until) in ranges {
-                    // `until` is inclusive for "due now" (due_at <= now), exclusive for a day.
-                    let inclusive = counts.is_empty();
+                for (i, (from, until)) in ranges.into_iter().enumerate() {
+                    let inclusive = i == 0;
                     let held: i64 = sqlx::query_scalar(concat!(
                         "SELECT count(*) FROM cpor_claim_holds h JOIN cpor_timers t ",
                         "ON t.claim_id = h.claim_id WHERE t.state = ",
