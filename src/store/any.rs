@@ -6,10 +6,10 @@ use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 
 use super::{
-    Backend, ChangedClaim, Changes, ClaimHit, ClaimWrite, ConsoleReads, DeadEmail, DeliveryResult,
-    FireInput, HistoryEntry, Hold, Outbox, OutboxCounts, OutboxEmail, OutboxRow, OverviewCounts,
-    PendingEmail, PgStore, Released, Repairs, SlaAlert, SqliteStore, Store, StoreError,
-    SyncedClaim, TimerIndex, TimerRecord,
+    Backend, ChangePage, ChangedClaim, ClaimHit, ClaimWrite, ConsoleReads, DeadEmail,
+    DeliveryResult, FireInput, HistoryEntry, Hold, Outbox, OutboxCounts, OutboxEmail, OutboxRow,
+    OverviewCounts, PendingEmail, PgStore, Released, Repairs, SlaAlert, SqliteStore, Store,
+    StoreError, SyncedClaim, TimerIndex, TimerRecord,
 };
 use crate::claim::{Claim, ClaimRow};
 use crate::config::{DatabaseConfig, DatabaseUrl};
@@ -124,12 +124,21 @@ impl Store for AnyStore {
 }
 
 impl TimerIndex for AnyStore {
-    async fn take_changes(&self, limit: i64) -> Result<Changes, StoreError> {
-        dispatch!(self, s => s.take_changes(limit).await)
+    async fn sync_changes<F>(
+        &self,
+        limit: i64,
+        fingerprint: &str,
+        at: DateTime<Utc>,
+        compute: F,
+    ) -> Result<ChangePage, StoreError>
+    where
+        F: FnOnce(&[ChangedClaim], &HashMap<String, ClaimFacts>) -> Vec<SyncedClaim> + Send,
+    {
+        dispatch!(self, s => s.sync_changes(limit, fingerprint, at, compute).await)
     }
 
-    async fn consume_changes(&self, seqs: &[i64]) -> Result<(), StoreError> {
-        dispatch!(self, s => s.consume_changes(seqs).await)
+    fn parallel_batches(&self) -> usize {
+        dispatch!(self, s => s.parallel_batches())
     }
 
     async fn stale_claims(

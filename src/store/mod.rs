@@ -51,7 +51,7 @@ pub use sqlite::SqliteStore;
 pub use state::{OutboxState, TimerState};
 pub use timer_index::TimerIndex;
 pub use work::{
-    ChangedClaim, Changes, ClaimWrite, DeadEmail, DeliveryResult, FireInput, OutboxCounts,
+    ChangePage, ChangedClaim, ClaimWrite, DeadEmail, DeliveryResult, FireInput, OutboxCounts,
     OutboxEmail, PendingEmail, Requeue, SlaAlert, StatusRecord, SyncedClaim, TimerRow, message_id,
 };
 

@@ -56,6 +56,15 @@ impl PgStore {
         &self.pool
     }
 
+    /// Sync pages or fire batches at once: one per core, each with a connection of its own,
+    /// leaving half the pool to the rest of the pass.
+    fn batches_at_once(&self) -> usize {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let connections =
+            usize::try_from(self.pool.options().get_max_connections() / 2).unwrap_or(1);
+        cores.min(connections).max(1)
+    }
+
     /// A transaction for a write; rows are locked as the statements take them.
     async fn begin_write(&self) -> Result<Tx, StoreError> {
         Ok(self.pool.begin().await?)
@@ -102,7 +111,8 @@ impl_timer_index!(
     version_int = "version::bigint",
     in_ids = "= ANY($1)",
     skip_locked = " FOR UPDATE SKIP LOCKED",
-    lock_claims = " FOR UPDATE OF claims SKIP LOCKED"
+    lock_claims = " FOR UPDATE OF claims SKIP LOCKED",
+    parallel = PgStore::batches_at_once
 );
 
 impl_outbox!(PgStore, skip_locked = " FOR UPDATE SKIP LOCKED");

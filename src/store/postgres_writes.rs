@@ -14,7 +14,10 @@ use crate::timers::HELD_ON_FIRST_SIGHT;
 
 impl PgStore {
     /// Keeps the status changes of one page of change records, in their order.
-    pub(super) async fn write_timeline(&self, st: &[StatusRecord]) -> Result<(), StoreError> {
+    pub(super) async fn write_timeline(
+        conn: &mut Conn,
+        st: &[StatusRecord],
+    ) -> Result<(), StoreError> {
         // One statement per page (a row at a time cost a commit each: 1,000,000 commits on
         // the first pass over a million claims).
         sqlx::query(
@@ -34,7 +37,7 @@ impl PgStore {
                 .collect::<Vec<_>>(),
         )
         .bind(st.iter().map(|s| s.at).collect::<Vec<_>>())
-        .execute(self.pool())
+        .execute(&mut *conn)
         .await?;
         Ok(())
     }

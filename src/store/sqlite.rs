@@ -57,6 +57,11 @@ impl SqliteStore {
         &self.pool
     }
 
+    /// One sync page or fire batch at a time: SQLite has one writer.
+    fn one_writer(&self) -> usize {
+        1
+    }
+
     /// A transaction holding SQLite's write lock from its start.
     pub(super) async fn begin_write(&self) -> Result<Tx, StoreError> {
         Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
@@ -109,7 +114,8 @@ impl_timer_index!(
     version_int = "COALESCE(CAST(version AS INTEGER), -1)",
     in_ids = "IN (SELECT value FROM json_each($1))",
     skip_locked = "",
-    lock_claims = ""
+    lock_claims = "",
+    parallel = SqliteStore::one_writer
 );
 
 impl_outbox!(SqliteStore, skip_locked = "");

@@ -25,8 +25,10 @@ const INSERT_RUN: &str = concat!(
 impl SqliteStore {
     /// Keeps the status changes of one page of change records, in their order, in one
     /// transaction (not a commit per row).
-    pub(super) async fn write_timeline(&self, st: &[StatusRecord]) -> Result<(), StoreError> {
-        let mut tx = self.begin_write().await?;
+    pub(super) async fn write_timeline(
+        conn: &mut Conn,
+        st: &[StatusRecord],
+    ) -> Result<(), StoreError> {
         for s in st {
             sqlx::query(
                 "INSERT INTO cpor_status_timeline (claim_id, old_status, new_status, changed_at) \
@@ -36,10 +38,9 @@ impl SqliteStore {
             .bind(&s.old_status)
             .bind(&s.new_status)
             .bind(At(s.at))
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await?;
         }
-        tx.commit().await?;
         Ok(())
     }
 

@@ -8,17 +8,55 @@ use std::future::Future;
 
 use chrono::{DateTime, Utc};
 
-use super::{ChangedClaim, Changes, ClaimWrite, FireInput, Store, StoreError, SyncedClaim};
+use std::collections::HashMap;
+
+use super::{ChangePage, ChangedClaim, ClaimWrite, FireInput, Store, StoreError, SyncedClaim};
+use crate::timers::ClaimFacts;
+
+/// Commits a batch's transaction if the batch succeeded, else rolls it back at once (a
+/// dropped transaction would keep its row locks, and so its lease on change records and due
+/// timers, until its connection is next used).
+pub(crate) async fn finish<DB: sqlx::Database, T>(
+    tx: sqlx::Transaction<'static, DB>,
+    result: Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    match result {
+        Ok(v) => {
+            tx.commit().await?;
+            Ok(v)
+        }
+        Err(e) => {
+            // The batch's own error is the one to report; a failed rollback closes the connection.
+            let _ = tx.rollback().await;
+            Err(e)
+        }
+    }
+}
 
 /// The timer index every backend keeps.
 pub trait TimerIndex: Store {
-    /// The oldest `limit` change records the claims trigger wrote, with the claims among them
-    /// whose timers were not computed from their current version. Records stay until
-    /// [`TimerIndex::consume_changes`] deletes them, so a crash in between loses nothing.
-    fn take_changes(&self, limit: i64) -> impl Future<Output = Result<Changes, StoreError>> + Send;
+    /// One sync page in one transaction: takes the oldest `limit` change records the claims
+    /// trigger wrote that no other transaction holds (so replicas and concurrent pages split
+    /// them), keeps their status changes in the timeline, reads and locks the changed claims
+    /// whose timers were not computed from their current version, asks `compute` for their
+    /// timers (one [`SyncedClaim`] per claim, given with what the worker already did for
+    /// it), saves them and deletes the records. A crash before the commit loses nothing: the
+    /// records stay. Claims another transaction holds are marked for recomputation.
+    fn sync_changes<F>(
+        &self,
+        limit: i64,
+        fingerprint: &str,
+        at: DateTime<Utc>,
+        compute: F,
+    ) -> impl Future<Output = Result<ChangePage, StoreError>> + Send
+    where
+        F: FnOnce(&[ChangedClaim], &HashMap<String, ClaimFacts>) -> Vec<SyncedClaim> + Send;
 
-    /// Deletes handled change records.
-    fn consume_changes(&self, seqs: &[i64]) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// How many sync pages or fire batches may run at once against this store (each holds a
+    /// connection; SQLite has one writer, so 1).
+    fn parallel_batches(&self) -> usize {
+        1
+    }
 
     /// Claims whose timers must be recomputed though they did not change: marked dirty (a consent
     /// email was delivered), or computed with calendars other than `fingerprint` (only when
@@ -68,13 +106,36 @@ pub trait TimerIndex: Store {
 /// `impl TimerIndex for $store` from the backend's fragments: `version` selects the claim's
 /// version column, `version_int` reads it as an integer (-1 when it is not one), `in_ids`
 /// tests a column against the [`super::bind::Ids`] bound as `$1`, `skip_locked` and
-/// `lock_claims` end the SELECTs that take rows for this transaction alone. The backend's
-/// module provides its connection type `Conn` and `begin_write`, `write_timeline`,
+/// `lock_claims` end the SELECTs that take rows for this transaction alone, `parallel` is the
+/// store's [`TimerIndex::parallel_batches`]. The backend's module provides its connection type `Conn` and `begin_write`, `write_timeline`,
 /// `write_sync` and `write_fired`.
 macro_rules! impl_timer_index {
     ($store:ty, version = $v:literal, version_int = $vint:literal, in_ids = $in:literal,
-     skip_locked = $skip:literal, lock_claims = $lock:literal) => {
+     skip_locked = $skip:literal, lock_claims = $lock:literal, parallel = $par:path) => {
         impl $store {
+            /// Marks claims for recomputation (their timers could not be saved: another
+            /// transaction held them), each in a statement of its own, outside any batch.
+            async fn mark_for_resync(
+                &self,
+                ids: &[String],
+                fingerprint: &str,
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> Result<(), $crate::store::StoreError> {
+                for id in ids {
+                    sqlx::query(
+                        "INSERT INTO cpor_claim_sync (claim_id, version, fingerprint, dirty, dirty_gen, synced_at) \
+                         VALUES ($1, -1, $2, TRUE, 1, $3) ON CONFLICT (claim_id) DO UPDATE \
+                         SET dirty = TRUE, dirty_gen = cpor_claim_sync.dirty_gen + 1",
+                    )
+                    .bind(id)
+                    .bind(fingerprint)
+                    .bind($crate::store::bind::At(at))
+                    .execute(self.pool())
+                    .await?;
+                }
+                Ok(())
+            }
+
             /// What the worker already did for `ids`, read on `conn`.
             async fn read_facts(
                 conn: &mut Conn,
@@ -130,52 +191,112 @@ macro_rules! impl_timer_index {
         }
 
         impl $crate::store::TimerIndex for $store {
-            async fn take_changes(
+            async fn sync_changes<F>(
                 &self,
                 limit: i64,
-            ) -> Result<$crate::store::Changes, $crate::store::StoreError> {
+                fingerprint: &str,
+                at: chrono::DateTime<chrono::Utc>,
+                compute: F,
+            ) -> Result<$crate::store::ChangePage, $crate::store::StoreError>
+            where
+                F: FnOnce(
+                        &[$crate::store::ChangedClaim],
+                        &std::collections::HashMap<String, $crate::timers::ClaimFacts>,
+                    ) -> Vec<$crate::store::SyncedClaim>
+                    + Send,
+            {
                 use sqlx::Row;
-                let records = sqlx::query(
-                    "SELECT seq, claim_id, old_status, new_status, event_at, recorded_at \
-                     FROM cpor_claim_changes ORDER BY seq LIMIT $1",
-                )
-                .bind(limit)
-                .fetch_all(self.pool())
-                .await?;
-                let mut out = $crate::store::Changes::default();
-                let mut ids: Vec<String> = Vec::new();
-                for r in &records {
-                    out.seqs.push(r.try_get("seq")?);
-                    match r.try_get::<Option<String>, _>("claim_id")? {
-                        Some(id) => ids.push(id),
-                        None => out.null_ids += 1,
+                use $crate::store::bind::Ids;
+                let mut tx = self.begin_write().await?;
+                let taken = async {
+                    // The records are the page's lease: locked until this transaction ends, so a
+                    // concurrent page (this process's or another replica's) takes the next ones.
+                    let records = sqlx::query(concat!(
+                        "SELECT seq, claim_id, old_status, new_status, event_at, recorded_at ",
+                        "FROM cpor_claim_changes ORDER BY seq LIMIT $1", $skip
+                    ))
+                    .bind(limit)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    let mut page = $crate::store::ChangePage {
+                        records: records.len(),
+                        ..Default::default()
+                    };
+                    if records.is_empty() {
+                        return Ok((page, Vec::new()));
                     }
+                    let mut seqs: Vec<i64> = Vec::with_capacity(records.len());
+                    let mut ids: Vec<String> = Vec::with_capacity(records.len());
+                    for r in &records {
+                        seqs.push(r.try_get("seq")?);
+                        match r.try_get::<Option<String>, _>("claim_id")? {
+                            Some(id) => ids.push(id),
+                            None => page.null_ids += 1,
+                        }
+                    }
+                    let statuses = $crate::store::work::status_records(&records);
+                    if !statuses.is_empty() {
+                        Self::write_timeline(&mut tx, &statuses).await?;
+                    }
+                    ids.sort();
+                    ids.dedup();
+                    // Locked for the page: the timers saved below are those of the version read.
+                    let rows = sqlx::query(concat!(
+                        $crate::store::claims::changed_select!($v),
+                        "WHERE id ", $in, " AND NOT EXISTS (SELECT 1 FROM cpor_claim_sync s ",
+                        "WHERE s.claim_id = claims.id AND s.version = claims.version AND NOT s.dirty) ",
+                        "ORDER BY id", $lock
+                    ))
+                    .bind(Ids(&ids))
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    let claims = $crate::store::row::changed_claims(&rows)?;
+                    // Changed claims not read are up to date, gone, or held by another
+                    // transaction: the last are marked for recomputation after the commit.
+                    let read: std::collections::HashSet<&str> =
+                        claims.iter().map(|c| c.id.as_str()).collect();
+                    let unread: Vec<&String> =
+                        ids.iter().filter(|id| !read.contains(id.as_str())).collect();
+                    let held_elsewhere: Vec<String> = if unread.is_empty() {
+                        Vec::new()
+                    } else {
+                        sqlx::query_scalar(concat!(
+                            "SELECT id FROM claims WHERE id ", $in, " AND NOT EXISTS ",
+                            "(SELECT 1 FROM cpor_claim_sync s WHERE s.claim_id = claims.id ",
+                            "AND s.version = claims.version AND NOT s.dirty)"
+                        ))
+                        .bind(Ids(&unread))
+                        .fetch_all(&mut *tx)
+                        .await?
+                    };
+                    let claim_ids: Vec<String> = claims.iter().map(|c| c.id.clone()).collect();
+                    let facts = Self::read_facts(&mut tx, &claim_ids).await?;
+                    let mut synced = compute(&claims, &facts);
+                    if synced.len() != claims.len() {
+                        return Err($crate::store::StoreError::Corrupt(format!(
+                            "a sync page of {} claims was given {} results",
+                            claims.len(),
+                            synced.len()
+                        )));
+                    }
+                    synced.sort_by(|a, b| a.claim_id.cmp(&b.claim_id));
+                    Self::write_sync(&mut tx, &synced, fingerprint, at).await?;
+                    sqlx::query(concat!("DELETE FROM cpor_claim_changes WHERE seq ", $in))
+                        .bind(Ids(&seqs))
+                        .execute(&mut *tx)
+                        .await?;
+                    page.synced = synced.len();
+                    Ok::<_, $crate::store::StoreError>((page, held_elsewhere))
                 }
-                out.statuses = $crate::store::work::status_records(&records);
-                if !out.statuses.is_empty() {
-                    self.write_timeline(&out.statuses).await?;
-                }
-                ids.sort();
-                ids.dedup();
-                let rows = sqlx::query(concat!(
-                    $crate::store::claims::changed_select!($v),
-                    "WHERE id ", $in, " AND NOT EXISTS (SELECT 1 FROM cpor_claim_sync s ",
-                    "WHERE s.claim_id = claims.id AND s.version = claims.version AND NOT s.dirty) ",
-                    "ORDER BY id"
-                ))
-                .bind($crate::store::bind::Ids(&ids))
-                .fetch_all(self.pool())
-                .await?;
-                out.claims = $crate::store::row::changed_claims(&rows)?;
-                Ok(out)
+                .await;
+                let (mut page, held_elsewhere) = $crate::store::timer_index::finish(tx, taken).await?;
+                page.marked = held_elsewhere.len();
+                self.mark_for_resync(&held_elsewhere, fingerprint, at).await?;
+                Ok(page)
             }
 
-            async fn consume_changes(&self, seqs: &[i64]) -> Result<(), $crate::store::StoreError> {
-                sqlx::query(concat!("DELETE FROM cpor_claim_changes WHERE seq ", $in))
-                    .bind($crate::store::bind::Ids(seqs))
-                    .execute(self.pool())
-                    .await?;
-                Ok(())
+            fn parallel_batches(&self) -> usize {
+                $par(self)
             }
 
             async fn stale_claims(
@@ -243,19 +364,8 @@ macro_rules! impl_timer_index {
                 Self::write_sync(&mut tx, &keep, fingerprint, at).await?;
                 tx.commit().await?;
                 // After the commit: marking waits on no lock another replica's batch holds.
-                for s in skip {
-                    sqlx::query(
-                        "INSERT INTO cpor_claim_sync (claim_id, version, fingerprint, dirty, dirty_gen, synced_at) \
-                         VALUES ($1, -1, $2, TRUE, 1, $3) ON CONFLICT (claim_id) DO UPDATE \
-                         SET dirty = TRUE, dirty_gen = cpor_claim_sync.dirty_gen + 1",
-                    )
-                    .bind(&s.claim_id)
-                    .bind(fingerprint)
-                    .bind($crate::store::bind::At(at))
-                    .execute(self.pool())
-                    .await?;
-                }
-                Ok(())
+                let skipped: Vec<String> = skip.iter().map(|s| s.claim_id.clone()).collect();
+                self.mark_for_resync(&skipped, fingerprint, at).await
             }
 
             async fn count_due(
@@ -299,85 +409,93 @@ macro_rules! impl_timer_index {
                 use sqlx::Row;
                 use $crate::store::bind::{At, Ids};
                 let mut tx = self.begin_write().await?;
-                let due = sqlx::query(concat!(
-                    "SELECT claim_id, claim_version FROM cpor_timers WHERE state = ",
-                    $crate::store::state::timer_state!(Pending),
-                    " AND due_at <= $1 AND NOT EXISTS (SELECT 1 FROM cpor_claim_holds h ",
-                    "WHERE h.claim_id = cpor_timers.claim_id) ORDER BY due_at, claim_id LIMIT $2",
-                    $skip
-                ))
-                .bind(At(now))
-                .bind(limit)
-                .fetch_all(&mut *tx)
-                .await?;
-                let mut synced_version: std::collections::HashMap<String, i64> =
-                    std::collections::HashMap::new();
-                for r in &due {
-                    let id: String = r.try_get("claim_id")?;
-                    let v: i64 = r.try_get("claim_version")?;
-                    synced_version
-                        .entry(id)
-                        .and_modify(|x| *x = (*x).min(v))
-                        .or_insert(v);
-                }
-                let mut ids: Vec<String> = synced_version.keys().cloned().collect();
-                ids.sort();
-                // The claim row lock serialises everyone who writes a claim's timers; a claim
-                // another replica (or the main system) holds is left for a later batch, so a
-                // batch never waits and replicas cannot deadlock.
-                let rows = sqlx::query(concat!(
-                    $crate::store::claims::changed_select!($v),
-                    "WHERE id ", $in, " ORDER BY id", $lock
-                ))
-                .bind(Ids(&ids))
-                .fetch_all(&mut *tx)
-                .await?;
-                let mut claims: std::collections::HashMap<String, $crate::store::ChangedClaim> =
-                    $crate::store::row::changed_claims(&rows)?
-                        .into_iter()
-                        .map(|c| (c.id.clone(), c))
+                let handled = async {
+                    let due = sqlx::query(concat!(
+                        "SELECT claim_id, claim_version FROM cpor_timers WHERE state = ",
+                        $crate::store::state::timer_state!(Pending),
+                        " AND due_at <= $1 AND NOT EXISTS (SELECT 1 FROM cpor_claim_holds h ",
+                        "WHERE h.claim_id = cpor_timers.claim_id) ORDER BY due_at, claim_id LIMIT $2",
+                        $skip
+                    ))
+                    .bind(At(now))
+                    .bind(limit)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    let mut synced_version: std::collections::HashMap<String, i64> =
+                        std::collections::HashMap::new();
+                    for r in &due {
+                        let id: String = r.try_get("claim_id")?;
+                        let v: i64 = r.try_get("claim_version")?;
+                        synced_version
+                            .entry(id)
+                            .and_modify(|x| *x = (*x).min(v))
+                            .or_insert(v);
+                    }
+                    let mut ids: Vec<String> = synced_version.keys().cloned().collect();
+                    ids.sort();
+                    // The claim row lock serialises everyone who writes a claim's timers; a claim
+                    // another replica (or the main system) holds is left for a later batch, so a
+                    // batch never waits and replicas cannot deadlock.
+                    let rows = sqlx::query(concat!(
+                        $crate::store::claims::changed_select!($v),
+                        "WHERE id ", $in, " ORDER BY id", $lock
+                    ))
+                    .bind(Ids(&ids))
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    let mut claims: std::collections::HashMap<String, $crate::store::ChangedClaim> =
+                        $crate::store::row::changed_claims(&rows)?
+                            .into_iter()
+                            .map(|c| (c.id.clone(), c))
+                            .collect();
+                    let parsed = $crate::store::optional_columns::parsed(claims.values_mut());
+                    self.customer_locales_on(&mut tx, parsed).await?;
+                    // Of the claims not read, those that exist are held elsewhere (left for a later
+                    // batch); the others are gone, and their timers are settled below.
+                    let unread: Vec<&String> =
+                        ids.iter().filter(|id| !claims.contains_key(*id)).collect();
+                    if !unread.is_empty() {
+                        let existing: std::collections::HashSet<String> =
+                            sqlx::query_scalar(concat!("SELECT id FROM claims WHERE id ", $in))
+                                .bind(Ids(&unread))
+                                .fetch_all(&mut *tx)
+                                .await?
+                                .into_iter()
+                                .collect();
+                        ids.retain(|id| claims.contains_key(id) || !existing.contains(id));
+                    }
+                    if ids.is_empty() {
+                        return Ok(0);
+                    }
+                    let mut facts = Self::read_facts(&mut tx, &ids).await?;
+                    let inputs: Vec<$crate::store::FireInput> = ids
+                        .iter()
+                        .map(|id| {
+                            let found = claims.remove(id);
+                            $crate::store::FireInput {
+                                claim_id: id.clone(),
+                                dirty_gen: found.as_ref().map_or(0, |c| c.dirty_gen),
+                                claim: found.map(|c| c.claim),
+                                synced_version: synced_version[id],
+                                facts: facts.remove(id).unwrap_or_default(),
+                            }
+                        })
                         .collect();
-                let parsed = $crate::store::optional_columns::parsed(claims.values_mut());
-                self.customer_locales_on(&mut tx, parsed).await?;
-                                let existing: std::collections::HashSet<String> =
-                    sqlx::query_scalar(concat!("SELECT id FROM claims WHERE id ", $in))
-                        .bind(Ids(&ids))
-                        .fetch_all(&mut *tx)
-                        .await?
-                        .into_iter()
-                        .collect();
-                ids.retain(|id| claims.contains_key(id) || !existing.contains(id));
-                if ids.is_empty() {
-                    tx.commit().await?;
-                    return Ok(0);
+                    let decided = decide(inputs);
+                    if decided.len() != ids.len() {
+                        return Err($crate::store::StoreError::Corrupt(format!(
+                            "a fire batch of {} claims was given {} writes",
+                            ids.len(),
+                            decided.len()
+                        )));
+                    }
+                    let writes: Vec<(String, $crate::store::ClaimWrite)> =
+                        ids.iter().cloned().zip(decided).collect();
+                    Self::write_fired(&mut tx, &writes, fingerprint, now).await?;
+                    Ok::<_, $crate::store::StoreError>(ids.len())
                 }
-                let mut facts = Self::read_facts(&mut tx, &ids).await?;
-                let inputs: Vec<$crate::store::FireInput> = ids
-                    .iter()
-                    .map(|id| {
-                        let found = claims.remove(id);
-                        $crate::store::FireInput {
-                            claim_id: id.clone(),
-                            dirty_gen: found.as_ref().map_or(0, |c| c.dirty_gen),
-                            claim: found.map(|c| c.claim),
-                            synced_version: synced_version[id],
-                            facts: facts.remove(id).unwrap_or_default(),
-                        }
-                    })
-                    .collect();
-                let decided = decide(inputs);
-                if decided.len() != ids.len() {
-                    return Err($crate::store::StoreError::Corrupt(format!(
-                        "a fire batch of {} claims was given {} writes",
-                        ids.len(),
-                        decided.len()
-                    )));
-                }
-                let writes: Vec<(String, $crate::store::ClaimWrite)> =
-                    ids.iter().cloned().zip(decided).collect();
-                Self::write_fired(&mut tx, &writes, fingerprint, now).await?;
-                tx.commit().await?;
-                Ok(ids.len())
+                .await;
+                $crate::store::timer_index::finish(tx, handled).await
             }
         }
     };

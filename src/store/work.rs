@@ -69,17 +69,17 @@ pub struct ChangedClaim {
     pub first_sight: bool,
 }
 
-/// Claim changes recorded by the trigger, taken for one sync page.
-#[derive(Clone, Debug, Default)]
-pub struct Changes {
-    /// The change records taken (delete them with `consume_changes` once handled).
-    pub seqs: Vec<i64>,
-    /// The changed claims whose timers must be recomputed, as stored now.
-    pub claims: Vec<ChangedClaim>,
+/// What one sync page did ([`super::TimerIndex::sync_changes`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ChangePage {
+    /// Change records taken and deleted (0: none was left that no one else holds).
+    pub records: usize,
     /// How many of the records name a claim row whose `id` is NULL (it cannot be tracked).
     pub null_ids: usize,
-    /// The status changes among the records, in order; already kept in `cpor_status_timeline`.
-    pub statuses: Vec<StatusRecord>,
+    /// Claims whose timers were computed and saved.
+    pub synced: usize,
+    /// Claims another transaction held: marked for recomputation instead.
+    pub marked: usize,
 }
 
 /// One status change seen by the change capture.

@@ -105,6 +105,32 @@ impl Serialize for Acted {
     }
 }
 
+/// What a run of sync pages did.
+#[derive(Default)]
+struct SyncTally {
+    synced: usize,
+    problems: Vec<Problem>,
+}
+
+/// The problems among computed claims, each logged as it is reported.
+fn claim_problems(synced: &[crate::store::SyncedClaim]) -> Vec<Problem> {
+    let mut out = Vec::new();
+    for s in synced {
+        if let Some(problem) = &s.problem {
+            if s.held.is_empty() {
+                tracing::warn!(claim_id = %s.claim_id, problem = %problem, "claim skipped: its timers cannot be computed");
+            } else {
+                tracing::warn!(claim_id = %s.claim_id, problem = %problem, "claim held: an obligation first seen too late to act on waits for an operator (`claim release`)");
+            }
+            out.push(Problem {
+                claim_id: s.claim_id.clone(),
+                problem: problem.clone(),
+            });
+        }
+    }
+    out
+}
+
 /// What one pass did.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct TickOutcome {
@@ -143,29 +169,13 @@ impl Engine {
         let calendars_changed =
             store.state_get(FINGERPRINT_KEY).await?.as_deref() != Some(&fingerprint);
         // Every insert or update of a claim left a change record (a trigger, in the writer's
-        // own transaction); records are deleted only once their claims are saved.
-        loop {
-            let changes = store.take_changes(SYNC_PAGE).await?;
-            if changes.seqs.is_empty() {
-                break;
-            }
-            if changes.null_ids > 0 {
-                let problem = format!(
-                    "{} change(s) to a claims row whose id is NULL: such a row cannot be tracked; give it an id",
-                    changes.null_ids
-                );
-                tracing::warn!(claim_id = NULL_ID, problem = %problem, "claim skipped");
-                out.problems.push(Problem {
-                    claim_id: NULL_ID.to_owned(),
-                    problem,
-                });
-            }
-            self.save(store, &changes.claims, &fingerprint, now, out)
-                .await?;
-            store.consume_changes(&changes.seqs).await?;
-            if (changes.seqs.len() as i64) < SYNC_PAGE {
-                break;
-            }
+        // own transaction); a page deletes its records when it saves its claims. Pages run
+        // side by side where the store allows (each takes records no other page holds).
+        let loops =
+            (0..store.parallel_batches().max(1)).map(|_| self.sync_pages(store, &fingerprint, now));
+        for tally in futures_util::future::try_join_all(loops).await? {
+            out.synced += tally.synced;
+            out.problems.extend(tally.problems);
         }
         let mut after_id = String::new();
         loop {
@@ -182,6 +192,42 @@ impl Engine {
         Ok(())
     }
 
+    /// Sync pages one after another until no change record is left that no one else holds.
+    async fn sync_pages<S: TimerIndex>(
+        &self,
+        store: &S,
+        fingerprint: &str,
+        now: DateTime<Utc>,
+    ) -> Result<SyncTally, StoreError> {
+        let mut tally = SyncTally::default();
+        loop {
+            let mut problems = Vec::new();
+            let page = store
+                .sync_changes(SYNC_PAGE, fingerprint, now, |claims, facts| {
+                    let synced = self.compute(claims, facts, now);
+                    problems = claim_problems(&synced);
+                    synced
+                })
+                .await?;
+            if page.null_ids > 0 {
+                let problem = format!(
+                    "{} change(s) to a claims row whose id is NULL: such a row cannot be tracked; give it an id",
+                    page.null_ids
+                );
+                tracing::warn!(claim_id = NULL_ID, problem = %problem, "claim skipped");
+                problems.push(Problem {
+                    claim_id: NULL_ID.to_owned(),
+                    problem,
+                });
+            }
+            tally.synced += page.synced;
+            tally.problems.extend(problems);
+            if (page.records as i64) < SYNC_PAGE {
+                return Ok(tally);
+            }
+        }
+    }
+
     async fn save<S: TimerIndex>(
         &self,
         store: &S,
@@ -193,19 +239,7 @@ impl Engine {
         let ids: Vec<String> = page.iter().map(|c| c.id.clone()).collect();
         let facts = store.facts(&ids).await?;
         let synced = self.compute(page, &facts, now);
-        for s in &synced {
-            if let Some(problem) = &s.problem {
-                if s.held.is_empty() {
-                    tracing::warn!(claim_id = %s.claim_id, problem = %problem, "claim skipped: its timers cannot be computed");
-                } else {
-                    tracing::warn!(claim_id = %s.claim_id, problem = %problem, "claim held: an obligation first seen too late to act on waits for an operator (`claim release`)");
-                }
-                out.problems.push(Problem {
-                    claim_id: s.claim_id.clone(),
-                    problem: problem.clone(),
-                });
-            }
-        }
+        out.problems.extend(claim_problems(&synced));
         out.synced += synced.len();
         store.save_sync(&synced, fingerprint, now).await
     }
@@ -243,7 +277,8 @@ impl Engine {
         })
     }
 
-    /// Fires every timer due at `now`, batch by batch, until none is left.
+    /// Fires every timer due at `now`, batch by batch, until none is left; batches run side by
+    /// side where the store allows (each takes due claims no other batch holds).
     pub async fn fire<S: TimerIndex>(
         &self,
         store: &S,
@@ -251,6 +286,21 @@ impl Engine {
         out: &mut TickOutcome,
     ) -> Result<(), StoreError> {
         let fingerprint = self.fingerprint();
+        let out = std::sync::Mutex::new(out);
+        let loops = (0..store.parallel_batches().max(1))
+            .map(|_| self.fire_batches(store, now, &fingerprint, &out));
+        futures_util::future::try_join_all(loops).await?;
+        Ok(())
+    }
+
+    /// Fire batches one after another until none is due that no one else holds.
+    async fn fire_batches<S: TimerIndex>(
+        &self,
+        store: &S,
+        now: DateTime<Utc>,
+        fingerprint: &str,
+        out: &std::sync::Mutex<&mut TickOutcome>,
+    ) -> Result<(), StoreError> {
         let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
         // Each batch settles every claim it takes (fired, recomputed or marked), so the number
         // of batches is bounded; the cap only guards against a bug looping forever.
@@ -261,7 +311,7 @@ impl Engine {
             }
             let mut decided = Vec::new();
             let handled = store
-                .fire_batch(now, self.batch_size, &fingerprint, |inputs| {
+                .fire_batch(now, self.batch_size, fingerprint, |inputs| {
                     self.decide_all(inputs, now)
                         .into_iter()
                         .map(|(id, write, d)| {
@@ -289,9 +339,12 @@ impl Engine {
                 );
                 break;
             }
+            let mut out = out
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             for (claim_id, d, emails) in decided {
                 out.emails_queued += emails;
-                self.tally(&claim_id, d, out);
+                self.tally(&claim_id, d, &mut out);
             }
         }
         Ok(())

@@ -9,8 +9,8 @@ use cpor_worker::claim::ClaimRow;
 use cpor_worker::lifecycle::{Actor, ClaimStatus, HistoryEntry, RejectionReason, StatusChange};
 use cpor_worker::mail::EmailKind;
 use cpor_worker::store::{
-    AnyStore, ClaimWrite, ConsoleReads, FireInput, Outbox, OutboxEmail, Store, SyncedClaim,
-    TimerIndex, TimerRow, message_id,
+    AnyStore, ChangePage, ClaimWrite, ConsoleReads, FireInput, Outbox, OutboxEmail, Store,
+    SyncedClaim, TimerIndex, TimerRow, message_id,
 };
 use cpor_worker::timers::TimerKind;
 use serde_json::json;
@@ -18,7 +18,8 @@ use serde_json::json;
 use crate::harness;
 
 backend_tests!(
-    change_records_stay_until_consumed_and_catch_a_bare_version_bump,
+    change_records_stay_until_their_page_commits_and_catch_a_bare_version_bump,
+    concurrent_sync_pages_take_each_change_record_once,
     save_sync_replaces_pending_timers_only_from_the_current_version,
     a_fire_batch_hands_each_due_claim_once_and_writes_what_was_decided,
     a_fire_batch_without_due_timers_decides_nothing,
@@ -118,28 +119,97 @@ pub(crate) async fn with_due_timer(store: &AnyStore) -> TimerRow {
     row
 }
 
-async fn change_records_stay_until_consumed_and_catch_a_bare_version_bump(store: AnyStore) {
+/// Runs one sync page, saving each claim with no timers; returns the page and the claims
+/// (id, version) it was asked to compute.
+async fn sync_page(store: &AnyStore, limit: i64) -> (ChangePage, Vec<(String, i64)>) {
+    let mut asked = Vec::new();
+    let page = store
+        .sync_changes(limit, "fp", t(T0), |claims, _facts| {
+            asked = claims.iter().map(|c| (c.id.clone(), c.version)).collect();
+            claims
+                .iter()
+                .map(|c| synced(&c.id, c.version, Vec::new()))
+                .collect()
+        })
+        .await
+        .unwrap();
+    (page, asked)
+}
+
+async fn change_records_stay_until_their_page_commits_and_catch_a_bare_version_bump(
+    store: AnyStore,
+) {
     migrated(&store).await;
     store
         .put_claim_row(&claim("c1", "submitted"))
         .await
         .unwrap();
-    let first = store.take_changes(100).await.unwrap();
-    assert_eq!(first.seqs.len(), 1, "{first:?}");
-    assert_eq!(first.claims.len(), 1);
-    assert_eq!(first.claims[0].id, "c1");
-    // Not consumed: taken again (a crash between take and consume loses nothing).
-    let again = store.take_changes(100).await.unwrap();
-    assert_eq!(again.seqs, first.seqs);
-    store.consume_changes(&first.seqs).await.unwrap();
-    assert!(store.take_changes(100).await.unwrap().seqs.is_empty());
+    // A page that fails (here: one result short) commits nothing: its record stays.
+    let failed = store
+        .sync_changes(100, "fp", t(T0), |_claims, _facts| Vec::new())
+        .await;
+    assert!(failed.is_err(), "{failed:?}");
+    let (page, asked) = sync_page(&store, 100).await;
+    assert_eq!((page.records, page.synced), (1, 1), "{page:?}");
+    assert_eq!(asked, vec![("c1".to_owned(), 1)]);
+    // Consumed: the next page is empty.
+    let (page, asked) = sync_page(&store, 100).await;
+    assert_eq!((page.records, asked.len()), (0, 0));
     // The main system bumps the version and leaves updated_at as it was.
     let mut bumped = claim("c1", "under_review");
     bumped.version = 2;
     store.put_claim_row(&bumped).await.unwrap();
-    let next = store.take_changes(100).await.unwrap();
-    assert_eq!(next.claims.len(), 1, "{next:?}");
-    assert_eq!(next.claims[0].version, 2);
+    let (page, asked) = sync_page(&store, 100).await;
+    assert_eq!(page.records, 1);
+    assert_eq!(asked, vec![("c1".to_owned(), 2)]);
+    // A record of a claim whose timers are already those of its version asks nothing.
+    let mut again = bumped.clone();
+    again.status = "under_review".into();
+    store.put_claim_row(&again).await.unwrap();
+    let (page, asked) = sync_page(&store, 100).await;
+    assert_eq!(
+        (page.records, page.synced, asked.len()),
+        (1, 0, 0),
+        "{asked:?}"
+    );
+}
+
+async fn concurrent_sync_pages_take_each_change_record_once(store: AnyStore) {
+    migrated(&store).await;
+    for i in 0..6 {
+        store
+            .put_claim_row(&claim(&format!("c{i}"), "submitted"))
+            .await
+            .unwrap();
+    }
+    let pages: Vec<_> = (0..4)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut taken = (0, Vec::new());
+                loop {
+                    let (page, asked) = sync_page(&store, 1).await;
+                    if page.records == 0 {
+                        return taken;
+                    }
+                    taken.0 += page.records;
+                    taken.1.extend(asked.into_iter().map(|(id, _)| id));
+                }
+            })
+        })
+        .collect();
+    let (mut records, mut computed) = (0, Vec::new());
+    for p in pages {
+        let (n, ids) = p.await.unwrap();
+        records += n;
+        computed.extend(ids);
+    }
+    computed.sort();
+    assert_eq!(records, 6);
+    assert_eq!(
+        computed,
+        (0..6).map(|i| format!("c{i}")).collect::<Vec<_>>()
+    );
 }
 
 async fn save_sync_replaces_pending_timers_only_from_the_current_version(store: AnyStore) {
