@@ -263,7 +263,7 @@ macro_rules! impl_store {
                 $crate::store::StoreError,
             > {
                 let mut conn = self.pool().acquire().await?;
-                Self::read_facts(&mut conn, claim_ids).await
+                Ok(Self::read_facts(&mut conn, claim_ids).await?.0)
             }
 
             async fn older_calendar_claims(

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use super::outbox::requeue_dead;
 use super::postgres::Conn;
 use super::state::{outbox_state, timer_state};
+use super::work::StoredRun;
 use super::{
     ClaimWrite, OutboxEmail, PgStore, SlaAlert, StatusRecord, StoreError, SyncedClaim, TimerRow,
 };
@@ -42,12 +43,14 @@ impl PgStore {
         Ok(())
     }
 
-    /// Replaces the claims' pending timers and records what they were computed from.
+    /// Replaces the claims' pending timers and records what they were computed from;
+    /// `stored` are the claims' pending runs if already read in this transaction.
     pub(super) async fn write_sync(
         conn: &mut Conn,
         synced: &[SyncedClaim],
         fingerprint: &str,
         at: DateTime<Utc>,
+        stored: Option<Vec<StoredRun>>,
     ) -> Result<(), StoreError> {
         if synced.is_empty() {
             return Ok(());
@@ -73,15 +76,19 @@ impl PgStore {
         // (a fire batch recomputes every claim it touches, most to the same timers), the
         // others go, and only the new ones are inserted. The difference is taken here, from
         // one read of the claims' pending rows, so every statement keeps a plain index plan.
-        type Run = (String, String, DateTime<Utc>, DateTime<Utc>, i64);
-        let stored: Vec<Run> = sqlx::query_as(concat!(
-            "SELECT claim_id, timer, started_at, due_at, claim_version FROM cpor_timers \
-             WHERE claim_id = ANY($1) AND state = ",
-            timer_state!(Pending)
-        ))
-        .bind(&ids)
-        .fetch_all(&mut *conn)
-        .await?;
+        type Run = StoredRun;
+        let stored: Vec<Run> =
+            match stored {
+                Some(stored) => stored,
+                None => sqlx::query_as(concat!(
+                    "SELECT claim_id, timer, started_at, due_at, claim_version FROM cpor_timers \
+                     WHERE claim_id = ANY($1) AND state = ",
+                    timer_state!(Pending)
+                ))
+                .bind(&ids)
+                .fetch_all(&mut *conn)
+                .await?,
+            };
         let key = |c: &str, k: &str, s: DateTime<Utc>, d: DateTime<Utc>, v: i64| {
             (c.to_owned(), k.to_owned(), s, d, v)
         };
@@ -173,6 +180,7 @@ impl PgStore {
         writes: &[(String, ClaimWrite)],
         fingerprint: &str,
         now: DateTime<Utc>,
+        stored: Vec<StoredRun>,
     ) -> Result<(), StoreError> {
         let (mut sc_id, mut sc_to, mut sc_reason, mut sc_rejected) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
@@ -298,7 +306,15 @@ impl PgStore {
             .execute(&mut *conn)
             .await?;
         }
-        Self::write_sync(conn, &resync, fingerprint, now).await
+        // The claims' pending runs were read under their locks at the start of the batch;
+        // only the recomputed claims' are compared.
+        let resynced: std::collections::HashSet<&str> =
+            resync.iter().map(|r| r.claim_id.as_str()).collect();
+        let stored = stored
+            .into_iter()
+            .filter(|r| resynced.contains(r.0.as_str()))
+            .collect();
+        Self::write_sync(conn, &resync, fingerprint, now, Some(stored)).await
     }
 
     /// Writes emails to the outbox (a second write of the same Message-ID is ignored).

@@ -310,6 +310,37 @@ pub(crate) fn sla_alert<R: ReadRow>(r: &R) -> Result<SlaAlert, StoreError> {
     })
 }
 
+/// `cpor_timers` rows split into the pending runs (as stored) and the fired or held rows (for
+/// [`facts`]).
+pub(crate) fn pending_runs<R: ReadRow>(
+    rows: Vec<R>,
+) -> Result<(Vec<super::work::StoredRun>, Vec<R>), StoreError> {
+    const T: &str = "cpor_timers";
+    let pending_state = super::TimerState::Pending.as_str();
+    let mut pending = Vec::new();
+    let mut others = Vec::new();
+    let acted = [
+        super::TimerState::Fired.as_str(),
+        super::TimerState::Held.as_str(),
+    ];
+    for r in rows {
+        let state = text(&r, T, "state")?;
+        if state == pending_state {
+            pending.push((
+                text(&r, T, "claim_id")?,
+                text(&r, T, "timer")?,
+                instant(&r, T, "started_at")?,
+                instant(&r, T, "due_at")?,
+                r.int("claim_version")
+                    .map_err(|e| StoreError::corrupt("cpor_timers.claim_version", e))?,
+            ));
+        } else if acted.contains(&state.as_str()) {
+            others.push(r);
+        }
+    }
+    Ok((pending, others))
+}
+
 /// Gathers, per claim, the fired `cpor_timers` rows and the delivered consent emails
 /// (`claim_id`, `started_at`, `sent_at` rows of `cpor_outbox`) into [`ClaimFacts`].
 pub(crate) fn facts<R: ReadRow>(

@@ -9,6 +9,7 @@ use super::claims::insert_history;
 use super::outbox::requeue_dead;
 use super::sqlite::Conn;
 use super::state::{outbox_state, timer_state};
+use super::work::StoredRun;
 use super::{
     ClaimWrite, OutboxEmail, SlaAlert, SqliteStore, StatusRecord, StoreError, SyncedClaim,
 };
@@ -45,11 +46,14 @@ impl SqliteStore {
     }
 
     /// Replaces the claims' pending timers and records what they were computed from.
+    /// (`_stored`, the claims' pending runs if read already, is not needed: every pending
+    /// row of the claims is replaced.)
     pub(super) async fn write_sync(
         conn: &mut Conn,
         synced: &[SyncedClaim],
         fingerprint: &str,
         at: DateTime<Utc>,
+        _stored: Option<Vec<StoredRun>>,
     ) -> Result<(), StoreError> {
         requeue_dead!(
             conn,
@@ -110,6 +114,7 @@ impl SqliteStore {
         writes: &[(String, ClaimWrite)],
         fingerprint: &str,
         now: DateTime<Utc>,
+        _stored: Vec<StoredRun>,
     ) -> Result<(), StoreError> {
         for (id, w) in writes {
             if let Some(sc) = &w.status_change {
@@ -173,7 +178,7 @@ impl SqliteStore {
                 .await?;
             }
             if let Some(r) = &w.resync {
-                Self::write_sync(conn, std::slice::from_ref(r), fingerprint, now).await?;
+                Self::write_sync(conn, std::slice::from_ref(r), fingerprint, now, None).await?;
             }
         }
         Ok(())

@@ -136,25 +136,29 @@ macro_rules! impl_timer_index {
                 Ok(())
             }
 
-            /// What the worker already did for `ids`, read on `conn`.
+            /// What the worker already did for `ids`, read on `conn`, with the claims'
+            /// pending timer runs as stored (one read of their timers for both).
             async fn read_facts(
                 conn: &mut Conn,
                 ids: &[String],
             ) -> Result<
-                std::collections::HashMap<String, $crate::timers::ClaimFacts>,
+                (
+                    std::collections::HashMap<String, $crate::timers::ClaimFacts>,
+                    Vec<$crate::store::work::StoredRun>,
+                ),
                 $crate::store::StoreError,
             > {
                 use $crate::store::bind::Ids;
-                use $crate::store::state::{outbox_state, timer_state};
+                use $crate::store::state::outbox_state;
                 let consent = $crate::timers::EmailKind::ConsentRequest.as_str();
-                let fired = sqlx::query(concat!(
-                    "SELECT claim_id, timer, started_at, fired_at, outcome FROM cpor_timers ",
-                    "WHERE claim_id ", $in, " AND state IN (",
-                    timer_state!(Fired), ", ", timer_state!(Held), ")"
+                let timers = sqlx::query(concat!(
+                    "SELECT claim_id, timer, started_at, due_at, claim_version, state, fired_at, ",
+                    "outcome FROM cpor_timers WHERE claim_id ", $in
                 ))
                 .bind(Ids(ids))
                 .fetch_all(&mut *conn)
                 .await?;
+                let (pending, fired) = $crate::store::row::pending_runs(timers)?;
                 let sent = sqlx::query(concat!(
                     "SELECT claim_id, started_at, sent_at FROM cpor_outbox WHERE claim_id ", $in,
                     " AND email = $2 AND state = ", outbox_state!(Sent), " AND sent_at IS NOT NULL"
@@ -186,7 +190,8 @@ macro_rules! impl_timer_index {
                 .bind(Ids(ids))
                 .fetch_all(&mut *conn)
                 .await?;
-                $crate::store::row::facts(&fired, &sent, &dead, &told, &timeline)
+                let facts = $crate::store::row::facts(&fired, &sent, &dead, &told, &timeline)?;
+                Ok((facts, pending))
             }
         }
 
@@ -270,7 +275,7 @@ macro_rules! impl_timer_index {
                         .await?
                     };
                     let claim_ids: Vec<String> = claims.iter().map(|c| c.id.clone()).collect();
-                    let facts = Self::read_facts(&mut tx, &claim_ids).await?;
+                    let (facts, stored) = Self::read_facts(&mut tx, &claim_ids).await?;
                     let mut synced = compute(&claims, &facts);
                     if synced.len() != claims.len() {
                         return Err($crate::store::StoreError::Corrupt(format!(
@@ -280,7 +285,7 @@ macro_rules! impl_timer_index {
                         )));
                     }
                     synced.sort_by(|a, b| a.claim_id.cmp(&b.claim_id));
-                    Self::write_sync(&mut tx, &synced, fingerprint, at).await?;
+                    Self::write_sync(&mut tx, &synced, fingerprint, at, Some(stored)).await?;
                     sqlx::query(concat!("DELETE FROM cpor_claim_changes WHERE seq ", $in))
                         .bind(Ids(&seqs))
                         .execute(&mut *tx)
@@ -361,7 +366,7 @@ macro_rules! impl_timer_index {
                     });
                 let mut keep: Vec<$crate::store::SyncedClaim> = keep.into_iter().cloned().collect();
                 keep.sort_by(|a, b| a.claim_id.cmp(&b.claim_id));
-                Self::write_sync(&mut tx, &keep, fingerprint, at).await?;
+                Self::write_sync(&mut tx, &keep, fingerprint, at, None).await?;
                 tx.commit().await?;
                 // After the commit: marking waits on no lock another replica's batch holds.
                 let skipped: Vec<String> = skip.iter().map(|s| s.claim_id.clone()).collect();
@@ -467,7 +472,7 @@ macro_rules! impl_timer_index {
                     if ids.is_empty() {
                         return Ok(0);
                     }
-                    let mut facts = Self::read_facts(&mut tx, &ids).await?;
+                    let (mut facts, stored) = Self::read_facts(&mut tx, &ids).await?;
                     let inputs: Vec<$crate::store::FireInput> = ids
                         .iter()
                         .map(|id| {
@@ -491,7 +496,7 @@ macro_rules! impl_timer_index {
                     }
                     let writes: Vec<(String, $crate::store::ClaimWrite)> =
                         ids.iter().cloned().zip(decided).collect();
-                    Self::write_fired(&mut tx, &writes, fingerprint, now).await?;
+                    Self::write_fired(&mut tx, &writes, fingerprint, now, stored).await?;
                     Ok::<_, $crate::store::StoreError>(ids.len())
                 }
                 .await;

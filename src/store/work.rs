@@ -69,6 +69,9 @@ pub struct ChangedClaim {
     pub first_sight: bool,
 }
 
+/// A pending timer run as stored: claim, timer, start, due, the claim version it came from.
+pub(crate) type StoredRun = (String, String, DateTime<Utc>, DateTime<Utc>, i64);
+
 /// What one sync page did ([`super::TimerIndex::sync_changes`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ChangePage {
