@@ -105,11 +105,17 @@ impl Serialize for Acted {
     }
 }
 
+/// Fire batches one loop runs at most in a pass: each batch settles every claim it takes, so
+/// the bound is never reached unless a bug offers the same claims forever.
+const MAX_BATCHES: usize = 100_000;
+
 /// What a run of sync pages did.
 #[derive(Default)]
 struct SyncTally {
     synced: usize,
     problems: Vec<Problem>,
+    /// The last page was full: more records may wait.
+    more: bool,
 }
 
 /// The problems among computed claims, each logged as it is reported.
@@ -171,9 +177,16 @@ impl Engine {
         // Every insert or update of a claim left a change record (a trigger, in the writer's
         // own transaction); a page deletes its records when it saves its claims. Pages run
         // side by side where the store allows (each takes records no other page holds).
-        let loops =
-            (0..store.parallel_batches().max(1)).map(|_| self.sync_pages(store, &fingerprint, now));
-        for tally in futures_util::future::try_join_all(loops).await? {
+        // One page first: a pass with few changes costs one page's round trips.
+        let first = self.sync_pages(store, &fingerprint, now, 1).await?;
+        let more = first.more;
+        let mut tallies = vec![first];
+        if more {
+            let loops = (0..store.parallel_batches().max(1))
+                .map(|_| self.sync_pages(store, &fingerprint, now, usize::MAX));
+            tallies.extend(futures_util::future::try_join_all(loops).await?);
+        }
+        for tally in tallies {
             out.synced += tally.synced;
             out.problems.extend(tally.problems);
         }
@@ -192,15 +205,17 @@ impl Engine {
         Ok(())
     }
 
-    /// Sync pages one after another until no change record is left that no one else holds.
+    /// Up to `max` sync pages one after another, until no change record is left that no one
+    /// else holds.
     async fn sync_pages<S: TimerIndex>(
         &self,
         store: &S,
         fingerprint: &str,
         now: DateTime<Utc>,
+        max: usize,
     ) -> Result<SyncTally, StoreError> {
         let mut tally = SyncTally::default();
-        loop {
+        for _ in 0..max {
             let mut problems = Vec::new();
             let page = store
                 .sync_changes(SYNC_PAGE, fingerprint, now, |claims, facts| {
@@ -226,6 +241,8 @@ impl Engine {
                 return Ok(tally);
             }
         }
+        tally.more = true;
+        Ok(tally)
     }
 
     async fn save<S: TimerIndex>(
@@ -287,27 +304,33 @@ impl Engine {
     ) -> Result<(), StoreError> {
         let fingerprint = self.fingerprint();
         let out = std::sync::Mutex::new(out);
+        // One batch first: a pass with little or nothing due costs one batch's round trips.
+        if !self.fire_batches(store, now, &fingerprint, &out, 1).await? {
+            return Ok(());
+        }
         let loops = (0..store.parallel_batches().max(1))
-            .map(|_| self.fire_batches(store, now, &fingerprint, &out));
+            .map(|_| self.fire_batches(store, now, &fingerprint, &out, MAX_BATCHES));
         futures_util::future::try_join_all(loops).await?;
         Ok(())
     }
 
-    /// Fire batches one after another until none is due that no one else holds.
+    /// Up to `max` fire batches one after another, until none is due that no one else holds;
+    /// true when the last one handled claims (more may be due).
     async fn fire_batches<S: TimerIndex>(
         &self,
         store: &S,
         now: DateTime<Utc>,
         fingerprint: &str,
         out: &std::sync::Mutex<&mut TickOutcome>,
-    ) -> Result<(), StoreError> {
+        max: usize,
+    ) -> Result<bool, StoreError> {
         let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
         // Each batch settles every claim it takes (fired, recomputed or marked), so the number
         // of batches is bounded; the cap only guards against a bug looping forever.
-        for _ in 0..100_000 {
+        for _ in 0..max {
             if self.stop.is_cancelled() {
                 tracing::info!("stopping: the pass ends after the batch in hand");
-                break;
+                return Ok(false);
             }
             let mut decided = Vec::new();
             let handled = store
@@ -322,7 +345,7 @@ impl Engine {
                 })
                 .await?;
             if handled == 0 {
-                break;
+                return Ok(false);
             }
             // Every claim a batch takes is settled, so the index cannot offer the same claims
             // again with nothing to do; if it does (a due instant the evaluation disagrees
@@ -337,7 +360,7 @@ impl Engine {
                     claims = handled,
                     "due timers that are not due when evaluated: recomputed, pass ends"
                 );
-                break;
+                return Ok(false);
             }
             let mut out = out
                 .lock()
@@ -347,7 +370,7 @@ impl Engine {
                 self.tally(&claim_id, d, &mut out);
             }
         }
-        Ok(())
+        Ok(true)
     }
 
     fn tally(&self, claim_id: &str, d: Decided, out: &mut TickOutcome) {
