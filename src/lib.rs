@@ -11,7 +11,8 @@
 //! - [`worker`]: one pass — recompute changed claims' timers, fire what is due.
 //! - [`report`]: the operator's dry-run report and `explain`, from the same evaluate/plan.
 //! - [`config`]: settings from the built-in defaults, a file and the environment, validated.
-//! - [`mail`]: email templates per locale, decline tokens, SMTP and .eml delivery, retry policy.
+//! - [`mail`]: the emails: plans, templates per locale, decline tokens, SMTP and .eml transports,
+//!   retry policy, and the outbox delivery over a queue the store implements.
 //! - [`repair`]: operator repairs (hold, release, resync, outbox retry/discard) with their history.
 //! - [`demo`]: sample claims for trying the worker out.
 //! - [`schedule`]: when `run`'s passes happen: a cron expression read in a time zone (pure).
@@ -22,11 +23,11 @@
 //! - [`telemetry`]: log output and metric names.
 //! - [`cli`]: the command line.
 //!
-//! # One firing, end to end
-//! 1. [`daemon::Daemon::one_pass`] reads the [`clock`] once and runs [`worker::Engine::pass`] at that instant.
-//! 2. [`worker::Engine::sync`] takes the claims' change records and saves each one's timers ([`timers::evaluate`]) in the store's timer index ([`store::TimerIndex::save_sync`]).
-//! 3. [`worker::Engine::fire`] asks [`store::TimerIndex::fire_batch`] for claims with due timers; [`worker::decide`] runs [`timers::plan`] on each, and the batch writes status, history, outbox rows and fired timers in one transaction.
-//! 4. [`worker::Mailer::deliver`] takes due outbox rows, renders each [`mail::EmailKind`] with [`mail::Templates`] and sends it through a [`mail::Transport`].
+//! One firing (daemon → pass → store → plan → outbox → mail): [`daemon::Daemon::one_pass`] runs
+//! [`worker::Engine::pass`] at one clock reading; [`worker::Engine::fire`] takes claims with due
+//! timers from [`store::TimerIndex::fire_batch`], [`worker::decide`] runs [`timers::plan`] on each,
+//! and status, history and outbox rows commit together; [`mail::Mailer::deliver`] then takes them
+//! from the store's [`mail::Queue`], builds [`mail::EmailPlan::context`], renders and sends it.
 #![warn(missing_docs)]
 
 pub mod calendar;

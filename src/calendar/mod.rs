@@ -25,7 +25,7 @@ pub use builtin::BUILTIN;
 pub use engine::{Calendar, RANGE_END, RANGE_START};
 pub use generate::Holiday;
 pub use rules::HolidayKind;
-pub use zone::{DayCount, Deadline, deadline, start_of_local_day};
+pub use zone::{DayCount, Deadline, deadline, deadline_in_calendar_days, start_of_local_day};
 
 /// Why calendars could not be loaded, or a date could not be counted.
 #[derive(Debug, thiserror::Error)]

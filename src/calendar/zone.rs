@@ -59,12 +59,52 @@ pub fn deadline(
         return Ok(d);
     }
     let from_date = from.with_timezone(&tz).date_naive();
-    let last_day = match count {
-        DayCount::Business(n) => cal.add_business_days(from_date, n)?,
-        DayCount::Calendar(n) => from_date
-            .checked_add_days(Days::new(n.into()))
-            .ok_or(CalendarError::PastYear9999 { from: from_date, n })?,
-    };
+    match count {
+        DayCount::Business(n) => ending(
+            from,
+            from_date,
+            cal.add_business_days(from_date, n)?,
+            tz,
+            count,
+        ),
+        DayCount::Calendar(n) => deadline_in_calendar_days(tz, from, n),
+    }
+}
+
+/// The deadline `n` calendar days after `from`, counted in `tz`: what [`deadline`] gives for
+/// [`DayCount::Calendar`] with any calendar (holidays do not move calendar days), for callers
+/// that hold no calendar (the consent window an email opens when it is delivered).
+///
+/// ```
+/// # use cpor_worker::calendar::deadline_in_calendar_days;
+/// # use chrono::{DateTime, NaiveDate, Utc};
+/// let from: DateTime<Utc> = "2027-03-25T09:00:00Z".parse().unwrap();
+/// let d = deadline_in_calendar_days(chrono_tz::Europe::Stockholm, from, 7).unwrap();
+/// assert_eq!(d.last_day, NaiveDate::from_ymd_opt(2027, 4, 1).unwrap());
+/// // Summer time began on 28 March: the day after ends at 22:00 UTC.
+/// assert_eq!(d.due.to_rfc3339(), "2027-04-01T22:00:00+00:00");
+/// ```
+pub fn deadline_in_calendar_days(
+    tz: Tz,
+    from: DateTime<Utc>,
+    n: u32,
+) -> Result<Deadline, CalendarError> {
+    let from_date = from.with_timezone(&tz).date_naive();
+    let last_day = from_date
+        .checked_add_days(Days::new(n.into()))
+        .ok_or(CalendarError::PastYear9999 { from: from_date, n })?;
+    ending(from, from_date, last_day, tz, DayCount::Calendar(n))
+}
+
+/// The deadline whose last day is `last_day`: it passes at the start of the next local day;
+/// days RFC 3339 cannot write are refused.
+fn ending(
+    from: DateTime<Utc>,
+    from_date: NaiveDate,
+    last_day: NaiveDate,
+    tz: Tz,
+    count: DayCount,
+) -> Result<Deadline, CalendarError> {
     let n = match count {
         DayCount::Business(n) | DayCount::Calendar(n) => n,
     };

@@ -8,9 +8,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::calendar::Calendars;
 use crate::config::Config;
-use crate::mail::{Templates, transport_from_config};
+use crate::mail::{Mailer, MailerSettings, Templates, transport_from_config};
 use crate::timers::TimerSettings;
-use crate::worker::{Engine, Mailer, MailerSettings, TickOutcome};
+use crate::worker::{Engine, TickOutcome};
 
 /// Loads the calendars and timer settings a pass needs.
 pub fn engine(config: &Config) -> anyhow::Result<Engine> {

@@ -17,7 +17,7 @@ use url::Url;
 pub use layer::{MAX_FILE_BYTES, clip, read_limited};
 pub use raw::{Origins, RawConfig};
 pub use secret::Secret;
-pub use urls::redact_url;
+pub use urls::{redact_url, split_mailbox};
 
 use checks::{Problems, consent_secret, operator_token, resolve_listen};
 use layer::parse_layer;

@@ -41,15 +41,27 @@ pub(super) fn parse_smtp_url(u: &str) -> Result<Url, String> {
     Ok(url)
 }
 
+/// Splits a mailbox setting, `Name <addr>` or a bare `addr`, into its display name (unquoted,
+/// trimmed; empty when there is none) and its address (as written between the brackets).
+///
+/// ```
+/// use cpor_worker::config::split_mailbox;
+/// assert_eq!(split_mailbox("\"On Call\" <oc@x.example>"), ("On Call", "oc@x.example"));
+/// assert_eq!(split_mailbox(" ops@x.example "), ("", "ops@x.example"));
+/// ```
+pub fn split_mailbox(s: &str) -> (&str, &str) {
+    match (s.rfind('<'), s.rfind('>')) {
+        (Some(a), Some(b)) if a < b => (s[..a].trim().trim_matches('"').trim(), &s[a + 1..b]),
+        _ => ("", s.trim()),
+    }
+}
+
 /// Checks `Name <addr>` or `addr` loosely: one `@`, no spaces or line breaks in the address.
 pub(super) fn check_mailbox(s: &str) -> Result<(), String> {
     if s.contains(['\r', '\n']) {
         return Err("must not contain line breaks".to_owned());
     }
-    let addr = match (s.rfind('<'), s.rfind('>')) {
-        (Some(a), Some(b)) if a < b => &s[a + 1..b],
-        _ => s.trim(),
-    };
+    let (_, addr) = split_mailbox(s);
     let ok = addr.split('@').count() == 2
         && addr.split('@').all(|p| !p.is_empty())
         && !addr.contains(char::is_whitespace);

@@ -20,9 +20,10 @@ use minijinja::Environment;
 use serde::Serialize;
 
 use crate::config::Secret;
+use crate::mail::Mailer;
 use crate::schedule::Schedule;
 use crate::store::AnyStore;
-use crate::worker::{Engine, Mailer};
+use crate::worker::Engine;
 
 pub use auth::CsrfKey;
 pub use passes::{PassLog, PassRecord};

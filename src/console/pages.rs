@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::passes::PassRecord;
 use super::{Console, Page};
-use crate::mail::EmailContext;
+use crate::mail::{EmailContext, Letter};
 use crate::report::explain::explain;
 use crate::store::{
     ClaimHit, ConsoleReads, HistoryEntry, Hold, OutboxCounts, OutboxRow, Repairs, Store,
@@ -185,11 +185,12 @@ struct ClaimView {
 
 fn preview(c: &Console, row: OutboxRow, now: DateTime<Utc>) -> EmailView {
     let rendered = c.mailer.as_ref().map(|m| {
-        let link = match m.context(&row.email, now) {
+        let letter = Letter::from(&row.email);
+        let link = match m.context(&letter, now) {
             Ok(EmailContext::ConsentRequest(x)) => Some(x.decline_link),
             _ => None,
         };
-        m.compose(&row.email, now).map(|out| {
+        m.compose(&letter, now).map(|out| {
             let hide = |s: String| match &link {
                 Some(l) => s.replace(l.as_str(), "[decline link: not shown in the console]"),
                 None => s,

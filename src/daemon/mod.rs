@@ -16,9 +16,10 @@ use crate::clock::SharedClock;
 use crate::config::Secret;
 use crate::console::{Console, PassLog, PassRecord};
 use crate::http::{AppState, router};
+use crate::mail::Mailer;
 use crate::store::{AnyStore, Outbox, TimerIndex};
 use crate::telemetry;
-use crate::worker::{Engine, Mailer, TickOutcome};
+use crate::worker::{Engine, TickOutcome};
 
 /// Everything `run` needs, handed in by the caller.
 pub struct Daemon {

@@ -1,16 +1,23 @@
 //! Emails: typed contexts, minijinja templates per locale, signed decline tokens, delivery
-//! transports (SMTP or `.eml` files) and the retry policy the outbox loop applies.
+//! transports (SMTP or `.eml` files), the retry policy, and the outbox delivery that uses them.
 //!
 //! [`EmailKind`] is the one name of each email, from the timer that plans it to the template file.
-//! The outbox delivery (`worker::deliver`) stores an [`EmailContext`] as JSON, renders it with
+//! A timer plans an [`EmailPlan`] (`plan.rs`), which the store keeps as JSON in its outbox; the
+//! outbox delivery (`outbox.rs`, [`Mailer::deliver`]) takes due emails from a [`Queue`]
+//! (`queue.rs`, implemented by the store), turns each plan into an [`EmailContext`] ([`EmailPlan::context`]), renders it with
 //! [`Templates::render`], wraps the result in an [`OutgoingEmail`] and hands it to a
 //! [`Transport`]; a [`DeliveryError::Temporary`] is retried at [`RetryPolicy::next_attempt`]
 //! until [`RetryPolicy::max_attempts`], a [`DeliveryError::Permanent`] is dead-lettered at once.
+//! `mail` reads no database: the store implements [`Queue`], so the arrow points from the store
+//! to mail only.
 
 pub mod context;
 pub mod delivery;
 pub mod format;
 pub mod kind;
+pub mod outbox;
+pub mod plan;
+pub mod queue;
 pub mod retry;
 pub mod samples;
 mod smtp_pool;
@@ -25,6 +32,9 @@ pub use delivery::{
     DeliveryError, FileTransport, OutgoingEmail, SmtpTransport, Transport, transport_from_config,
 };
 pub use kind::{Audience, EmailKind};
+pub use outbox::{DeliverOutcome, Mailer, MailerSettings};
+pub use plan::{CONSENT_WINDOW_DAYS, EmailPlan, Links, Recipient};
+pub use queue::{DeliveryResult, Letter, Queue, Taken};
 pub use retry::{RetryDecision, RetryPolicy};
 pub use templates::{RenderedEmail, Templates, set_version as template_set_version};
 pub use token::{DeclineToken, TokenError, decline_link, sign_decline_token, verify_decline_token};

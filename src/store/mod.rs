@@ -5,7 +5,9 @@
 //! backends: [`Store`] (claims, the worker's facts about them, schema, worker state),
 //! [`TimerIndex`] (change capture, sync, firing), [`Outbox`] (emails and SLA digests),
 //! [`Repairs`] and [`ConsoleReads`]. [`AnyStore`] is the backend chosen at start-up and
-//! dispatches each call once.
+//! dispatches each call once. Every [`Outbox`] is also the [`crate::mail::Queue`] the outbox
+//! delivery takes its emails from (`mail_queue.rs`, with `applies.rs` deciding whether an email
+//! still applies to its claim): the store depends on mail, never the other way.
 //!
 //! Statement text is written once, with `$N` placeholders both drivers accept, in the
 //! `impl_*!` macro of its concern (`claims.rs`, `timer_index.rs`, `outbox.rs`, `repair.rs`,
@@ -18,10 +20,12 @@
 //! same ids; rows are read back through one reader per row type (`row.rs`).
 
 mod any;
+mod applies;
 mod bind;
 mod claims;
 mod columns;
 mod console;
+mod mail_queue;
 mod optional_columns;
 mod outbox;
 mod postgres;
@@ -38,11 +42,14 @@ mod work;
 use crate::claim::{BadClaim, Claim};
 pub use crate::lifecycle::{HistoryEntry, StatusChange};
 
+/// What a delivery attempt came to (mail's, recorded by [`Outbox::record_delivery`]).
+pub use crate::mail::DeliveryResult;
 pub use any::{AnyStore, connect};
 pub use bind::format_ts;
 pub use claims::{CALENDAR_FINGERPRINT_KEY, Store};
 pub use columns::{CLAIM_COLUMNS, ClaimsTable, claims_table_columns};
 pub use console::{ClaimHit, ConsoleReads, OverviewCounts, TimerRecord};
+pub use mail_queue::OPS_CLAIM_ID;
 pub use outbox::Outbox;
 pub use postgres::PgStore;
 pub use repair::{Hold, OutboxRow, Released, Repairs};
@@ -51,8 +58,8 @@ pub use sqlite::SqliteStore;
 pub use state::{OutboxState, TimerState};
 pub use timer_index::TimerIndex;
 pub use work::{
-    ChangePage, ChangedClaim, ClaimWrite, DeadEmail, DeliveryResult, FireInput, OutboxCounts,
-    OutboxEmail, PendingEmail, Requeue, SlaAlert, StatusRecord, SyncedClaim, TimerRow, message_id,
+    ChangePage, ChangedClaim, ClaimWrite, DeadEmail, FireInput, OutboxCounts, OutboxEmail,
+    PendingEmail, Requeue, SlaAlert, StatusRecord, SyncedClaim, TimerRow, message_id,
 };
 
 /// What can go wrong talking to the database.

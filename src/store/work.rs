@@ -257,33 +257,6 @@ pub struct SlaAlert {
     pub raised_at: DateTime<Utc>,
 }
 
-/// What a delivery attempt came to.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum DeliveryResult {
-    /// Accepted by the server (or written to the outbox folder).
-    Sent,
-    /// A temporary failure: try again at this instant.
-    Retry {
-        /// When.
-        at: DateTime<Utc>,
-        /// The error.
-        error: String,
-    },
-    /// A permanent failure (or too many attempts): dead-lettered, never retried.
-    Dead {
-        /// The error.
-        error: String,
-    },
-    /// Not sent: its "not after" instant passed first. Recorded in the claim's history.
-    Expired,
-    /// Not sent: the claim moved on while it waited (a consent request for a claim since
-    /// rejected). Recorded in the claim's history with why.
-    Withdrawn {
-        /// Why it no longer applies.
-        why: String,
-    },
-}
-
 /// Counts of the outbox by state, for metrics and the report.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct OutboxCounts {

@@ -23,8 +23,9 @@ pub use provenance::{CalendarRef, SkippedDay, skipped_days};
 pub const PARTNER_RESPONSE_DAYS: u32 = 5;
 /// Business days of each reviewer SLA.
 pub const REVIEW_SLA_DAYS: u32 = 5;
-/// Calendar days the customer has to decline after the consent email was sent.
-pub const CONSENT_WINDOW_DAYS: u32 = 7;
+/// Calendar days the customer has to decline after the consent email was sent (defined with
+/// the email, whose delivery opens the window).
+pub use crate::mail::CONSENT_WINDOW_DAYS;
 /// Calendar days the partner has to dispute a rejection.
 pub const DISPUTE_WINDOW_DAYS: u32 = 30;
 /// How far after the evaluated instant an event timestamp may lie before the claim is reported

@@ -1,9 +1,9 @@
 //! What the due timers of one claim do: status changes, history rows, emails, incentive requests
 //! and alerts, decided purely from the claim, its timers and the instant.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::json;
 
 use super::provenance::{CalendarRef, skipped_days};
@@ -13,63 +13,9 @@ use super::{
 };
 use crate::calendar::{Calendar, DayCount, Deadline, deadline};
 use crate::claim::Claim;
-use crate::lifecycle::{Actor, ClaimStatus, InfoRequestReason, RejectionReason};
+use crate::lifecycle::{Actor, ClaimStatus, RejectionReason};
 use crate::lifecycle::{HistoryEntry, StatusChange};
-pub use crate::mail::EmailKind;
-
-/// Who an email goes to.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Recipient {
-    /// Display name.
-    pub name: String,
-    /// Address.
-    pub address: String,
-}
-
-/// An email a timer sends, with the facts its template shows.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct EmailPlan {
-    /// Which email.
-    pub kind: EmailKind,
-    /// The recipient.
-    pub to: Recipient,
-    /// The claim's locale (templates fall back to the language, then `en`).
-    pub locale: String,
-    /// The claim.
-    pub claim_id: String,
-    /// The partner's name.
-    pub partner_name: String,
-    /// The customer's name.
-    pub customer_name: String,
-    /// What the partner claims.
-    pub products: String,
-    /// Why more information was asked for (reminder).
-    pub info_request_reason: Option<InfoRequestReason>,
-    /// Why the claim was rejected (rejection email).
-    pub rejection_reason: Option<RejectionReason>,
-    /// The last day (inclusive, local) the email names: to respond, to decline, or to dispute.
-    pub last_day: Option<NaiveDate>,
-    /// The instant that last day ends (the consent window's end signs the decline link).
-    pub window_end: Option<DateTime<Utc>>,
-    /// The zone `last_day` is in.
-    pub time_zone: String,
-}
-
-impl EmailPlan {
-    /// The instant after which the email must not be sent: the deadline or window it names
-    /// (a reminder after its deadline, a dispute invitation after the window closed). The consent
-    /// request has none: its window starts when it is delivered.
-    pub fn not_after(&self) -> Option<DateTime<Utc>> {
-        match self.kind {
-            EmailKind::PartnerResponseReminder
-            | EmailKind::ClaimRejected
-            | EmailKind::PartnerApprovalNotice => self.window_end,
-            EmailKind::ConsentRequest
-            | EmailKind::ForwardedToIncentiveEvaluation
-            | EmailKind::SlaAlertDigest => None,
-        }
-    }
-}
+pub use crate::mail::{EmailKind, EmailPlan, Recipient};
 
 /// Whether a due timer's action was taken or deliberately skipped.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

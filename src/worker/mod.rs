@@ -1,9 +1,7 @@
 //! One pass of the worker — recompute the timers of claims that changed, fire what is due, then
 //! deliver the outbox — as a function of an instant, so `tick --at`, `run` and tests share it.
 
-mod applies;
 mod decide;
-mod deliver;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -13,11 +11,11 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::calendar::Calendars;
+use crate::mail::{DeliverOutcome, Mailer};
 use crate::store::{ChangedClaim, NULL_ID, Outbox, StoreError, TimerIndex};
 use crate::timers::{Outcome, TimerKind, TimerSettings};
 
 pub use decide::{Decided, decide, sync_claim};
-pub use deliver::{DeliverOutcome, Mailer, MailerSettings};
 
 /// Worker state key of the calendars' fingerprint the pending timers were computed with.
 const FINGERPRINT_KEY: &str = crate::store::CALENDAR_FINGERPRINT_KEY;

@@ -1,30 +1,18 @@
 //! `calendar holidays` and `deadline` run as a user would: the built binary, from an empty
 //! folder (so only the compiled-in calendars exist), compared with the official lists.
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
-
 use serde_json::Value;
 
-fn cpor(dir: &std::path::Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cpor-worker"));
-    cmd.current_dir(dir).args(args).env_remove("CPOR_CONFIG");
-    cmd
-}
+use crate::harness::Cmd;
 
-fn run(args: &[&str]) -> Output {
+/// Runs `args` in an empty folder, which must succeed; its stdout.
+fn ok(args: &[&str]) -> String {
     let dir = tempfile::tempdir().unwrap();
-    cpor(dir.path(), args).output().unwrap()
+    Cmd::new(dir.path()).ok(args)
 }
 
 fn json(args: &[&str]) -> Value {
-    let out = run(args);
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    serde_json::from_str(&ok(args)).unwrap()
 }
 
 /// (date, eve, observed) of every holiday listed for `cc` in `year`.
@@ -266,11 +254,8 @@ fn deadline_skips_christmas_and_new_year() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("cpor.toml");
     std::fs::write(&config, "[calendars]\ndisabled_groups = [\"SE/eves\"]\n").unwrap();
-    let out = cpor(dir.path(), &["--config", config.to_str().unwrap()])
-        .args(&args[..])
-        .output()
-        .unwrap();
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let with_config = [&["--config", config.to_str().unwrap()][..], &args[..]].concat();
+    let v: Value = serde_json::from_str(&Cmd::new(dir.path()).ok(&with_config)).unwrap();
     assert_eq!(v["last_day"], "2026-12-31");
 }
 
@@ -303,7 +288,7 @@ fn deadline_from_a_saturday_counts_from_the_next_business_day() {
     assert_eq!(v["last_day"], "2026-03-14");
     assert_eq!(v["deadline"], "2026-03-14T23:00:00Z");
     assert_eq!(v["calendar_days"], 7);
-    let text = run(&[
+    let text = ok(&[
         "deadline",
         "--country",
         "SE",
@@ -312,7 +297,6 @@ fn deadline_from_a_saturday_counts_from_the_next_business_day() {
         "--business-days",
         "5",
     ]);
-    let text = String::from_utf8(text.stdout).unwrap();
     assert!(
         text.contains("last day:  2027-01-05") && text.contains("Christmas Eve"),
         "{text}"
@@ -375,10 +359,9 @@ fn bad_input_exits_2_with_the_reason() {
             "unknown country",
         ),
     ];
+    let dir = tempfile::tempdir().unwrap();
     for (args, reason) in cases {
-        let out = run(args);
-        assert_eq!(out.status.code(), Some(2), "{args:?}");
-        let err = String::from_utf8_lossy(&out.stderr);
+        let err = Cmd::new(dir.path()).fails(args, 2);
         assert!(err.contains(reason), "{args:?}: {err}");
     }
 }
@@ -392,14 +375,10 @@ fn bad_calendar_file_stops_start_up_naming_file_and_line() {
         "id = \"SE\"\nname = \"Sweden\"\ntime_zone = \"Europe/Stockholm\"\ncountries = [\"SE\"]\nsource = \"x\"\n\n[[rule]]\nname = \"Bad\"\ndate = \"02-30\"\n",
     )
     .unwrap();
-    let out = cpor(
-        dir.path(),
+    let err = Cmd::new(dir.path()).fails(
         &["calendar", "holidays", "--country", "SE", "--year", "2026"],
-    )
-    .output()
-    .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+        2,
+    );
     assert!(err.contains("se.toml:7:"), "{err}");
 }
 
@@ -421,19 +400,7 @@ fn batch_answers_every_line_in_order() {
         r#"{"country":"SE","from":"2026-03-07T10:00:00+01:00","business_days":1}"#,
     );
     let dir = tempfile::tempdir().unwrap();
-    let mut child = cpor(dir.path(), &["deadline", "--batch"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = Cmd::new(dir.path()).run_with_stdin(&["deadline", "--batch"], input.as_bytes());
     assert!(out.status.success());
     let lines: Vec<Value> = out
         .stdout

@@ -2,28 +2,24 @@
 //! right date and limit, `calendar holidays` defaults to the current year, and the text output
 //! of `deadline` says "1 business day" and lists the weekends it skipped.
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
-
 use chrono::Datelike;
 use serde_json::Value;
 
-fn run(args: &[&str]) -> Output {
+use crate::harness::{Cmd, text};
+
+/// Runs `args` in an empty folder, which must succeed; its stdout.
+fn ok(args: &[&str]) -> String {
     let dir = tempfile::tempdir().unwrap();
-    Command::new(env!("CARGO_BIN_EXE_cpor-worker"))
-        .current_dir(dir.path())
-        .args(args)
-        .env_remove("CPOR_CONFIG")
-        .output()
-        .unwrap()
+    Cmd::new(dir.path()).ok(args)
 }
 
-/// Runs `args`, expects exit status 2 and returns stderr.
+/// Runs `args` in an empty folder, expects exit status 2 and nothing on stdout; its stderr.
 fn refused(args: &[&str]) -> String {
-    let out = run(args);
+    let dir = tempfile::tempdir().unwrap();
+    let out = Cmd::new(dir.path()).run(args);
     assert_eq!(out.status.code(), Some(2), "{args:?}");
     assert!(out.stdout.is_empty(), "{args:?} printed {:?}", out.stdout);
-    String::from_utf8(out.stderr).unwrap()
+    text(&out.stderr)
 }
 
 #[test]
@@ -71,7 +67,7 @@ fn calendar_day_deadlines_past_year_9999_are_refused() {
         assert!(!err.contains("+10000"), "{err}");
     }
     // The last day RFC 3339 can write still works when its end is in year 9999 in UTC.
-    let out = run(&[
+    let out = ok(&[
         "deadline",
         "--country",
         "SE",
@@ -81,41 +77,21 @@ fn calendar_day_deadlines_past_year_9999_are_refused() {
         "1",
         "--json",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["last_day"], "9999-12-31");
     assert_eq!(v["deadline"], "9999-12-31T23:00:00Z");
 }
 
 #[test]
 fn batch_lines_past_year_9999_get_an_error_line() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cpor-worker"))
-        .args(["deadline", "--batch"])
-        .env_remove("CPOR_CONFIG")
-        .current_dir(tempfile::tempdir().unwrap().path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(
-            concat!(
-                r#"{"country":"US","from":"9999-12-01T00:00:00Z","calendar_days":60}"#,
-                "\n",
-                r#"{"country":"SE","from":"2026-03-02T10:00:00Z","business_days":1000000000}"#,
-                "\n"
-            )
-            .as_bytes(),
-        )
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let input = concat!(
+        r#"{"country":"US","from":"9999-12-01T00:00:00Z","calendar_days":60}"#,
+        "\n",
+        r#"{"country":"SE","from":"2026-03-02T10:00:00Z","business_days":1000000000}"#,
+        "\n"
+    );
+    let out = Cmd::new(dir.path()).run_with_stdin(&["deadline", "--batch"], input.as_bytes());
     let text = String::from_utf8(out.stdout).unwrap();
     let lines: Vec<Value> = text
         .lines()
@@ -151,8 +127,7 @@ fn holidays_outside_the_counted_years_are_refused() {
         assert!(err.contains("1970 to 2199"), "{year}: {err}");
     }
     for year in ["1970", "2199"] {
-        let out = run(&["calendar", "holidays", "--country", "SE", "--year", year]);
-        assert!(out.status.success(), "{year}");
+        ok(&["calendar", "holidays", "--country", "SE", "--year", year]);
     }
 }
 
@@ -161,16 +136,11 @@ fn holidays_default_to_the_current_year() {
     let before = chrono::Utc::now()
         .with_timezone(&chrono_tz::Europe::Stockholm)
         .year();
-    let out = run(&["calendar", "holidays", "--country", "SE", "--json"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = ok(&["calendar", "holidays", "--country", "SE", "--json"]);
     let after = chrono::Utc::now()
         .with_timezone(&chrono_tz::Europe::Stockholm)
         .year();
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v: Value = serde_json::from_str(&out).unwrap();
     let year = v["year"].as_i64().unwrap();
     assert!(year == i64::from(before) || year == i64::from(after), "{v}");
     assert!(!v["holidays"].as_array().unwrap().is_empty());
@@ -179,7 +149,7 @@ fn holidays_default_to_the_current_year() {
 #[test]
 fn text_says_one_business_day_and_lists_skipped_weekends() {
     // Friday 2026-03-06: one business day later is Monday the 9th, past the weekend.
-    let out = run(&[
+    let text = ok(&[
         "deadline",
         "--country",
         "SE",
@@ -188,8 +158,6 @@ fn text_says_one_business_day_and_lists_skipped_weekends() {
         "--business-days",
         "1",
     ]);
-    assert!(out.status.success());
-    let text = String::from_utf8(out.stdout).unwrap();
     assert!(
         text.contains("counted:   1 business day strictly after 2026-03-06"),
         "{text}"
@@ -198,7 +166,7 @@ fn text_says_one_business_day_and_lists_skipped_weekends() {
     assert!(text.contains("skipped: 2026-03-07 weekend (Sat)"), "{text}");
     assert!(text.contains("skipped: 2026-03-08 weekend (Sun)"), "{text}");
     // Holidays keep their names, weekend or not.
-    let out = run(&[
+    let text = ok(&[
         "deadline",
         "--country",
         "SE",
@@ -207,11 +175,10 @@ fn text_says_one_business_day_and_lists_skipped_weekends() {
         "--business-days",
         "5",
     ]);
-    let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("counted:   5 business days"), "{text}");
     assert!(text.contains("2026-12-24 \"Christmas Eve\""), "{text}");
     assert!(text.contains("skipped: 2026-12-27 weekend (Sun)"), "{text}");
-    let out = run(&[
+    let text = ok(&[
         "deadline",
         "--country",
         "SE",
@@ -220,7 +187,6 @@ fn text_says_one_business_day_and_lists_skipped_weekends() {
         "--calendar-days",
         "1",
     ]);
-    let text = String::from_utf8(out.stdout).unwrap();
     assert!(
         text.contains("counted:   1 calendar day strictly"),
         "{text}"

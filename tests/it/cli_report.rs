@@ -49,47 +49,24 @@ report_tests!(
 const DEMO_AT: &str = "2026-12-23T15:00:00Z";
 pub(crate) const AT: &str = "2026-12-24T09:00:00Z";
 
-/// A temp folder and the env to run the binary on `db`, after `demo` and `tick --no-send`.
-pub(crate) fn prepared(db: &TestStore) -> (tempfile::TempDir, Vec<(&'static str, String)>) {
+/// A temp folder and the binary run in it on `db`, after `demo` and `tick --no-send`.
+pub(crate) fn prepared(db: &TestStore) -> (tempfile::TempDir, Cmd) {
     let dir = tempfile::tempdir().unwrap();
-    let env = vec![("CPOR_DATABASE_URL", db.url.clone())];
-    for args in [
-        &["demo", "--at", DEMO_AT][..],
-        &["tick", "--no-send", "--at", DEMO_AT],
-    ] {
-        let out = cpor(dir.path(), args, &env);
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{args:?}: {}",
-            text(&out.stderr)
-        );
-    }
-    (dir, env)
+    let cmd = Cmd::new(dir.path()).envs(&[("CPOR_DATABASE_URL", &db.url)]);
+    cmd.ok(&["demo", "--at", DEMO_AT]);
+    cmd.ok(&["tick", "--no-send", "--at", DEMO_AT]);
+    (dir, cmd)
 }
 
-fn cpor(dir: &Path, args: &[&str], env: &[(&str, String)]) -> std::process::Output {
-    Cmd::new(dir).envs(env).run(args)
-}
-
-/// Runs a command that must succeed; its stdout.
-pub(crate) fn ok(dir: &Path, args: &[&str], env: &[(&str, String)]) -> String {
-    Cmd::new(dir).envs(env).ok(args)
-}
-
-fn dry_run_json(dir: &Path, env: &[(&str, String)], extra: &[&str]) -> Value {
+fn dry_run_json(cmd: &Cmd, extra: &[&str]) -> Value {
     let mut args = vec!["dry-run", "--at", AT, "--format", "json"];
     args.extend_from_slice(extra);
-    serde_json::from_str(&ok(dir, &args, env)).expect("dry-run JSON parses")
+    serde_json::from_str(&cmd.ok(&args)).expect("dry-run JSON parses")
 }
 
 async fn table_has_a_summary_and_readable_rows(db: &TestStore) {
-    let (dir, env) = prepared(db);
-    let out = ok(
-        dir.path(),
-        &["dry-run", "--at", AT, "--horizon", "2w"],
-        &env,
-    );
+    let (_dir, cmd) = prepared(db);
+    let out = cmd.ok(&["dry-run", "--at", AT, "--horizon", "2w"]);
     let summary = out.find("SUMMARY BY ACTION").expect("summary");
     let rows = out.find("DUE WITHIN THE HORIZON").expect("horizon rows");
     assert!(summary < rows, "summary comes first:\n{out}");
@@ -107,8 +84,8 @@ async fn table_has_a_summary_and_readable_rows(db: &TestStore) {
 }
 
 async fn json_parses_with_the_documented_fields(db: &TestStore) {
-    let (dir, env) = prepared(db);
-    let j = dry_run_json(dir.path(), &env, &["--horizon", "2w"]);
+    let (_dir, cmd) = prepared(db);
+    let j = dry_run_json(&cmd, &["--horizon", "2w"]);
     assert_eq!(j["report"], "dry-run");
     assert_eq!(j["version"], 1);
     let s = &j["summary"];
@@ -161,12 +138,8 @@ async fn json_parses_with_the_documented_fields(db: &TestStore) {
 }
 
 async fn csv_has_the_documented_header(db: &TestStore) {
-    let (dir, env) = prepared(db);
-    let out = ok(
-        dir.path(),
-        &["dry-run", "--at", AT, "--format", "csv"],
-        &env,
-    );
+    let (_dir, cmd) = prepared(db);
+    let out = cmd.ok(&["dry-run", "--at", AT, "--format", "csv"]);
     let mut lines = out.lines();
     assert_eq!(
         lines.next().unwrap(),
@@ -181,12 +154,8 @@ async fn csv_has_the_documented_header(db: &TestStore) {
 }
 
 async fn html_has_the_chart_and_the_table(db: &TestStore) {
-    let (dir, env) = prepared(db);
-    let html = ok(
-        dir.path(),
-        &["dry-run", "--at", AT, "--format", "html", "--horizon", "2w"],
-        &env,
-    );
+    let (dir, cmd) = prepared(db);
+    let html = cmd.ok(&["dry-run", "--at", AT, "--format", "html", "--horizon", "2w"]);
     assert!(html.starts_with("<!DOCTYPE html>"));
     assert!(html.contains("<svg") && html.contains("<rect"), "chart");
     assert!(html.contains("<table") && html.contains("CPOR-100006"));
@@ -305,30 +274,26 @@ async fn snapshot(store: &AnyStore) -> Vec<(String, String)> {
 }
 
 async fn dry_run_changes_nothing(db: &TestStore) {
-    let (dir, env) = prepared(db);
+    let (_dir, cmd) = prepared(db);
     let before = snapshot(&db.store).await;
     assert!(before[0].1.starts_with("17:"), "{:?}", before[0]);
     assert!(!before[4].1.starts_with("0:"), "the tick indexed timers");
     for format in ["table", "json", "csv", "html"] {
-        ok(
-            dir.path(),
-            &[
-                "dry-run",
-                "--at",
-                "2027-03-01T00:00:00Z",
-                "--format",
-                format,
-            ],
-            &env,
-        );
+        cmd.ok(&[
+            "dry-run",
+            "--at",
+            "2027-03-01T00:00:00Z",
+            "--format",
+            format,
+        ]);
     }
-    ok(dir.path(), &["explain", "CPOR-100006", "--at", AT], &env);
+    cmd.ok(&["explain", "CPOR-100006", "--at", AT]);
     assert_eq!(snapshot(&db.store).await, before);
 }
 
 async fn explain_names_the_skipped_christmas_holidays(db: &TestStore) {
-    let (dir, env) = prepared(db);
-    let out = ok(dir.path(), &["explain", "CPOR-100006", "--at", AT], &env);
+    let (_dir, cmd) = prepared(db);
+    let out = cmd.ok(&["explain", "CPOR-100006", "--at", AT]);
     assert!(
         out.contains("Thu 24 Dec 2026 skipped: Julafton (Christmas Eve)"),
         "{out}"
@@ -343,12 +308,8 @@ async fn explain_names_the_skipped_christmas_holidays(db: &TestStore) {
         "{out}"
     );
     assert!(out.contains("review_start_sla: not applicable: runs while the claim is submitted"));
-    let j: Value = serde_json::from_str(&ok(
-        dir.path(),
-        &["explain", "CPOR-100006", "--at", AT, "--json"],
-        &env,
-    ))
-    .unwrap();
+    let j: Value =
+        serde_json::from_str(&cmd.ok(&["explain", "CPOR-100006", "--at", AT, "--json"])).unwrap();
     let deadline = j["timers"]
         .as_array()
         .unwrap()
@@ -366,7 +327,7 @@ async fn explain_names_the_skipped_christmas_holidays(db: &TestStore) {
         .collect();
     assert_eq!(skipped.len(), 8, "{skipped:?}");
     // A claim the tick acted on shows its history and email.
-    let out = ok(dir.path(), &["explain", "CPOR-100013", "--at", AT], &env);
+    let out = cmd.ok(&["explain", "CPOR-100013", "--at", AT]);
     assert!(
         out.contains("rejection_notice_sent") && out.contains("claim_rejected"),
         "{out}"
@@ -374,8 +335,8 @@ async fn explain_names_the_skipped_christmas_holidays(db: &TestStore) {
 }
 
 async fn status_and_country_filters_work(db: &TestStore) {
-    let (dir, env) = prepared(db);
-    let all = dry_run_json(dir.path(), &env, &["--horizon", "30d"]);
+    let (_dir, cmd) = prepared(db);
+    let all = dry_run_json(&cmd, &["--horizon", "30d"]);
     let rows = |j: &Value| j["rows"].as_array().unwrap().clone();
     let statuses: std::collections::BTreeSet<String> = rows(&all)
         .iter()
@@ -383,8 +344,7 @@ async fn status_and_country_filters_work(db: &TestStore) {
         .collect();
     assert!(statuses.len() > 1, "{statuses:?}");
     let pa = dry_run_json(
-        dir.path(),
-        &env,
+        &cmd,
         &["--horizon", "30d", "--status", "partner_action_required"],
     );
     assert!(!rows(&pa).is_empty());
@@ -393,21 +353,16 @@ async fn status_and_country_filters_work(db: &TestStore) {
             .iter()
             .all(|r| r["status"] == "partner_action_required")
     );
-    let se = dry_run_json(dir.path(), &env, &["--horizon", "30d", "--country", "se"]);
+    let se = dry_run_json(&cmd, &["--horizon", "30d", "--country", "se"]);
     assert!(!rows(&se).is_empty());
     assert!(rows(&se).iter().all(|r| r["country"] == "SE"));
     assert!(rows(&se).len() < rows(&all).len());
-    let out = cpor(dir.path(), &["dry-run", "--status", "pending"], &env);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        text(&out.stderr).contains("--status"),
-        "{}",
-        text(&out.stderr)
-    );
+    let err = cmd.fails(&["dry-run", "--status", "pending"], 2);
+    assert!(err.contains("--status"), "{err}");
 }
 
 async fn bad_and_unknown_claims_are_reported(db: &TestStore) {
-    let (dir, env) = prepared(db);
+    let (_dir, cmd) = prepared(db);
     harness::exec(
         &db.store,
         "UPDATE claims SET status = 'bogus' WHERE id = 'CPOR-100002'",
@@ -418,7 +373,7 @@ async fn bad_and_unknown_claims_are_reported(db: &TestStore) {
         "UPDATE claims SET country = 'ZZ' WHERE id = 'CPOR-100003'",
     )
     .await;
-    let j = dry_run_json(dir.path(), &env, &[]);
+    let j = dry_run_json(&cmd, &[]);
     let problems = j["problems"].as_array().unwrap();
     assert!(
         problems
@@ -433,35 +388,25 @@ async fn bad_and_unknown_claims_are_reported(db: &TestStore) {
         "{problems:?}"
     );
     assert_eq!(j["summary"]["problems"], 2);
-    let out = cpor(dir.path(), &["explain", "CPOR-100002"], &env);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("bogus"), "{}", text(&out.stderr));
-    let out = cpor(dir.path(), &["explain", "NO-SUCH-CLAIM"], &env);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        text(&out.stderr).contains("not found"),
-        "{}",
-        text(&out.stderr)
-    );
+    let err = cmd.fails(&["explain", "CPOR-100002"], 2);
+    assert!(err.contains("bogus"), "{err}");
+    let err = cmd.fails(&["explain", "NO-SUCH-CLAIM"], 2);
+    assert!(err.contains("not found"), "{err}");
 }
 
 #[tokio::test]
 async fn reports_refuse_a_database_whose_migrations_are_not_current() {
     let db = harness::sqlite_unmigrated().await;
     let dir = tempfile::tempdir().unwrap();
-    let env = vec![("CPOR_DATABASE_URL", db.url.clone())];
+    let cmd = Cmd::new(dir.path()).envs(&[("CPOR_DATABASE_URL", &db.url)]);
     for args in [&["dry-run"][..], &["explain", "CPOR-100001"]] {
-        let out = cpor(dir.path(), args, &env);
-        assert_eq!(out.status.code(), Some(2), "{args:?}");
-        assert!(
-            text(&out.stderr).contains("migrate"),
-            "{}",
-            text(&out.stderr)
-        );
+        let err = cmd.fails(args, 2);
+        assert!(err.contains("migrate"), "{err}");
     }
     let missing = format!("sqlite://{}", dir.path().join("none.db").display());
-    let out = cpor(dir.path(), &["dry-run"], &[("CPOR_DATABASE_URL", missing)]);
-    assert_eq!(out.status.code(), Some(2));
+    Cmd::new(dir.path())
+        .envs(&[("CPOR_DATABASE_URL", missing)])
+        .fails(&["dry-run"], 2);
     assert!(
         !dir.path().join("none.db").exists(),
         "a report never creates a database"
@@ -475,8 +420,7 @@ fn a_bad_horizon_or_format_is_exit_2_naming_the_flag() {
         (&["dry-run", "--horizon", "7 days"][..], "--horizon"),
         (&["dry-run", "--format", "xml"], "--format"),
     ] {
-        let out = cpor(dir.path(), args, &[]);
-        assert_eq!(out.status.code(), Some(2));
-        assert!(text(&out.stderr).contains(flag), "{}", text(&out.stderr));
+        let err = Cmd::new(dir.path()).fails(args, 2);
+        assert!(err.contains(flag), "{err}");
     }
 }

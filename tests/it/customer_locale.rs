@@ -3,6 +3,7 @@
 //! it works as before. Both backends.
 
 use chrono::{DateTime, Utc};
+use cpor_worker::mail::Letter;
 use cpor_worker::store::{AnyStore, Repairs, Store};
 
 use crate::harness;
@@ -41,7 +42,7 @@ async fn locales(store: &AnyStore, id: &str) -> Vec<(String, String)> {
 }
 
 /// Renders outbox emails with the shipped templates (nothing is sent).
-fn mailer() -> cpor_worker::worker::Mailer {
+fn mailer() -> cpor_worker::mail::Mailer {
     use cpor_worker::mail::{Templates, transport_from_config};
     let env = |k: &str| match k {
         "CPOR_DATABASE_URL" => Some("sqlite://unused.db".to_owned()),
@@ -52,7 +53,7 @@ fn mailer() -> cpor_worker::worker::Mailer {
     let config = cpor_worker::config::load(None, &env).expect("settings");
     let templates = Templates::load(&config.templates_dir).expect("templates");
     let transport = transport_from_config(&config.mail).expect("transport");
-    cpor_worker::worker::Mailer::new(
+    cpor_worker::mail::Mailer::new(
         cpor_worker::cli::mailer_settings(&config),
         std::sync::Arc::new(templates),
         std::sync::Arc::from(transport),
@@ -95,7 +96,7 @@ async fn a_customer_locale_column_picks_the_consent_emails_language(store: AnySt
         .remove(0)
         .email;
     let out = mailer()
-        .compose(&consent, t("2027-02-01T09:06:00Z"))
+        .compose(&Letter::from(&consent), t("2027-02-01T09:06:00Z"))
         .unwrap();
     assert!(out.subject.contains("Widerspruch bis"), "{}", out.subject);
     assert!(out.subject.contains("Februar 2027"), "{}", out.subject);

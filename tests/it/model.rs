@@ -28,10 +28,11 @@ use std::time::Instant;
 use chrono::{DateTime, Duration, Utc};
 use cpor_worker::calendar::Calendars;
 use cpor_worker::lifecycle::ClaimStatus;
+use cpor_worker::mail::Mailer;
 use cpor_worker::mail::{Templates, transport_from_config};
 use cpor_worker::store::{AnyStore, Backend, NULL_ID, Outbox, Store, TimerIndex};
 use cpor_worker::timers::TimerSettings;
-use cpor_worker::worker::{Engine, Mailer, TickOutcome};
+use cpor_worker::worker::{Engine, TickOutcome};
 
 use self::check::{Act, Mail, PassView};
 use self::oracle::Oracle;

@@ -7,20 +7,13 @@ use cpor_worker::claim::ClaimRow;
 use cpor_worker::store::Store;
 
 use crate::harness::smtp::SmtpSink;
-use crate::harness::{TestStore, run_in};
+use crate::harness::{TestStore, ok, run_in};
 use crate::never_miss::t;
 
 backend_tests_db!(
     a_dead_email_is_listed_retried_and_delivered,
     a_held_claim_fires_only_after_release,
 );
-
-fn ok(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> String {
-    let out = run_in(dir, args, env);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 async fn operator_actions(db: &TestStore, id: &str) -> Vec<String> {
     db.store

@@ -13,7 +13,7 @@ use cpor_worker::store::Store;
 use fantoccini::{Client, Locator};
 use serde_json::Value;
 
-use crate::cli_report::{AT, ok, prepared};
+use crate::cli_report::{AT, prepared};
 use crate::console_browser::{browser, driver};
 
 /// A rejected claim (its rejection notice due at `AT`) with long values where they show.
@@ -59,7 +59,7 @@ async fn column(c: &Client, col: usize) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_static_report_fits_the_window_and_sorts_in_a_browser() {
     let db = crate::harness::sqlite_unmigrated().await;
-    let (dir, env) = prepared(&db);
+    let (_dir, cmd) = prepared(&db);
     let long = "N".repeat(10_000);
     let long_id = format!("CPOR-{}", "9".repeat(10_000));
     for (id, name, email) in [
@@ -76,16 +76,8 @@ async fn the_static_report_fits_the_window_and_sorts_in_a_browser() {
             .await
             .unwrap();
     }
-    ok(
-        dir.path(),
-        &["claim", "hold", "CPOR-100002", "--reason", &long],
-        &env,
-    );
-    let html = ok(
-        dir.path(),
-        &["dry-run", "--at", AT, "--format", "html", "--horizon", "2w"],
-        &env,
-    );
+    cmd.ok(&["claim", "hold", "CPOR-100002", "--reason", &long]);
+    let html = cmd.ok(&["dry-run", "--at", AT, "--format", "html", "--horizon", "2w"]);
     let out = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/report-screenshots");
     std::fs::create_dir_all(&out).unwrap();
     let page = out.join("report.html");

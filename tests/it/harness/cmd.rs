@@ -1,8 +1,9 @@
 //! The binary as the tests run it: one place for running a command in a folder with an
 //! environment, asserting its exit status and reading its output.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 /// The built binary.
 pub fn bin() -> PathBuf {
@@ -39,8 +40,8 @@ impl Cmd {
         self
     }
 
-    /// Runs `args`; whatever the exit status.
-    pub fn run(&self, args: &[&str]) -> Output {
+    /// The command for `args`, to run as it is or to adjust first.
+    pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(bin());
         cmd.current_dir(&self.dir).args(args);
         for (k, _) in std::env::vars() {
@@ -49,7 +50,30 @@ impl Cmd {
             }
         }
         cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
-        cmd.output().expect("run cpor-worker")
+        cmd
+    }
+
+    /// Runs `args`; whatever the exit status.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("run cpor-worker")
+    }
+
+    /// Runs `args` with `input` on stdin; whatever the exit status.
+    pub fn run_with_stdin(&self, args: &[&str], input: &[u8]) -> Output {
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start cpor-worker");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input)
+            .expect("write stdin");
+        child.wait_with_output().expect("run cpor-worker")
     }
 
     /// Runs `args`, which must exit 0; its stdout.

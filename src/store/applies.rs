@@ -3,10 +3,10 @@
 //! claim on (a consent request for a claim since rejected, a rejection notice for a rejection
 //! since overturned). Such an email is withdrawn, never sent (pure).
 
+use super::OutboxEmail;
 use crate::claim::Claim;
 use crate::lifecycle::ClaimStatus;
 use crate::mail::EmailKind;
-use crate::store::OutboxEmail;
 use crate::timers::TimerKind;
 
 /// `Ok` when `email` still belongs to the claim as it stands; otherwise why it no longer does.
