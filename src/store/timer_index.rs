@@ -415,11 +415,14 @@ macro_rules! impl_timer_index {
                 use $crate::store::bind::{At, Ids};
                 let mut tx = self.begin_write().await?;
                 let handled = async {
+                    // Earliest first, in the due-timer index's order: the scan stops after
+                    // `limit` rows (ordering ties by claim too made every batch read and sort
+                    // all due timers: a backlog of n cost n²/limit rows).
                     let due = sqlx::query(concat!(
                         "SELECT claim_id, claim_version FROM cpor_timers WHERE state = ",
                         $crate::store::state::timer_state!(Pending),
                         " AND due_at <= $1 AND NOT EXISTS (SELECT 1 FROM cpor_claim_holds h ",
-                        "WHERE h.claim_id = cpor_timers.claim_id) ORDER BY due_at, claim_id LIMIT $2",
+                        "WHERE h.claim_id = cpor_timers.claim_id) ORDER BY due_at LIMIT $2",
                         $skip
                     ))
                     .bind(At(now))
