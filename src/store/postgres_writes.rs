@@ -307,12 +307,21 @@ impl PgStore {
             .await?;
         }
         // The claims' pending runs were read under their locks at the start of the batch;
-        // only the recomputed claims' are compared.
+        // only the recomputed claims' are compared, and not the runs just marked fired.
         let resynced: std::collections::HashSet<&str> =
             resync.iter().map(|r| r.claim_id.as_str()).collect();
+        let fired: std::collections::HashSet<(&str, &str, DateTime<Utc>)> = f_id
+            .iter()
+            .zip(&f_timer)
+            .zip(&f_start)
+            .map(|((c, t), s)| (*c, *t, *s))
+            .collect();
         let stored = stored
             .into_iter()
-            .filter(|r| resynced.contains(r.0.as_str()))
+            .filter(|r| {
+                resynced.contains(r.0.as_str())
+                    && !fired.contains(&(r.0.as_str(), r.1.as_str(), r.2))
+            })
             .collect();
         Self::write_sync(conn, &resync, fingerprint, now, Some(stored)).await
     }
