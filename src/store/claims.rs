@@ -142,7 +142,7 @@ pub(crate) fn claim_row_instant(row: &ClaimRow) -> Result<DateTime<Utc>, StoreEr
 }
 
 /// `impl Store for $store`: the shared methods (`facts` reads with the backend's `read_facts`
-/// of [`super::timer_index::impl_timer_index!`]), plus the backend's own (`backend`, `migrate`)
+/// of [`super::facts::impl_read_facts!`]), plus the backend's own (`backend`, `migrate`)
 /// given in braces. `version` is how the backend selects the claim's version column,
 /// `migrations_table` counts the migrations table (0: none yet), `put_claim` is its upsert of
 /// [`insert_claim!`]; its module has the `MIGRATOR`.

@@ -25,6 +25,7 @@ mod bind;
 mod claims;
 mod columns;
 mod console;
+mod facts;
 mod mail_queue;
 mod optional_columns;
 mod outbox;

@@ -8,6 +8,7 @@ use sqlx::postgres::{PgPool, PgPoolOptions, Postgres};
 
 use super::claims::{impl_store, insert_claim};
 use super::console::impl_console;
+use super::facts::impl_read_facts;
 use super::optional_columns::impl_optional_columns;
 use super::outbox::impl_outbox;
 use super::repair::impl_repairs;
@@ -104,6 +105,8 @@ impl_store!(
         }
     }
 );
+
+impl_read_facts!(PgStore, in_ids = "= ANY($1)");
 
 impl_timer_index!(
     PgStore,

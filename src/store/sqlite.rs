@@ -13,6 +13,7 @@ use sqlx::sqlite::{
 
 use super::claims::{impl_store, insert_claim};
 use super::console::impl_console;
+use super::facts::impl_read_facts;
 use super::optional_columns::impl_optional_columns;
 use super::outbox::impl_outbox;
 use super::repair::impl_repairs;
@@ -107,6 +108,8 @@ impl_store!(
         }
     }
 );
+
+impl_read_facts!(SqliteStore, in_ids = "IN (SELECT value FROM json_each($1))");
 
 impl_timer_index!(
     SqliteStore,

@@ -107,8 +107,9 @@ pub trait TimerIndex: Store {
 /// version column, `version_int` reads it as an integer (-1 when it is not one), `in_ids`
 /// tests a column against the [`super::bind::Ids`] bound as `$1`, `skip_locked` and
 /// `lock_claims` end the SELECTs that take rows for this transaction alone, `parallel` is the
-/// store's [`TimerIndex::parallel_batches`]. The backend's module provides its connection type `Conn` and `begin_write`, `write_timeline`,
-/// `write_sync` and `write_fired`.
+/// store's [`TimerIndex::parallel_batches`]. The backend's module provides its connection type
+/// `Conn` and `begin_write`, `write_timeline`, `write_sync`, `write_fired` and `read_facts`
+/// ([`super::facts::impl_read_facts!`]).
 macro_rules! impl_timer_index {
     ($store:ty, version = $v:literal, version_int = $vint:literal, in_ids = $in:literal,
      skip_locked = $skip:literal, lock_claims = $lock:literal, parallel = $par:path) => {
@@ -134,64 +135,6 @@ macro_rules! impl_timer_index {
                     .await?;
                 }
                 Ok(())
-            }
-
-            /// What the worker already did for `ids`, read on `conn`, with the claims'
-            /// pending timer runs as stored (one read of their timers for both).
-            async fn read_facts(
-                conn: &mut Conn,
-                ids: &[String],
-            ) -> Result<
-                (
-                    std::collections::HashMap<String, $crate::timers::ClaimFacts>,
-                    Vec<$crate::store::work::StoredRun>,
-                ),
-                $crate::store::StoreError,
-            > {
-                use $crate::store::bind::Ids;
-                use $crate::store::state::outbox_state;
-                let consent = $crate::timers::EmailKind::ConsentRequest.as_str();
-                let timers = sqlx::query(concat!(
-                    "SELECT claim_id, timer, started_at, due_at, claim_version, state, fired_at, ",
-                    "outcome FROM cpor_timers WHERE claim_id ", $in
-                ))
-                .bind(Ids(ids))
-                .fetch_all(&mut *conn)
-                .await?;
-                let (pending, fired) = $crate::store::row::pending_runs(timers)?;
-                let sent = sqlx::query(concat!(
-                    "SELECT claim_id, started_at, sent_at FROM cpor_outbox WHERE claim_id ", $in,
-                    " AND email = $2 AND state = ", outbox_state!(Sent), " AND sent_at IS NOT NULL"
-                ))
-                .bind(Ids(ids))
-                .bind(consent)
-                .fetch_all(&mut *conn)
-                .await?;
-                let dead = sqlx::query(concat!(
-                    "SELECT claim_id, started_at, to_address, last_error FROM cpor_outbox ",
-                    "WHERE claim_id ", $in, " AND email = $2 AND state = ", outbox_state!(Dead)
-                ))
-                .bind(Ids(ids))
-                .bind(consent)
-                .fetch_all(&mut *conn)
-                .await?;
-                let told = sqlx::query(concat!(
-                    "SELECT claim_id, timer, email, started_at, created_at, sent_at, ",
-                    "announced_last_day, announced_passes_at FROM cpor_outbox WHERE claim_id ", $in,
-                    " AND state = ", outbox_state!(Sent), " AND announced_last_day IS NOT NULL"
-                ))
-                .bind(Ids(ids))
-                .fetch_all(&mut *conn)
-                .await?;
-                let timeline = sqlx::query(concat!(
-                    "SELECT claim_id, old_status, new_status, changed_at FROM cpor_status_timeline ",
-                    "WHERE claim_id ", $in, " ORDER BY changed_at, seq"
-                ))
-                .bind(Ids(ids))
-                .fetch_all(&mut *conn)
-                .await?;
-                let facts = $crate::store::row::facts(&fired, &sent, &dead, &told, &timeline)?;
-                Ok((facts, pending))
             }
         }
 

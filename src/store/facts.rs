@@ -1,0 +1,71 @@
+//! What the worker already did for a set of claims (fired and held timers, delivered and
+//! dead-lettered consent emails, announced deadlines, the status timeline), read in one go for
+//! a sync page, a fire batch, the report and the console. [`impl_read_facts!`] writes the
+//! statements once for both backends.
+
+/// `impl $store { async fn read_facts(…) }` with the backend's id-list test `in_ids` (like
+/// [`super::timer_index::impl_timer_index!`]'s); the backend's module provides `Conn`.
+macro_rules! impl_read_facts {
+    ($store:ty, in_ids = $in:literal) => {
+        impl $store {
+            /// What the worker already did for `ids`, read on `conn`, with the claims'
+            /// pending timer runs as stored (one read of their timers for both).
+            async fn read_facts(
+                conn: &mut Conn,
+                ids: &[String],
+            ) -> Result<
+                (
+                    std::collections::HashMap<String, $crate::timers::ClaimFacts>,
+                    Vec<$crate::store::work::StoredRun>,
+                ),
+                $crate::store::StoreError,
+            > {
+                use $crate::store::bind::Ids;
+                use $crate::store::state::outbox_state;
+                let consent = $crate::timers::EmailKind::ConsentRequest.as_str();
+                let timers = sqlx::query(concat!(
+                    "SELECT claim_id, timer, started_at, due_at, claim_version, state, fired_at, ",
+                    "outcome FROM cpor_timers WHERE claim_id ", $in
+                ))
+                .bind(Ids(ids))
+                .fetch_all(&mut *conn)
+                .await?;
+                let (pending, fired) = $crate::store::row::pending_runs(timers)?;
+                let sent = sqlx::query(concat!(
+                    "SELECT claim_id, started_at, sent_at FROM cpor_outbox WHERE claim_id ", $in,
+                    " AND email = $2 AND state = ", outbox_state!(Sent), " AND sent_at IS NOT NULL"
+                ))
+                .bind(Ids(ids))
+                .bind(consent)
+                .fetch_all(&mut *conn)
+                .await?;
+                let dead = sqlx::query(concat!(
+                    "SELECT claim_id, started_at, to_address, last_error FROM cpor_outbox ",
+                    "WHERE claim_id ", $in, " AND email = $2 AND state = ", outbox_state!(Dead)
+                ))
+                .bind(Ids(ids))
+                .bind(consent)
+                .fetch_all(&mut *conn)
+                .await?;
+                let told = sqlx::query(concat!(
+                    "SELECT claim_id, timer, email, started_at, created_at, sent_at, ",
+                    "announced_last_day, announced_passes_at FROM cpor_outbox WHERE claim_id ", $in,
+                    " AND state = ", outbox_state!(Sent), " AND announced_last_day IS NOT NULL"
+                ))
+                .bind(Ids(ids))
+                .fetch_all(&mut *conn)
+                .await?;
+                let timeline = sqlx::query(concat!(
+                    "SELECT claim_id, old_status, new_status, changed_at FROM cpor_status_timeline ",
+                    "WHERE claim_id ", $in, " ORDER BY changed_at, seq"
+                ))
+                .bind(Ids(ids))
+                .fetch_all(&mut *conn)
+                .await?;
+                let facts = $crate::store::row::facts(&fired, &sent, &dead, &told, &timeline)?;
+                Ok((facts, pending))
+            }
+        }
+    };
+}
+pub(crate) use impl_read_facts;
