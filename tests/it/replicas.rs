@@ -159,3 +159,81 @@ async fn three_replicas_fire_and_deliver_each_once() {
     );
     assert_eq!(outcomes[0]["delivery"]["sent"], 0);
 }
+
+/// Claims over several sync pages (5,000 change records each), so each replica runs its pages
+/// side by side and the replicas lease pages from one another.
+const MANY: usize = 12_000;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_split_a_first_sight_of_many_pages_and_fire_each_once() {
+    let Some(db) = harness::postgres_unmigrated("replicas_split_a_first_sight_of_many_pages").await
+    else {
+        return;
+    };
+    db.store.migrate().await.unwrap();
+    harness::exec(
+        &db.store,
+        &format!(
+            "INSERT INTO claims (id, status, partner_name, partner_email, customer_name, customer_email, \
+             products, country, locale, info_requested_at, info_request_reason, updated_at, version) \
+             SELECT 'm-' || lpad(g::text, 5, '0'), 'partner_action_required', 'Partner ' || g, \
+             'p' || g || '@partner.example', 'Customer ' || g, 'c' || g || '@customer.example', \
+             'Power BI Pro', 'SE', 'sv-SE', '2026-01-22T10:00:00Z', 'missing_products', \
+             '2026-01-22T10:00:00Z', 1 FROM generate_series(1, {MANY}) g"
+        ),
+    )
+    .await;
+
+    let outcomes = ticks(3, &db.url, &[], &["--no-send"]);
+    let synced: Vec<u64> = outcomes
+        .iter()
+        .map(|o| o["synced"].as_u64().unwrap())
+        .collect();
+    let per_replica = fired(&outcomes, "partner_response_deadline: fired");
+    eprintln!("claims computed per replica: {synced:?}; auto-rejections: {per_replica:?}");
+    assert_eq!(
+        per_replica.iter().sum::<u64>(),
+        MANY as u64,
+        "{per_replica:?}"
+    );
+    // Each page of change records went to one replica: a claim is computed once, again only
+    // if another replica's fire batch held it when its change record came up.
+    assert!(
+        synced.iter().sum::<u64>() < (MANY + MANY / 2) as u64,
+        "replicas computed the same claims: {synced:?}"
+    );
+    let store = &db.store;
+    assert_eq!(
+        count(store, "SELECT count(*) FROM (SELECT claim_id, action FROM claim_history GROUP BY 1, 2 HAVING count(*) > 1) d").await,
+        0,
+        "an action was written twice"
+    );
+    assert_eq!(
+        count(
+            store,
+            "SELECT count(*) FROM claims WHERE status = 'rejected' AND version = 2"
+        )
+        .await,
+        MANY as i64
+    );
+    assert_eq!(
+        count(store, "SELECT count(*) FROM cpor_outbox").await,
+        MANY as i64
+    );
+    // The next pass finds everything up to date: the fire batches' own change records are
+    // consumed and nothing fires again.
+    let outcomes = ticks(1, &db.url, &[], &["--no-send"]);
+    assert!(
+        outcomes[0]["fired"].as_object().unwrap().is_empty(),
+        "{}",
+        outcomes[0]
+    );
+    assert_eq!(
+        count(store, "SELECT count(*) FROM cpor_claim_changes").await,
+        0
+    );
+    assert_eq!(
+        count(store, "SELECT count(*) FROM cpor_claim_sync WHERE dirty").await,
+        0
+    );
+}
