@@ -57,13 +57,14 @@ impl PgStore {
         &self.pool
     }
 
-    /// Sync pages or fire batches at once: one per core, each with a connection of its own,
-    /// leaving half the pool to the rest of the pass.
+    /// Sync pages or fire batches at once: one more than the cores (so one page's computation
+    /// overlaps the others' statements: on 2 cores 3 beat 2 by about 10 % and 4 lost), each
+    /// with a connection of its own, leaving half the pool to the rest of the pass.
     fn batches_at_once(&self) -> usize {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let connections =
             usize::try_from(self.pool.options().get_max_connections() / 2).unwrap_or(1);
-        cores.min(connections).max(1)
+        (cores + 1).min(connections).max(1)
     }
 
     /// A transaction for a write; rows are locked as the statements take them.
