@@ -21,6 +21,24 @@ async fn count(store: &AnyStore, sql: &str) -> i64 {
         .unwrap()
 }
 
+/// Inserts `n` claims (ids `prefix` + number) asked for information on Thu 22 January: the
+/// response window ended with Thu 29 January, four days before the pass (well inside the
+/// first-sight age, so nothing is held).
+async fn insert_asked_claims(store: &AnyStore, prefix: &str, n: usize) {
+    harness::exec(
+        store,
+        &format!(
+            "INSERT INTO claims (id, status, partner_name, partner_email, customer_name, customer_email, \
+             products, country, locale, info_requested_at, info_request_reason, updated_at, version) \
+             SELECT '{prefix}' || lpad(g::text, 5, '0'), 'partner_action_required', 'Partner ' || g, \
+             'p' || g || '@partner.example', 'Customer ' || g, 'c' || g || '@customer.example', \
+             'Power BI Pro', 'SE', 'sv-SE', '2026-01-22T10:00:00Z', 'missing_products', \
+             '2026-01-22T10:00:00Z', 1 FROM generate_series(1, {n}) g"
+        ),
+    )
+    .await;
+}
+
 /// Runs `n` `tick` processes at once; returns each one's JSON outcome.
 fn ticks(n: usize, db: &str, extra_env: &[(&str, &str)], args: &[&str]) -> Vec<serde_json::Value> {
     let dir = tempfile::tempdir().unwrap();
@@ -67,20 +85,7 @@ async fn three_replicas_fire_and_deliver_each_once() {
         return;
     };
     db.store.migrate().await.unwrap();
-    // Asked on Thu 22 January: the response window ended with Thu 29 January, four days before
-    // the pass (well inside the first-sight age, so nothing is held).
-    harness::exec(
-        &db.store,
-        &format!(
-            "INSERT INTO claims (id, status, partner_name, partner_email, customer_name, customer_email, \
-             products, country, locale, info_requested_at, info_request_reason, updated_at, version) \
-             SELECT 'r-' || lpad(g::text, 5, '0'), 'partner_action_required', 'Partner ' || g, \
-             'p' || g || '@partner.example', 'Customer ' || g, 'c' || g || '@customer.example', \
-             'Power BI Pro', 'SE', 'sv-SE', '2026-01-22T10:00:00Z', 'missing_products', \
-             '2026-01-22T10:00:00Z', 1 FROM generate_series(1, {CLAIMS}) g"
-        ),
-    )
-    .await;
+    insert_asked_claims(&db.store, "r-", CLAIMS).await;
 
     let outcomes = ticks(3, &db.url, &[], &["--no-send"]);
     let per_replica = fired(&outcomes, "partner_response_deadline: fired");
@@ -171,18 +176,7 @@ async fn replicas_split_a_first_sight_of_many_pages_and_fire_each_once() {
         return;
     };
     db.store.migrate().await.unwrap();
-    harness::exec(
-        &db.store,
-        &format!(
-            "INSERT INTO claims (id, status, partner_name, partner_email, customer_name, customer_email, \
-             products, country, locale, info_requested_at, info_request_reason, updated_at, version) \
-             SELECT 'm-' || lpad(g::text, 5, '0'), 'partner_action_required', 'Partner ' || g, \
-             'p' || g || '@partner.example', 'Customer ' || g, 'c' || g || '@customer.example', \
-             'Power BI Pro', 'SE', 'sv-SE', '2026-01-22T10:00:00Z', 'missing_products', \
-             '2026-01-22T10:00:00Z', 1 FROM generate_series(1, {MANY}) g"
-        ),
-    )
-    .await;
+    insert_asked_claims(&db.store, "m-", MANY).await;
 
     let outcomes = ticks(3, &db.url, &[], &["--no-send"]);
     let synced: Vec<u64> = outcomes
