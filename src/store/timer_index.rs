@@ -284,35 +284,40 @@ macro_rules! impl_timer_index {
                 let mut ids: Vec<String> = synced.iter().map(|s| s.claim_id.clone()).collect();
                 ids.sort();
                 let mut tx = self.begin_write().await?;
-                // Timers are saved only under the claim's row lock (PostgreSQL; SQLite's write
-                // lock covers everything) and only for the version they were computed from.
-                let mut stored: std::collections::HashMap<String, i64> =
-                    std::collections::HashMap::new();
-                let rows = sqlx::query(concat!(
-                    "SELECT id, ", $vint, " AS version FROM claims WHERE id ", $in,
-                    " ORDER BY id", $skip
-                ))
-                .bind($crate::store::bind::Ids(&ids))
-                .fetch_all(&mut *tx)
-                .await?;
-                for r in &rows {
-                    let id = r.text("id").ok().flatten().unwrap_or_default();
-                    let version = r.int("version").unwrap_or($crate::store::work::UNREADABLE_VERSION);
-                    stored.insert(id, version);
+                let saved = async {
+                    // Timers are saved only under the claim's row lock (PostgreSQL; SQLite's write
+                    // lock covers everything) and only for the version they were computed from.
+                    let mut stored: std::collections::HashMap<String, i64> =
+                        std::collections::HashMap::new();
+                    let rows = sqlx::query(concat!(
+                        "SELECT id, ", $vint, " AS version FROM claims WHERE id ", $in,
+                        " ORDER BY id", $skip
+                    ))
+                    .bind($crate::store::bind::Ids(&ids))
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    for r in &rows {
+                        let id = r.text("id").ok().flatten().unwrap_or_default();
+                        let version = r.int("version").unwrap_or($crate::store::work::UNREADABLE_VERSION);
+                        stored.insert(id, version);
+                    }
+                    let (keep, skip): (Vec<&$crate::store::SyncedClaim>, Vec<&$crate::store::SyncedClaim>) =
+                        synced.iter().partition(|s| {
+                            // A claim whose version cannot be read has no timers to guard: its
+                            // problem is saved.
+                            s.version == $crate::store::work::UNREADABLE_VERSION
+                                || stored.get(&s.claim_id) == Some(&s.version)
+                        });
+                    let mut keep: Vec<$crate::store::SyncedClaim> = keep.into_iter().cloned().collect();
+                    keep.sort_by(|a, b| a.claim_id.cmp(&b.claim_id));
+                    Self::write_sync(&mut tx, &keep, fingerprint, at, None).await?;
+                    Ok::<_, $crate::store::StoreError>(
+                        skip.iter().map(|s| s.claim_id.clone()).collect::<Vec<String>>(),
+                    )
                 }
-                let (keep, skip): (Vec<&$crate::store::SyncedClaim>, Vec<&$crate::store::SyncedClaim>) =
-                    synced.iter().partition(|s| {
-                        // A claim whose version cannot be read has no timers to guard: its
-                        // problem is saved.
-                        s.version == $crate::store::work::UNREADABLE_VERSION
-                            || stored.get(&s.claim_id) == Some(&s.version)
-                    });
-                let mut keep: Vec<$crate::store::SyncedClaim> = keep.into_iter().cloned().collect();
-                keep.sort_by(|a, b| a.claim_id.cmp(&b.claim_id));
-                Self::write_sync(&mut tx, &keep, fingerprint, at, None).await?;
-                tx.commit().await?;
+                .await;
+                let skipped = $crate::store::timer_index::finish(tx, saved).await?;
                 // After the commit: marking waits on no lock another replica's batch holds.
-                let skipped: Vec<String> = skip.iter().map(|s| s.claim_id.clone()).collect();
                 self.mark_for_resync(&skipped, fingerprint, at).await
             }
 
