@@ -1,0 +1,150 @@
+//! The sync half of a pass: change records taken page by page (pages side by side where the
+//! store allows), each page's claims' timers computed on every core and saved with it; then
+//! the claims marked for recomputation.
+
+use chrono::{DateTime, Utc};
+
+use super::{Engine, FINGERPRINT_KEY, Problem, SYNC_PAGE, TickOutcome, par_map, sync_claim};
+use crate::store::{ChangedClaim, NULL_ID, StoreError, TimerIndex};
+
+/// What a run of sync pages did.
+#[derive(Default)]
+struct SyncTally {
+    synced: usize,
+    problems: Vec<Problem>,
+    /// The last page was full: more records may wait.
+    more: bool,
+}
+
+/// The problems among computed claims, each logged as it is reported.
+fn claim_problems(synced: &[crate::store::SyncedClaim]) -> Vec<Problem> {
+    let mut out = Vec::new();
+    for s in synced {
+        if let Some(problem) = &s.problem {
+            if s.held.is_empty() {
+                tracing::warn!(claim_id = %s.claim_id, problem = %problem, "claim skipped: its timers cannot be computed");
+            } else {
+                tracing::warn!(claim_id = %s.claim_id, problem = %problem, "claim held: an obligation first seen too late to act on waits for an operator (`claim release`)");
+            }
+            out.push(Problem {
+                claim_id: s.claim_id.clone(),
+                problem: problem.clone(),
+            });
+        }
+    }
+    out
+}
+
+impl Engine {
+    /// Recomputes the timers of every claim that changed (or must be recomputed) since the last pass.
+    pub async fn sync<S: TimerIndex>(
+        &self,
+        store: &S,
+        now: DateTime<Utc>,
+        out: &mut TickOutcome,
+    ) -> Result<(), StoreError> {
+        let fingerprint = self.fingerprint();
+        let calendars_changed =
+            store.state_get(FINGERPRINT_KEY).await?.as_deref() != Some(&fingerprint);
+        // Every insert or update of a claim left a change record (a trigger, in the writer's
+        // own transaction); a page deletes its records when it saves its claims. Pages run
+        // side by side where the store allows (each takes records no other page holds).
+        // One page first: a pass with few changes costs one page's round trips.
+        let first = self.sync_pages(store, &fingerprint, now, 1).await?;
+        let more = first.more;
+        let mut tallies = vec![first];
+        if more {
+            let loops = (0..store.parallel_batches().max(1))
+                .map(|_| self.sync_pages(store, &fingerprint, now, usize::MAX));
+            tallies.extend(futures_util::future::try_join_all(loops).await?);
+        }
+        for tally in tallies {
+            out.synced += tally.synced;
+            out.problems.extend(tally.problems);
+        }
+        let mut after_id = String::new();
+        loop {
+            let page = store
+                .stale_claims(&fingerprint, calendars_changed, &after_id, SYNC_PAGE)
+                .await?;
+            let Some(last) = page.last() else { break };
+            after_id = last.id.clone();
+            self.save(store, &page, &fingerprint, now, out).await?;
+        }
+        if calendars_changed {
+            store.state_set(FINGERPRINT_KEY, &fingerprint, now).await?;
+        }
+        Ok(())
+    }
+
+    /// Up to `max` sync pages one after another, until no change record is left that no one
+    /// else holds.
+    async fn sync_pages<S: TimerIndex>(
+        &self,
+        store: &S,
+        fingerprint: &str,
+        now: DateTime<Utc>,
+        max: usize,
+    ) -> Result<SyncTally, StoreError> {
+        let mut tally = SyncTally::default();
+        for _ in 0..max {
+            let mut problems = Vec::new();
+            let page = store
+                .sync_changes(SYNC_PAGE, fingerprint, now, |claims, facts| {
+                    let synced = self.compute(claims, facts, now);
+                    problems = claim_problems(&synced);
+                    synced
+                })
+                .await?;
+            if page.null_ids > 0 {
+                let problem = format!(
+                    "{} change(s) to a claims row whose id is NULL: such a row cannot be tracked; give it an id",
+                    page.null_ids
+                );
+                tracing::warn!(claim_id = NULL_ID, problem = %problem, "claim skipped");
+                problems.push(Problem {
+                    claim_id: NULL_ID.to_owned(),
+                    problem,
+                });
+            }
+            tally.synced += page.synced;
+            tally.problems.extend(problems);
+            if (page.records as i64) < SYNC_PAGE {
+                return Ok(tally);
+            }
+        }
+        tally.more = true;
+        Ok(tally)
+    }
+
+    async fn save<S: TimerIndex>(
+        &self,
+        store: &S,
+        page: &[ChangedClaim],
+        fingerprint: &str,
+        now: DateTime<Utc>,
+        out: &mut TickOutcome,
+    ) -> Result<(), StoreError> {
+        let ids: Vec<String> = page.iter().map(|c| c.id.clone()).collect();
+        let facts = store.facts(&ids).await?;
+        let synced = self.compute(page, &facts, now);
+        out.problems.extend(claim_problems(&synced));
+        out.synced += synced.len();
+        store.save_sync(&synced, fingerprint, now).await
+    }
+
+    /// The timers of a page of claims, computed on every core when the page is large (the
+    /// computation is pure; the order of the result is the page's).
+    fn compute(
+        &self,
+        page: &[ChangedClaim],
+        facts: &std::collections::HashMap<String, crate::timers::ClaimFacts>,
+        now: DateTime<Utc>,
+    ) -> Vec<crate::store::SyncedClaim> {
+        let none = crate::timers::ClaimFacts::default();
+        par_map(page.iter().collect(), |c: &ChangedClaim| {
+            let f = facts.get(&c.id).unwrap_or(&none);
+            sync_claim(&self.calendars, self.settings, c, f, now)
+        })
+    }
+}
