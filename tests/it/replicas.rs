@@ -39,6 +39,28 @@ async fn insert_asked_claims(store: &AnyStore, prefix: &str, n: usize) {
     .await;
 }
 
+/// Every one of `n` claims was auto-rejected once: no action written twice, each claim rejected
+/// at version 2, one rejection notice each in the outbox.
+async fn each_claim_rejected_once(store: &AnyStore, n: usize) {
+    assert_eq!(
+        count(store, "SELECT count(*) FROM (SELECT claim_id, action FROM claim_history GROUP BY 1, 2 HAVING count(*) > 1) d").await,
+        0,
+        "an action was written twice"
+    );
+    assert_eq!(
+        count(
+            store,
+            "SELECT count(*) FROM claims WHERE status = 'rejected' AND version = 2"
+        )
+        .await,
+        n as i64
+    );
+    assert_eq!(
+        count(store, "SELECT count(*) FROM cpor_outbox").await,
+        n as i64
+    );
+}
+
 /// Runs `n` `tick` processes at once; returns each one's JSON outcome.
 fn ticks(n: usize, db: &str, extra_env: &[(&str, &str)], args: &[&str]) -> Vec<serde_json::Value> {
     let dir = tempfile::tempdir().unwrap();
@@ -104,23 +126,7 @@ async fn three_replicas_fire_and_deliver_each_once() {
         .await,
         CLAIMS as i64
     );
-    assert_eq!(
-        count(store, "SELECT count(*) FROM (SELECT claim_id, action FROM claim_history GROUP BY 1, 2 HAVING count(*) > 1) d").await,
-        0,
-        "an action was written twice"
-    );
-    assert_eq!(
-        count(
-            store,
-            "SELECT count(*) FROM claims WHERE status = 'rejected' AND version = 2"
-        )
-        .await,
-        CLAIMS as i64
-    );
-    assert_eq!(
-        count(store, "SELECT count(*) FROM cpor_outbox").await,
-        CLAIMS as i64
-    );
+    each_claim_rejected_once(store, CLAIMS).await;
 
     // Delivery by three replicas at once: each email reaches the server once.
     let Some(sink) = SmtpSink::start("three_replicas_deliver", &[]) else {
@@ -197,23 +203,7 @@ async fn replicas_split_a_first_sight_of_many_pages_and_fire_each_once() {
         "replicas computed the same claims: {synced:?}"
     );
     let store = &db.store;
-    assert_eq!(
-        count(store, "SELECT count(*) FROM (SELECT claim_id, action FROM claim_history GROUP BY 1, 2 HAVING count(*) > 1) d").await,
-        0,
-        "an action was written twice"
-    );
-    assert_eq!(
-        count(
-            store,
-            "SELECT count(*) FROM claims WHERE status = 'rejected' AND version = 2"
-        )
-        .await,
-        MANY as i64
-    );
-    assert_eq!(
-        count(store, "SELECT count(*) FROM cpor_outbox").await,
-        MANY as i64
-    );
+    each_claim_rejected_once(store, MANY).await;
     // The next pass finds everything up to date: the fire batches' own change records are
     // consumed and nothing fires again.
     let outcomes = ticks(1, &db.url, &[], &["--no-send"]);
