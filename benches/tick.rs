@@ -9,6 +9,11 @@
 //! Uses CPOR_BENCH_DATABASE_URL (an admin URL) if set, else starts a throwaway cluster with
 //! PostgreSQL's default settings.
 
+/// The allocator the `cpor-worker` binary uses (src/main.rs), so the pass here allocates as
+/// the shipped worker does.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[path = "support/pg.rs"]
 mod pg;
 #[path = "../tests/it/harness/pgcluster.rs"]
@@ -119,6 +124,15 @@ async fn print_statements(pool: &PgPool) {
     }
 }
 
+/// CPU seconds this process (the worker's side of a pass) has used so far, user and system.
+fn cpu_s() -> f64 {
+    // SAFETY: getrusage fills the zeroed struct it is given; RUSAGE_SELF is always valid.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
+    let t = |v: libc::timeval| v.tv_sec as f64 + v.tv_usec as f64 / 1e6;
+    t(u.ru_utime) + t(u.ru_stime)
+}
+
 #[tokio::main]
 async fn main() {
     let claims = env_num("CPOR_BENCH_CLAIMS", 1_000_000);
@@ -206,9 +220,11 @@ async fn main() {
     if statements {
         reset_statements(pg.pool()).await;
     }
+    let cpu0 = cpu_s();
     let started = Instant::now();
     let busy = engine.tick(&store, at).await.expect("busy pass");
     let busy_s = started.elapsed().as_secs_f64();
+    let busy_cpu = cpu_s() - cpu0;
     if statements {
         print_statements(pg.pool()).await;
     }
@@ -234,6 +250,7 @@ async fn main() {
         fired as f64 / busy_s,
         busy_s / floor_s
     );
+    println!("worker CPU time over the firing pass (getrusage, all threads): {busy_cpu:.2} s");
     floor_pool.close().await;
 
     // An idle pass and its floor, one due-index probe (the least any pass must ask), are

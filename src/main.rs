@@ -4,6 +4,12 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// mimalloc rather than the system allocator: a fire batch builds and drops many small values
+/// (JSON details and payloads) on several threads, and glibc's malloc spent about a third of
+/// the worker's CPU there (docs/benchmarks.md). benches/tick.rs uses the same.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = cpor_worker::cli::Cli::parse();

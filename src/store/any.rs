@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use std::collections::HashMap;
+use std::future::Future;
 
 use super::{
     Backend, ChangePage, ChangedClaim, ClaimHit, ClaimWrite, ConsoleReads, DeadEmail,
@@ -124,7 +125,7 @@ impl Store for AnyStore {
 }
 
 impl TimerIndex for AnyStore {
-    async fn sync_changes<F>(
+    async fn sync_changes<F, C>(
         &self,
         limit: i64,
         fingerprint: &str,
@@ -132,7 +133,8 @@ impl TimerIndex for AnyStore {
         compute: F,
     ) -> Result<ChangePage, StoreError>
     where
-        F: FnOnce(&[ChangedClaim], &HashMap<String, ClaimFacts>) -> Vec<SyncedClaim> + Send,
+        F: FnOnce(Vec<ChangedClaim>, HashMap<String, ClaimFacts>) -> C + Send,
+        C: Future<Output = Vec<SyncedClaim>> + Send,
     {
         dispatch!(self, s => s.sync_changes(limit, fingerprint, at, compute).await)
     }
@@ -168,7 +170,7 @@ impl TimerIndex for AnyStore {
         dispatch!(self, s => s.claim_problems().await)
     }
 
-    async fn fire_batch<F>(
+    async fn fire_batch<F, D>(
         &self,
         now: DateTime<Utc>,
         limit: i64,
@@ -176,7 +178,8 @@ impl TimerIndex for AnyStore {
         decide: F,
     ) -> Result<usize, StoreError>
     where
-        F: FnOnce(Vec<FireInput>) -> Vec<ClaimWrite> + Send,
+        F: FnOnce(Vec<FireInput>) -> D + Send,
+        D: Future<Output = Vec<ClaimWrite>> + Send,
     {
         dispatch!(self, s => s.fire_batch(now, limit, fingerprint, decide).await)
     }

@@ -39,10 +39,11 @@ pub trait TimerIndex: Store {
     /// trigger wrote that no other transaction holds (so replicas and concurrent pages split
     /// them), keeps their status changes in the timeline, reads and locks the changed claims
     /// whose timers were not computed from their current version, asks `compute` for their
-    /// timers (one [`SyncedClaim`] per claim, given with what the worker already did for
-    /// it), saves them and deletes the records. A crash before the commit loses nothing: the
+    /// timers (one [`SyncedClaim`] per claim, in any order, given with what the worker already
+    /// did for it; awaited, so the caller may compute off the task that drives other pages),
+    /// saves them and deletes the records. A crash before the commit loses nothing: the
     /// records stay. Claims another transaction holds are marked for recomputation.
-    fn sync_changes<F>(
+    fn sync_changes<F, C>(
         &self,
         limit: i64,
         fingerprint: &str,
@@ -50,7 +51,8 @@ pub trait TimerIndex: Store {
         compute: F,
     ) -> impl Future<Output = Result<ChangePage, StoreError>> + Send
     where
-        F: FnOnce(&[ChangedClaim], &HashMap<String, ClaimFacts>) -> Vec<SyncedClaim> + Send;
+        F: FnOnce(Vec<ChangedClaim>, HashMap<String, ClaimFacts>) -> C + Send,
+        C: Future<Output = Vec<SyncedClaim>> + Send;
 
     /// How many sync pages or fire batches may run at once against this store (each holds a
     /// connection; SQLite has one writer, so 1).
@@ -89,10 +91,10 @@ pub trait TimerIndex: Store {
 
     /// One fire batch in one transaction: takes up to `limit` claims with timers due at `now`
     /// (skipping those another replica holds, and claims an operator holds), locks them, asks
-    /// `decide` what to write for them (one write per input, in the inputs' order; all at once,
-    /// so the caller may decide on every core), and writes it all. Returns how many claims were
-    /// handled (0: nothing was due).
-    fn fire_batch<F>(
+    /// `decide` what to write for them (one write per input, in the inputs' order; all at once
+    /// and awaited, so the caller may decide on every core off the task that drives other
+    /// batches), and writes it all. Returns how many claims were handled (0: nothing was due).
+    fn fire_batch<F, D>(
         &self,
         now: DateTime<Utc>,
         limit: i64,
@@ -100,7 +102,8 @@ pub trait TimerIndex: Store {
         decide: F,
     ) -> impl Future<Output = Result<usize, StoreError>> + Send
     where
-        F: FnOnce(Vec<FireInput>) -> Vec<ClaimWrite> + Send;
+        F: FnOnce(Vec<FireInput>) -> D + Send,
+        D: Future<Output = Vec<ClaimWrite>> + Send;
 }
 
 /// `impl TimerIndex for $store` from the backend's fragments: `version` selects the claim's
@@ -139,7 +142,7 @@ macro_rules! impl_timer_index {
         }
 
         impl $crate::store::TimerIndex for $store {
-            async fn sync_changes<F>(
+            async fn sync_changes<F, C>(
                 &self,
                 limit: i64,
                 fingerprint: &str,
@@ -148,10 +151,11 @@ macro_rules! impl_timer_index {
             ) -> Result<$crate::store::ChangePage, $crate::store::StoreError>
             where
                 F: FnOnce(
-                        &[$crate::store::ChangedClaim],
-                        &std::collections::HashMap<String, $crate::timers::ClaimFacts>,
-                    ) -> Vec<$crate::store::SyncedClaim>
+                        Vec<$crate::store::ChangedClaim>,
+                        std::collections::HashMap<String, $crate::timers::ClaimFacts>,
+                    ) -> C
                     + Send,
+                C: std::future::Future<Output = Vec<$crate::store::SyncedClaim>> + Send,
             {
                 use sqlx::Row;
                 use $crate::store::bind::Ids;
@@ -219,11 +223,12 @@ macro_rules! impl_timer_index {
                     };
                     let claim_ids: Vec<String> = claims.iter().map(|c| c.id.clone()).collect();
                     let (facts, stored) = Self::read_facts(&mut tx, &claim_ids).await?;
-                    let mut synced = compute(&claims, &facts);
-                    if synced.len() != claims.len() {
+                    let asked = claims.len();
+                    let mut synced = compute(claims, facts).await;
+                    if synced.len() != asked {
                         return Err($crate::store::StoreError::Corrupt(format!(
                             "a sync page of {} claims was given {} results",
-                            claims.len(),
+                            asked,
                             synced.len()
                         )));
                     }
@@ -349,7 +354,7 @@ macro_rules! impl_timer_index {
                     .collect()
             }
 
-            async fn fire_batch<F>(
+            async fn fire_batch<F, D>(
                 &self,
                 now: chrono::DateTime<chrono::Utc>,
                 limit: i64,
@@ -357,7 +362,8 @@ macro_rules! impl_timer_index {
                 decide: F,
             ) -> Result<usize, $crate::store::StoreError>
             where
-                F: FnOnce(Vec<$crate::store::FireInput>) -> Vec<$crate::store::ClaimWrite> + Send,
+                F: FnOnce(Vec<$crate::store::FireInput>) -> D + Send,
+                D: std::future::Future<Output = Vec<$crate::store::ClaimWrite>> + Send,
             {
                 use sqlx::Row;
                 use $crate::store::bind::{At, Ids};
@@ -437,7 +443,7 @@ macro_rules! impl_timer_index {
                             }
                         })
                         .collect();
-                    let decided = decide(inputs);
+                    let decided = decide(inputs).await;
                     if decided.len() != ids.len() {
                         return Err($crate::store::StoreError::Corrupt(format!(
                             "a fire batch of {} claims was given {} writes",

@@ -1,8 +1,11 @@
 //! One pass of the worker — recompute the timers of claims that changed, fire what is due, then
 //! deliver the outbox — as a function of an instant, so `tick --at`, `run` and tests share it.
 
+mod cores;
 mod decide;
 mod sync;
+
+use cores::{Handoff, off_task, par_map};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -22,8 +25,6 @@ pub use decide::{Decided, decide, sync_claim};
 const FINGERPRINT_KEY: &str = crate::store::CALENDAR_FINGERPRINT_KEY;
 /// Claims read per sync page.
 const SYNC_PAGE: i64 = 5000;
-/// Pages at least this large are computed on every core.
-const PARALLEL_FROM: usize = 1000;
 
 /// What the worker needs besides the store.
 #[derive(Clone)]
@@ -191,18 +192,27 @@ impl Engine {
                 tracing::info!("stopping: the pass ends after the batch in hand");
                 return Ok(false);
             }
-            let mut decided = Vec::new();
+            let found: Handoff<Vec<(String, Decided, usize)>> = Handoff::default();
+            let (engine, reported) = (self.clone(), found.clone());
             let handled = store
-                .fire_batch(now, self.batch_size, fingerprint, |inputs| {
-                    self.decide_all(inputs, now)
-                        .into_iter()
-                        .map(|(id, write, d)| {
-                            decided.push((id, d, write.emails.len()));
-                            write
-                        })
-                        .collect()
+                .fire_batch(now, self.batch_size, fingerprint, move |inputs| {
+                    // Off the task (batches beside this one go on meanwhile), owning what it uses.
+                    off_task(move || {
+                        let mut decided = Vec::with_capacity(inputs.len());
+                        let writes = engine
+                            .decide_all(inputs, now)
+                            .into_iter()
+                            .map(|(id, write, d)| {
+                                decided.push((id, d, write.emails.len()));
+                                write
+                            })
+                            .collect();
+                        reported.put(decided);
+                        writes
+                    })
                 })
                 .await?;
+            let decided = found.take();
             if handled == 0 {
                 return Ok(false);
             }
@@ -320,34 +330,4 @@ impl Engine {
         }
         Ok(out)
     }
-}
-
-/// `f` over `items` on every core when there are many (at least `PARALLEL_FROM`), the results
-/// in the items' order.
-fn par_map<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync) -> Vec<R> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
-    if threads < 2 || items.len() < PARALLEL_FROM {
-        return items.into_iter().map(f).collect();
-    }
-    let chunk = items.len().div_ceil(threads);
-    let mut parts: Vec<Vec<T>> = Vec::with_capacity(threads);
-    let mut rest = items.into_iter();
-    loop {
-        let part: Vec<T> = rest.by_ref().take(chunk).collect();
-        if part.is_empty() {
-            break;
-        }
-        parts.push(part);
-    }
-    let f = &f;
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = parts
-            .into_iter()
-            .map(|part| scope.spawn(move || part.into_iter().map(f).collect::<Vec<_>>()))
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-            .collect()
-    })
 }

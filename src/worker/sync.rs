@@ -4,7 +4,8 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Engine, FINGERPRINT_KEY, Problem, SYNC_PAGE, TickOutcome, par_map, sync_claim};
+use super::cores::{Handoff, off_task, par_map};
+use super::{Engine, FINGERPRINT_KEY, Problem, SYNC_PAGE, TickOutcome, sync_claim};
 use crate::store::{ChangedClaim, NULL_ID, StoreError, TimerIndex};
 
 /// What a run of sync pages did.
@@ -88,14 +89,19 @@ impl Engine {
     ) -> Result<SyncTally, StoreError> {
         let mut tally = SyncTally::default();
         for _ in 0..max {
-            let mut problems = Vec::new();
+            let found: Handoff<Vec<Problem>> = Handoff::default();
+            let (engine, reported) = (self.clone(), found.clone());
             let page = store
-                .sync_changes(SYNC_PAGE, fingerprint, now, |claims, facts| {
-                    let synced = self.compute(claims, facts, now);
-                    problems = claim_problems(&synced);
-                    synced
+                .sync_changes(SYNC_PAGE, fingerprint, now, move |claims, facts| {
+                    // Off the task (pages beside this one go on meanwhile), owning what it uses.
+                    off_task(move || {
+                        let synced = engine.compute(&claims, &facts, now);
+                        reported.put(claim_problems(&synced));
+                        synced
+                    })
                 })
                 .await?;
+            let mut problems = found.take();
             if page.null_ids > 0 {
                 let problem = format!(
                     "{} change(s) to a claims row whose id is NULL: such a row cannot be tracked; give it an id",

@@ -21,6 +21,7 @@ backend_tests!(
     change_records_stay_until_their_page_commits_and_catch_a_bare_version_bump,
     concurrent_sync_pages_take_each_change_record_once,
     save_sync_replaces_pending_timers_only_from_the_current_version,
+    a_run_saved_again_after_it_fired_or_twice_in_one_save_is_one_row,
     a_fire_batch_hands_each_due_claim_once_and_writes_what_was_decided,
     a_fire_batch_without_due_timers_decides_nothing,
     concurrent_fire_batches_hand_a_due_claim_to_one_of_them,
@@ -126,10 +127,12 @@ async fn sync_page(store: &AnyStore, limit: i64) -> (ChangePage, Vec<(String, i6
     let page = store
         .sync_changes(limit, "fp", t(T0), |claims, _facts| {
             asked = claims.iter().map(|c| (c.id.clone(), c.version)).collect();
-            claims
-                .iter()
-                .map(|c| synced(&c.id, c.version, Vec::new()))
-                .collect()
+            std::future::ready(
+                claims
+                    .iter()
+                    .map(|c| synced(&c.id, c.version, Vec::new()))
+                    .collect(),
+            )
         })
         .await
         .unwrap();
@@ -146,7 +149,9 @@ async fn change_records_stay_until_their_page_commits_and_catch_a_bare_version_b
         .unwrap();
     // A page that fails (here: one result short) commits nothing: its record stays.
     let failed = store
-        .sync_changes(100, "fp", t(T0), |_claims, _facts| Vec::new())
+        .sync_changes(100, "fp", t(T0), |_claims, _facts| {
+            std::future::ready(Vec::new())
+        })
         .await;
     assert!(failed.is_err(), "{failed:?}");
     let (page, asked) = sync_page(&store, 100).await;
@@ -251,6 +256,43 @@ async fn save_sync_replaces_pending_timers_only_from_the_current_version(store: 
         .await
         .unwrap();
     assert_eq!(store.count_due(later.due).await.unwrap(), 0);
+}
+
+async fn a_run_saved_again_after_it_fired_or_twice_in_one_save_is_one_row(store: AnyStore) {
+    // c1's reminder fired (with_pending_email); a recomputation that offers the same run as
+    // pending again, and a new run twice, saves without error: the fired row stays fired, the
+    // new run is one row.
+    let fired_at = with_pending_email(&store).await;
+    let fired = timer(
+        TimerKind::PartnerResponseDeadline,
+        "2027-01-04T09:00:00Z",
+        "2027-01-11T10:00:00Z",
+    );
+    let new = timer(
+        TimerKind::PartnerResponseDeadline,
+        "2027-01-11T09:00:00Z",
+        "2027-01-18T10:00:00Z",
+    );
+    store
+        .save_sync(
+            &[synced(
+                "c1",
+                1,
+                vec![fired.clone(), new.clone(), new.clone()],
+            )],
+            "fp",
+            t(T0),
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.count_due(fired_at).await.unwrap(), 0, "still fired");
+    assert_eq!(store.count_due(new.due).await.unwrap(), 1, "one row");
+    // Saved again as it is: nothing changes, nothing fails.
+    store
+        .save_sync(&[synced("c1", 1, vec![fired, new.clone()])], "fp", t(T0))
+        .await
+        .unwrap();
+    assert_eq!(store.count_due(new.due).await.unwrap(), 1);
 }
 
 async fn a_fire_batch_hands_each_due_claim_once_and_writes_what_was_decided(store: AnyStore) {
@@ -433,9 +475,11 @@ async fn overview_counts_are_exact_up_to_the_cap_and_say_more_beyond(store: AnyS
 }
 
 /// A fire batch's `decide` from one that decides a claim at a time.
-pub(crate) fn each<F>(mut one: F) -> impl FnOnce(Vec<FireInput>) -> Vec<ClaimWrite> + Send
+pub(crate) fn each<F>(
+    mut one: F,
+) -> impl FnOnce(Vec<FireInput>) -> std::future::Ready<Vec<ClaimWrite>> + Send
 where
     F: FnMut(FireInput) -> ClaimWrite + Send,
 {
-    move |inputs| inputs.into_iter().map(&mut one).collect()
+    move |inputs| std::future::ready(inputs.into_iter().map(&mut one).collect())
 }
