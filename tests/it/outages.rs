@@ -149,10 +149,14 @@ async fn a_timer_due_while_postgres_is_down_fires_once_after_it_returns() {
 
     cluster.stop().expect("stop PostgreSQL");
     let stopped = Instant::now();
+    let mut last = None;
     assert!(
-        wait_for(15, || http_get(http, "/readyz")
-            .is_some_and(|(s, _)| s == 503)),
-        "still ready with the database stopped"
+        wait_for(15, || {
+            last = http_get(http, "/readyz");
+            last.as_ref().is_some_and(|(s, _)| *s == 503)
+        }),
+        "still ready with the database stopped: /readyz last answered {last:?} (None: no \
+         answer within 5 s)"
     );
     // Stay down until well after the second claim fell due.
     while stopped.elapsed() < Duration::from_secs(10) {
