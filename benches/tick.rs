@@ -124,6 +124,23 @@ async fn print_statements(pool: &PgPool) {
     }
 }
 
+/// The cluster's WAL written so far: bytes and full-page images (`pg_stat_wal`).
+async fn wal(pool: &PgPool) -> (i64, i64) {
+    sqlx::query_as("SELECT wal_bytes::bigint, wal_fpi FROM pg_stat_wal")
+        .fetch_one(pool)
+        .await
+        .expect("pg_stat_wal")
+}
+
+/// What a phase wrote to the WAL, from two [`wal`] readings.
+fn wal_text(from: (i64, i64), to: (i64, i64)) -> String {
+    format!(
+        "{:.0} MiB WAL, {} full-page images",
+        (to.0 - from.0) as f64 / 1048576.0,
+        to.1 - from.1
+    )
+}
+
 /// CPU seconds this process (the worker's side of a pass) has used so far, user and system.
 fn cpu_s() -> f64 {
     // SAFETY: getrusage fills the zeroed struct it is given; RUSAGE_SELF is always valid.
@@ -160,6 +177,7 @@ async fn main() {
     // `claims - due` claims with timers that are not due (submitted, under review, drafts), `due`
     // rejected by a reviewer an hour before the pass: their rejection notice is due (history
     // row, outbox row, fired timer).
+    let wal0 = wal(pg.pool()).await;
     let started = Instant::now();
     sqlx::query(sqlx::AssertSqlSafe(claims_sql(
         claims,
@@ -169,6 +187,7 @@ async fn main() {
     .await
     .expect("insert claims");
     let insert_s = started.elapsed().as_secs_f64();
+    let wal1 = wal(pg.pool()).await;
     sqlx::query("ANALYZE")
         .execute(pg.pool())
         .await
@@ -181,17 +200,26 @@ async fn main() {
     }
     // Before the rejections: the first pass only computes every claim's timers (a one-time cost
     // when the worker first meets a database).
+    let first_cpu0 = cpu_s();
     let started = Instant::now();
     let first = engine
         .tick(&store, t("2026-11-25T07:00:00Z"))
         .await
         .expect("first sync");
     let first_s = started.elapsed().as_secs_f64();
+    let first_cpu = cpu_s() - first_cpu0;
+    let wal2 = wal(pg.pool()).await;
     println!(
         "first pass over {} claims never seen: {first_s:.1} s; floor (inserting the claims): \
          {insert_s:.1} s; ratio {:.1}x",
         first.synced,
         first_s / insert_s
+    );
+    println!(
+        "  first pass wrote {}; the insert {}; worker CPU time over the first pass \
+         (getrusage, all threads): {first_cpu:.1} s",
+        wal_text(wal1, wal2),
+        wal_text(wal0, wal1)
     );
     if statements {
         print_statements(pg.pool()).await;

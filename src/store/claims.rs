@@ -118,18 +118,31 @@ macro_rules! insert_claim {
 }
 pub(crate) use insert_claim;
 
-/// The claim SELECT with the sync generation, for the sync paths (`$v`: the version column).
+/// The claim SELECT with the sync generation, for the sync paths (`$v`: the version column,
+/// which names its table: `cpor_claim_sync` has one too). The claim's sync row is joined once
+/// as `s` (three probes of it per claim, as subqueries, cost a first pass seconds); a caller's
+/// WHERE may test [`synced_current!`].
 macro_rules! changed_select {
     ($v:literal) => {
         concat!(
             "SELECT ",
             $crate::store::claims::claim_columns!($v),
-            ", COALESCE((SELECT s.dirty_gen FROM cpor_claim_sync s WHERE s.claim_id = claims.id), 0) AS cpor_dirty_gen",
-            ", (SELECT count(*) FROM cpor_claim_sync s WHERE s.claim_id = claims.id) AS cpor_seen FROM claims "
+            ", COALESCE(s.dirty_gen, 0) AS cpor_dirty_gen",
+            ", CAST(CASE WHEN s.claim_id IS NULL THEN 0 ELSE 1 END AS BIGINT) AS cpor_seen ",
+            "FROM claims LEFT JOIN cpor_claim_sync s ON s.claim_id = claims.id "
         )
     };
 }
 pub(crate) use changed_select;
+
+/// True when the joined sync row `s` of [`changed_select!`] says the claim's timers are those
+/// of its current version (false without a sync row, or with a version that does not compare).
+macro_rules! synced_current {
+    () => {
+        "COALESCE(s.version = claims.version AND NOT s.dirty, FALSE)"
+    };
+}
+pub(crate) use synced_current;
 
 /// The instant a claim row is written with: its `updated_at`, which the caller must give.
 pub(crate) fn claim_row_instant(row: &ClaimRow) -> Result<DateTime<Utc>, StoreError> {

@@ -9,14 +9,14 @@ macro_rules! impl_read_facts {
     ($store:ty, in_ids = $in:literal) => {
         impl $store {
             /// What the worker already did for `ids`, read on `conn`, with the claims'
-            /// pending timer runs as stored (one read of their timers for both).
+            /// timer runs as stored (one read of their timers for both).
             async fn read_facts(
                 conn: &mut Conn,
                 ids: &[String],
             ) -> Result<
                 (
                     std::collections::HashMap<String, $crate::timers::ClaimFacts>,
-                    Vec<$crate::store::work::StoredRun>,
+                    $crate::store::work::StoredRuns,
                 ),
                 $crate::store::StoreError,
             > {

@@ -83,7 +83,7 @@ impl PgStore {
 
 impl_store!(
     PgStore,
-    version = "version::bigint AS version",
+    version = "claims.version::bigint AS version",
     migrations_table = "SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = '_sqlx_migrations'",
     put_claim = concat!(
         insert_claim!("INSERT"),
@@ -119,7 +119,7 @@ impl_read_facts!(PgStore, in_ids = "= ANY($1)");
 
 impl_timer_index!(
     PgStore,
-    version = "version::bigint AS version",
+    version = "claims.version::bigint AS version",
     version_int = "version::bigint",
     in_ids = "= ANY($1)",
     skip_locked = " FOR UPDATE SKIP LOCKED",

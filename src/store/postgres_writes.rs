@@ -6,32 +6,12 @@ use chrono::{DateTime, Utc};
 use super::outbox::requeue_dead;
 use super::postgres::Conn;
 use super::state::{outbox_state, timer_state};
-use super::work::StoredRun;
+use super::work::{StoredRun, StoredRuns};
 use super::{
     ClaimWrite, OutboxEmail, PgStore, SlaAlert, StatusRecord, StoreError, SyncedClaim, TimerRow,
 };
 use crate::lifecycle::ClaimStatus;
 use crate::timers::HELD_ON_FIRST_SIGHT;
-
-/// The `WHERE` that leaves out a run (`u.c`, `u.k`, `u.s`) whose timer row exists.
-macro_rules! no_row_of_the_run {
-    () => {
-        " WHERE NOT EXISTS (SELECT 1 FROM cpor_timers t WHERE t.claim_id = u.c \
-         AND t.timer = u.k AND t.started_at = u.s)"
-    };
-}
-
-/// The first of the runs given for each (claim, timer, start): one row per run is inserted.
-fn first_of_each_run<'a, 'r>(
-    runs: impl Iterator<Item = &'a (&'r str, &'r TimerRow, i64)>,
-) -> Vec<&'a (&'r str, &'r TimerRow, i64)>
-where
-    'r: 'a,
-{
-    let mut seen = std::collections::HashSet::new();
-    runs.filter(|(c, t, _)| seen.insert((*c, t.kind, t.start)))
-        .collect()
-}
 
 /// A JSON value as the text PostgreSQL casts to `jsonb` (`serde_json::to_string`: the
 /// `Display` form wrote it a character at a time, a tenth of a fire batch's CPU).
@@ -50,7 +30,7 @@ impl PgStore {
         sqlx::query(
             "INSERT INTO cpor_status_timeline (claim_id, old_status, new_status, changed_at) \
              SELECT c, o, n, a FROM UNNEST($1::text[], $2::text[], $3::text[], $4::timestamptz[]) \
-             WITH ORDINALITY AS u(c, o, n, a, i) ORDER BY i ON CONFLICT DO NOTHING",
+             WITH ORDINALITY AS u(c, o, n, a, i) ORDER BY i",
         )
         .bind(st.iter().map(|s| s.claim_id.as_str()).collect::<Vec<_>>())
         .bind(
@@ -70,13 +50,14 @@ impl PgStore {
     }
 
     /// Replaces the claims' pending timers and records what they were computed from;
-    /// `stored` are the claims' pending runs if already read in this transaction.
+    /// `stored` are the claims' timer runs if already read in this transaction (under the
+    /// claims' row locks, like every call).
     pub(super) async fn write_sync(
         conn: &mut Conn,
         synced: &[SyncedClaim],
         fingerprint: &str,
         at: DateTime<Utc>,
-        stored: Option<Vec<StoredRun>>,
+        stored: Option<StoredRuns>,
     ) -> Result<(), StoreError> {
         if synced.is_empty() {
             return Ok(());
@@ -102,27 +83,35 @@ impl PgStore {
         // (a fire batch recomputes every claim it touches, most to the same timers), the
         // others go, and only the new ones are inserted. The difference is taken here, from
         // one read of the claims' pending rows, so every statement keeps a plain index plan.
-        type Run = StoredRun;
-        let stored: Vec<Run> =
-            match stored {
-                Some(stored) => stored,
-                None => sqlx::query_as(concat!(
-                    "SELECT claim_id, timer, started_at, due_at, claim_version FROM cpor_timers \
-                     WHERE claim_id = ANY($1) AND state = ",
-                    timer_state!(Pending)
-                ))
+        let stored: StoredRuns = match stored {
+            Some(stored) => stored,
+            None => {
+                let rows = sqlx::query(
+                    "SELECT claim_id, timer, started_at, due_at, claim_version, state \
+                     FROM cpor_timers WHERE claim_id = ANY($1)",
+                )
                 .bind(&ids)
                 .fetch_all(&mut *conn)
-                .await?,
-            };
-        let key = |c: &str, k: &str, s: DateTime<Utc>, d: DateTime<Utc>, v: i64| {
-            (c.to_owned(), k.to_owned(), s, d, v)
+                .await?;
+                super::row::pending_runs(rows)?.0
+            }
         };
-        let wanted: std::collections::HashSet<Run> = pending
+        // Borrowed keys: a first pass compares a million claims' runs.
+        type Key<'k> = (&'k str, &'k str, DateTime<Utc>);
+        let wanted: std::collections::HashSet<(Key, DateTime<Utc>, i64)> = pending
             .iter()
-            .map(|(c, t, v)| key(c, t.kind.as_str(), t.start, t.due, *v))
+            .map(|(c, t, v)| ((*c, t.kind.as_str(), t.start), t.due, *v))
             .collect();
-        let gone: Vec<&Run> = stored.iter().filter(|r| !wanted.contains(*r)).collect();
+        let gone: Vec<&StoredRun> = stored
+            .pending
+            .iter()
+            .filter(|r| !wanted.contains(&((r.0.as_str(), r.1.as_str(), r.2), r.3, r.4)))
+            .collect();
+        let mut existing: std::collections::HashSet<Key> = stored
+            .keys
+            .iter()
+            .map(|k| (k.0.as_str(), k.1.as_str(), k.2))
+            .collect();
         if !gone.is_empty() {
             sqlx::query(concat!(
                 "DELETE FROM cpor_timers t USING UNNEST($1::text[], $2::text[], $3::timestamptz[]) \
@@ -135,26 +124,25 @@ impl PgStore {
             .bind(gone.iter().map(|r| r.2).collect::<Vec<_>>())
             .execute(&mut *conn)
             .await?;
+            for r in &gone {
+                existing.remove(&(r.0.as_str(), r.1.as_str(), r.2));
+            }
         }
-        let kept: std::collections::HashSet<&Run> =
-            stored.iter().filter(|r| wanted.contains(*r)).collect();
-        let new: Vec<&(&str, &TimerRow, i64)> = first_of_each_run(
-            pending
-                .iter()
-                .filter(|(c, t, v)| !kept.contains(&key(c, t.kind.as_str(), t.start, t.due, *v))),
-        );
-        // The run's row may exist already (fired, held): it stays as it is. `NOT EXISTS`
-        // rather than `ON CONFLICT DO NOTHING`, which cost a speculative insertion per row
-        // (1.6x the time of the insert itself); no one else inserts these claims' timers
-        // meanwhile, since every writer of a claim's timers holds the claim's row lock.
+        // A run whose row exists (pending and unchanged, fired, held) stays as it is; the rows
+        // were read under the claims' locks, so a plain insert of the others meets no row of
+        // theirs (a `WHERE NOT EXISTS` probe per row cost 1.6x the insert, `ON CONFLICT DO
+        // NOTHING`'s speculative insertion more). A run given twice is inserted once.
+        let new: Vec<&(&str, &TimerRow, i64)> = pending
+            .iter()
+            .filter(|(c, t, _)| existing.insert((c, t.kind.as_str(), t.start)))
+            .collect();
         if !new.is_empty() {
             sqlx::query(concat!(
                 "INSERT INTO cpor_timers (claim_id, timer, started_at, due_at, claim_version, state) \
                  SELECT c, k, s, d, v, ",
                 timer_state!(Pending),
                 " FROM UNNEST($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[], \
-                 $5::bigint[]) AS u(c, k, s, d, v)",
-                no_row_of_the_run!()
+                 $5::bigint[]) AS u(c, k, s, d, v)"
             ))
             .bind(new.iter().map(|h| h.0).collect::<Vec<_>>())
             .bind(new.iter().map(|h| h.1.kind.as_str()).collect::<Vec<_>>())
@@ -165,15 +153,17 @@ impl PgStore {
             .await?;
         }
         let held_runs = runs(|s| &s.held);
-        let held = first_of_each_run(held_runs.iter());
+        let held: Vec<&(&str, &TimerRow, i64)> = held_runs
+            .iter()
+            .filter(|(c, t, _)| existing.insert((c, t.kind.as_str(), t.start)))
+            .collect();
         if !held.is_empty() {
             sqlx::query(concat!(
                 "INSERT INTO cpor_timers (claim_id, timer, started_at, due_at, claim_version, state, \
                  fired_at, outcome) SELECT c, k, s, d, v, ",
                 timer_state!(Held),
                 ", $6, $7 FROM UNNEST($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[], \
-                 $5::bigint[]) AS u(c, k, s, d, v)",
-                no_row_of_the_run!()
+                 $5::bigint[]) AS u(c, k, s, d, v)"
             ))
             .bind(held.iter().map(|h| h.0).collect::<Vec<_>>())
             .bind(held.iter().map(|h| h.1.kind.as_str()).collect::<Vec<_>>())
@@ -214,7 +204,7 @@ impl PgStore {
         writes: &[(String, ClaimWrite)],
         fingerprint: &str,
         now: DateTime<Utc>,
-        stored: Vec<StoredRun>,
+        stored: StoredRuns,
     ) -> Result<(), StoreError> {
         let (mut sc_id, mut sc_to, mut sc_reason, mut sc_rejected) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
@@ -350,13 +340,21 @@ impl PgStore {
             .zip(&f_start)
             .map(|((c, t), s)| (*c, *t, *s))
             .collect();
-        let stored = stored
+        let StoredRuns { pending, mut keys } = stored;
+        let pending = pending
             .into_iter()
             .filter(|r| {
                 resynced.contains(r.0.as_str())
                     && !fired.contains(&(r.0.as_str(), r.1.as_str(), r.2))
             })
             .collect();
+        // The runs just marked fired have a row now, whether they had one before or not.
+        keys.extend(
+            fired
+                .iter()
+                .map(|(c, t, s)| (c.to_string(), t.to_string(), *s)),
+        );
+        let stored = StoredRuns { pending, keys };
         Self::write_sync(conn, &resync, fingerprint, now, Some(stored)).await
     }
 

@@ -310,14 +310,14 @@ pub(crate) fn sla_alert<R: ReadRow>(r: &R) -> Result<SlaAlert, StoreError> {
     })
 }
 
-/// `cpor_timers` rows split into the pending runs (as stored) and the fired or held rows (for
-/// [`facts`]).
+/// `cpor_timers` rows split into the runs as stored (pending in full, every row's key) and the
+/// fired or held rows (for [`facts`]).
 pub(crate) fn pending_runs<R: ReadRow>(
     rows: Vec<R>,
-) -> Result<(Vec<super::work::StoredRun>, Vec<R>), StoreError> {
+) -> Result<(super::work::StoredRuns, Vec<R>), StoreError> {
     const T: &str = "cpor_timers";
     let pending_state = super::TimerState::Pending.as_str();
-    let mut pending = Vec::new();
+    let mut stored = super::work::StoredRuns::default();
     let mut others = Vec::new();
     let acted = [
         super::TimerState::Fired.as_str(),
@@ -325,11 +325,16 @@ pub(crate) fn pending_runs<R: ReadRow>(
     ];
     for r in rows {
         let state = text(&r, T, "state")?;
+        let key = (
+            text(&r, T, "claim_id")?,
+            text(&r, T, "timer")?,
+            instant(&r, T, "started_at")?,
+        );
         if state == pending_state {
-            pending.push((
-                text(&r, T, "claim_id")?,
-                text(&r, T, "timer")?,
-                instant(&r, T, "started_at")?,
+            stored.pending.push((
+                key.0.clone(),
+                key.1.clone(),
+                key.2,
                 instant(&r, T, "due_at")?,
                 r.int("claim_version")
                     .map_err(|e| StoreError::corrupt("cpor_timers.claim_version", e))?,
@@ -337,8 +342,9 @@ pub(crate) fn pending_runs<R: ReadRow>(
         } else if acted.contains(&state.as_str()) {
             others.push(r);
         }
+        stored.keys.insert(key);
     }
-    Ok((pending, others))
+    Ok((stored, others))
 }
 
 /// Gathers, per claim, the fired `cpor_timers` rows and the delivered consent emails
@@ -401,11 +407,53 @@ pub(crate) fn facts<R: ReadRow>(
             old: status("old_status"),
             new: status("new_status"),
         };
-        facts
-            .entry(text(r, T, "claim_id")?)
-            .or_default()
-            .timeline
-            .push(seen);
+        add_step(&mut facts, &text(r, T, "claim_id")?, seen);
     }
     Ok(facts)
+}
+
+/// Adds a status change to its claim's timeline, after those there (read in the order they
+/// were recorded). The same change seen twice (two change records of one claim with the same
+/// time and new status) is one: the first, the earliest recorded.
+fn add_step(facts: &mut HashMap<String, ClaimFacts>, claim: &str, seen: StatusSeen) {
+    let Some(claim_facts) = facts.get_mut(claim) else {
+        let timeline = vec![seen];
+        facts.insert(
+            claim.to_owned(),
+            ClaimFacts {
+                timeline,
+                ..ClaimFacts::default()
+            },
+        );
+        return;
+    };
+    let timeline = &mut claim_facts.timeline;
+    if !timeline
+        .iter()
+        .any(|s| s.at == seen.at && s.new == seen.new)
+    {
+        timeline.push(seen);
+    }
+}
+
+/// Adds a page's status changes (recorded after every timeline row read) to the timelines of
+/// the claims in `facts`' page, as if written and read back.
+pub(crate) fn add_status_records(
+    facts: &mut HashMap<String, ClaimFacts>,
+    claims: &std::collections::HashSet<&str>,
+    records: &[super::StatusRecord],
+) {
+    for r in records
+        .iter()
+        .filter(|r| claims.contains(r.claim_id.as_str()))
+    {
+        let status = |s: &Option<String>| s.as_deref().and_then(|s| s.parse().ok());
+        let seen = StatusSeen {
+            // As stored: to the microsecond (both backends truncate), so it meets its equal.
+            at: chrono::SubsecRound::trunc_subsecs(r.at, 6),
+            old: status(&r.old_status),
+            new: status(&r.new_status),
+        };
+        add_step(facts, &r.claim_id, seen);
+    }
 }

@@ -71,7 +71,7 @@ impl SqliteStore {
 
 impl_store!(
     SqliteStore,
-    version = "version",
+    version = "claims.version AS version",
     migrations_table =
         "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
     // A claims table without a key has no conflict to resolve: REPLACE works on either.
@@ -113,7 +113,7 @@ impl_read_facts!(SqliteStore, in_ids = "IN (SELECT value FROM json_each($1))");
 
 impl_timer_index!(
     SqliteStore,
-    version = "version",
+    version = "claims.version AS version",
     version_int = "COALESCE(CAST(version AS INTEGER), -1)",
     in_ids = "IN (SELECT value FROM json_each($1))",
     skip_locked = "",

@@ -9,7 +9,7 @@ use super::claims::insert_history;
 use super::outbox::requeue_dead;
 use super::sqlite::Conn;
 use super::state::{outbox_state, timer_state};
-use super::work::StoredRun;
+use super::work::StoredRuns;
 use super::{
     ClaimWrite, OutboxEmail, SlaAlert, SqliteStore, StatusRecord, StoreError, SyncedClaim,
 };
@@ -33,7 +33,7 @@ impl SqliteStore {
         for s in st {
             sqlx::query(
                 "INSERT INTO cpor_status_timeline (claim_id, old_status, new_status, changed_at) \
-                 VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                 VALUES ($1, $2, $3, $4)",
             )
             .bind(&s.claim_id)
             .bind(&s.old_status)
@@ -46,14 +46,14 @@ impl SqliteStore {
     }
 
     /// Replaces the claims' pending timers and records what they were computed from.
-    /// (`_stored`, the claims' pending runs if read already, is not needed: every pending
+    /// (`_stored`, the claims' timer runs if read already, is not needed: every pending
     /// row of the claims is replaced.)
     pub(super) async fn write_sync(
         conn: &mut Conn,
         synced: &[SyncedClaim],
         fingerprint: &str,
         at: DateTime<Utc>,
-        _stored: Option<Vec<StoredRun>>,
+        _stored: Option<StoredRuns>,
     ) -> Result<(), StoreError> {
         requeue_dead!(
             conn,
@@ -114,7 +114,7 @@ impl SqliteStore {
         writes: &[(String, ClaimWrite)],
         fingerprint: &str,
         now: DateTime<Utc>,
-        _stored: Vec<StoredRun>,
+        _stored: StoredRuns,
     ) -> Result<(), StoreError> {
         for (id, w) in writes {
             if let Some(sc) = &w.status_change {

@@ -187,17 +187,13 @@ macro_rules! impl_timer_index {
                         }
                     }
                     let statuses = $crate::store::work::status_records(&records);
-                    if !statuses.is_empty() {
-                        Self::write_timeline(&mut tx, &statuses).await?;
-                    }
                     ids.sort();
                     ids.dedup();
                     // Locked for the page: the timers saved below are those of the version read.
                     let rows = sqlx::query(concat!(
                         $crate::store::claims::changed_select!($v),
-                        "WHERE id ", $in, " AND NOT EXISTS (SELECT 1 FROM cpor_claim_sync s ",
-                        "WHERE s.claim_id = claims.id AND s.version = claims.version AND NOT s.dirty) ",
-                        "ORDER BY id", $lock
+                        "WHERE id ", $in, " AND NOT ", $crate::store::claims::synced_current!(),
+                        " ORDER BY id", $lock
                     ))
                     .bind(Ids(&ids))
                     .fetch_all(&mut *tx)
@@ -222,7 +218,16 @@ macro_rules! impl_timer_index {
                         .await?
                     };
                     let claim_ids: Vec<String> = claims.iter().map(|c| c.id.clone()).collect();
-                    let (facts, stored) = Self::read_facts(&mut tx, &claim_ids).await?;
+                    // The timeline as it was before this page, and the page's status changes
+                    // added in memory: reading them back after writing them cost a heap fetch
+                    // each (a probe that finds nothing is cheaper).
+                    let (mut facts, stored) = Self::read_facts(&mut tx, &claim_ids).await?;
+                    let computed: std::collections::HashSet<&str> =
+                        claim_ids.iter().map(String::as_str).collect();
+                    $crate::store::row::add_status_records(&mut facts, &computed, &statuses);
+                    if !statuses.is_empty() {
+                        Self::write_timeline(&mut tx, &statuses).await?;
+                    }
                     let asked = claims.len();
                     let mut synced = compute(claims, facts).await;
                     if synced.len() != asked {

@@ -72,6 +72,20 @@ pub struct ChangedClaim {
 /// A pending timer run as stored: claim, timer, start, due, the claim version it came from.
 pub(crate) type StoredRun = (String, String, DateTime<Utc>, DateTime<Utc>, i64);
 
+/// A `cpor_timers` row's key: claim, timer, start (one row per run).
+pub(crate) type RunKey = (String, String, DateTime<Utc>);
+
+/// The timer rows of a set of claims as read under their row locks: the pending runs in full
+/// and the key of every row in any state, so a write inserts only runs that have no row (no
+/// one else writes these claims' timers until the locks are released).
+#[derive(Debug, Default)]
+pub(crate) struct StoredRuns {
+    /// The pending runs.
+    pub pending: Vec<StoredRun>,
+    /// The key of every row read, whatever its state.
+    pub keys: std::collections::HashSet<RunKey>,
+}
+
 /// What one sync page did ([`super::TimerIndex::sync_changes`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ChangePage {
@@ -133,24 +147,43 @@ pub const UNREADABLE_VERSION: i64 = -1;
 /// Claims read by id, one per id: rows sharing an id (a table without a key) become one bad
 /// claim naming how many rows share it, so nothing fires for an arbitrary one of them.
 pub(crate) fn one_per_id(rows: Vec<ChangedClaim>) -> Vec<ChangedClaim> {
+    // Read `ORDER BY id`, rows sharing an id are neighbours (unless the database's collation
+    // orders ids otherwise than bytes do): counted without hashing every id.
+    let sorted = rows.windows(2).all(|w| w[0].id <= w[1].id);
     let mut out: Vec<ChangedClaim> = Vec::with_capacity(rows.len());
-    let mut counts: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
-    for r in rows {
-        let n = counts.entry(r.id.clone()).or_default();
-        *n += 1;
-        if *n == 1 {
-            out.push(r);
+    let mut shared: Vec<(usize, usize)> = Vec::new();
+    if sorted {
+        for r in rows {
+            match out.last() {
+                Some(last) if last.id == r.id => match shared.last_mut() {
+                    Some((i, n)) if *i == out.len() - 1 => *n += 1,
+                    _ => shared.push((out.len() - 1, 2)),
+                },
+                _ => out.push(r),
+            }
         }
+    } else {
+        let mut counts: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+        for r in rows {
+            let n = counts.entry(r.id.clone()).or_default();
+            *n += 1;
+            if *n == 1 {
+                out.push(r);
+            }
+        }
+        shared = out
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| Some((i, counts[&c.id])).filter(|(_, n)| *n > 1))
+            .collect();
     }
-    for c in &mut out {
-        let n = counts[&c.id];
-        if n > 1 {
-            c.claim = Err(BadClaim {
-                claim_id: c.id.clone(),
-                problem: format!("{n} rows of claims have this id: ids must be unique"),
-            });
-            c.version = UNREADABLE_VERSION;
-        }
+    for (i, n) in shared {
+        let c = &mut out[i];
+        c.claim = Err(BadClaim {
+            claim_id: c.id.clone(),
+            problem: format!("{n} rows of claims have this id: ids must be unique"),
+        });
+        c.version = UNREADABLE_VERSION;
     }
     out
 }
@@ -300,4 +333,57 @@ pub fn message_id(
         "<cpor.{safe}.{timer}.{}.{email}@cpor-worker.invalid>",
         start.timestamp_micros()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn changed(id: &str) -> ChangedClaim {
+        ChangedClaim {
+            id: id.to_owned(),
+            version: 1,
+            updated_at: None,
+            claim: Err(BadClaim {
+                claim_id: id.to_owned(),
+                problem: "unread".to_owned(),
+            }),
+            dirty_gen: 0,
+            first_sight: false,
+        }
+    }
+
+    fn summary(out: &[ChangedClaim]) -> Vec<(String, i64, String)> {
+        out.iter()
+            .map(|c| {
+                let problem = c.claim.as_ref().err().map(|b| b.problem.clone());
+                (c.id.clone(), c.version, problem.unwrap_or_default())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn rows_sharing_an_id_become_one_bad_claim_in_order_or_not() {
+        let three = "3 rows of claims have this id: ids must be unique".to_owned();
+        let two = "2 rows of claims have this id: ids must be unique".to_owned();
+        let sorted = ["a", "b", "b", "b", "c", "d", "d"].map(changed).to_vec();
+        assert_eq!(
+            summary(&one_per_id(sorted)),
+            vec![
+                ("a".into(), 1, "unread".into()),
+                ("b".into(), UNREADABLE_VERSION, three.clone()),
+                ("c".into(), 1, "unread".into()),
+                ("d".into(), UNREADABLE_VERSION, two.clone()),
+            ]
+        );
+        let unsorted = ["b", "a", "b", "c", "b"].map(changed).to_vec();
+        assert_eq!(
+            summary(&one_per_id(unsorted)),
+            vec![
+                ("b".into(), UNREADABLE_VERSION, three),
+                ("a".into(), 1, "unread".into()),
+                ("c".into(), 1, "unread".into()),
+            ]
+        );
+    }
 }

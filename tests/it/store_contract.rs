@@ -12,7 +12,7 @@ use cpor_worker::store::{
     AnyStore, ChangePage, ClaimWrite, ConsoleReads, FireInput, Outbox, OutboxEmail, Store,
     SyncedClaim, TimerIndex, TimerRow, message_id,
 };
-use cpor_worker::timers::TimerKind;
+use cpor_worker::timers::{StatusSeen, TimerKind};
 use serde_json::json;
 
 use crate::harness;
@@ -22,6 +22,7 @@ backend_tests!(
     concurrent_sync_pages_take_each_change_record_once,
     save_sync_replaces_pending_timers_only_from_the_current_version,
     a_run_saved_again_after_it_fired_or_twice_in_one_save_is_one_row,
+    a_status_change_seen_twice_is_one_step_of_the_timeline,
     a_fire_batch_hands_each_due_claim_once_and_writes_what_was_decided,
     a_fire_batch_without_due_timers_decides_nothing,
     concurrent_fire_batches_hand_a_due_claim_to_one_of_them,
@@ -177,6 +178,52 @@ async fn change_records_stay_until_their_page_commits_and_catch_a_bare_version_b
         (1, 0, 0),
         "{asked:?}"
     );
+}
+
+/// A resubmission that keeps `submitted_at` (and a second information request that keeps
+/// `info_requested_at`) repeats a status change the timeline has already: whether the records
+/// come in separate pages or in one, the claim's timeline has each change once, in order.
+async fn a_status_change_seen_twice_is_one_step_of_the_timeline(store: AnyStore) {
+    migrated(&store).await;
+    let submitted = claim("c1", "submitted");
+    let mut asked = claim("c1", "partner_action_required");
+    let (submitted_at, asked_at) = (submitted.submitted_at, asked.info_requested_at);
+    store.put_claim_row(&submitted).await.unwrap();
+    sync_page(&store, 1).await;
+    asked.version = 2;
+    store.put_claim_row(&asked).await.unwrap();
+    sync_page(&store, 1).await;
+    // Resubmitted, asked again, resubmitted: three records in one page.
+    for (version, row) in [(3, &submitted), (4, &asked), (5, &submitted)] {
+        let mut row = row.clone();
+        row.version = version;
+        store.put_claim_row(&row).await.unwrap();
+    }
+    let mut given = Vec::new();
+    let page = store
+        .sync_changes(100, "fp", t(T0), |claims, facts| {
+            given = facts["c1"].timeline.clone();
+            std::future::ready(
+                claims
+                    .iter()
+                    .map(|c| synced(&c.id, c.version, Vec::new()))
+                    .collect(),
+            )
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.records, 3, "{page:?}");
+    let steps = |timeline: &[StatusSeen]| -> Vec<_> {
+        timeline.iter().map(|s| (Some(s.at), s.new)).collect()
+    };
+    let expected = vec![
+        (submitted_at, Some(ClaimStatus::Submitted)),
+        (asked_at, Some(ClaimStatus::PartnerActionRequired)),
+    ];
+    // As the page's computation was given it, and as read afterwards.
+    assert_eq!(steps(&given), expected);
+    let facts = store.facts(&["c1".to_owned()]).await.unwrap();
+    assert_eq!(steps(&facts["c1"].timeline), expected);
 }
 
 async fn concurrent_sync_pages_take_each_change_record_once(store: AnyStore) {
