@@ -128,7 +128,10 @@ macro_rules! changed_select {
             "SELECT ",
             $crate::store::claims::claim_columns!($v),
             ", COALESCE(s.dirty_gen, 0) AS cpor_dirty_gen",
-            ", CAST(CASE WHEN s.claim_id IS NULL THEN 0 ELSE 1 END AS BIGINT) AS cpor_seen ",
+            ", CAST(CASE WHEN s.claim_id IS NULL THEN 0 ELSE 1 END AS BIGINT) AS cpor_seen",
+            ", s.version AS cpor_sync_version, s.fingerprint AS cpor_sync_fingerprint",
+            ", s.problem AS cpor_sync_problem",
+            ", CAST(CASE WHEN s.dirty THEN 1 ELSE 0 END AS BIGINT) AS cpor_sync_dirty ",
             "FROM claims LEFT JOIN cpor_claim_sync s ON s.claim_id = claims.id "
         )
     };

@@ -21,8 +21,6 @@ macro_rules! impl_read_facts {
                 $crate::store::StoreError,
             > {
                 use $crate::store::bind::Ids;
-                use $crate::store::state::outbox_state;
-                let consent = $crate::timers::EmailKind::ConsentRequest.as_str();
                 let timers = sqlx::query(concat!(
                     "SELECT claim_id, timer, started_at, due_at, claim_version, state, fired_at, ",
                     "outcome FROM cpor_timers WHERE claim_id ", $in
@@ -30,31 +28,22 @@ macro_rules! impl_read_facts {
                 .bind(Ids(ids))
                 .fetch_all(&mut *conn)
                 .await?;
-                let (pending, fired) = $crate::store::row::pending_runs(timers)?;
-                let sent = sqlx::query(concat!(
-                    "SELECT claim_id, started_at, sent_at FROM cpor_outbox WHERE claim_id ", $in,
-                    " AND email = $2 AND state = ", outbox_state!(Sent), " AND sent_at IS NOT NULL"
-                ))
-                .bind(Ids(ids))
-                .bind(consent)
-                .fetch_all(&mut *conn)
-                .await?;
-                let dead = sqlx::query(concat!(
-                    "SELECT claim_id, started_at, to_address, last_error FROM cpor_outbox ",
-                    "WHERE claim_id ", $in, " AND email = $2 AND state = ", outbox_state!(Dead)
-                ))
-                .bind(Ids(ids))
-                .bind(consent)
-                .fetch_all(&mut *conn)
-                .await?;
-                let told = sqlx::query(concat!(
-                    "SELECT claim_id, timer, email, started_at, created_at, sent_at, ",
-                    "announced_last_day, announced_passes_at FROM cpor_outbox WHERE claim_id ", $in,
-                    " AND state = ", outbox_state!(Sent), " AND announced_last_day IS NOT NULL"
+                let (mut stored, fired) = $crate::store::row::pending_runs(timers)?;
+                // Every email of the claims, in one read: the facts take the consent emails
+                // delivered and dead-lettered and the deadlines announced; the Message-IDs
+                // tell a fire batch which of its emails exist.
+                let outbox = sqlx::query(concat!(
+                    "SELECT claim_id, message_id, timer, email, state, started_at, created_at, ",
+                    "sent_at, to_address, last_error, announced_last_day, announced_passes_at ",
+                    "FROM cpor_outbox WHERE claim_id ", $in
                 ))
                 .bind(Ids(ids))
                 .fetch_all(&mut *conn)
                 .await?;
+                stored.message_ids = outbox
+                    .iter()
+                    .filter_map(|r| $crate::store::read::ReadRow::text(r, "message_id").ok().flatten())
+                    .collect();
                 let timeline = sqlx::query(concat!(
                     "SELECT claim_id, old_status, new_status, changed_at FROM cpor_status_timeline ",
                     "WHERE claim_id ", $in, " ORDER BY changed_at, seq"
@@ -62,8 +51,8 @@ macro_rules! impl_read_facts {
                 .bind(Ids(ids))
                 .fetch_all(&mut *conn)
                 .await?;
-                let facts = $crate::store::row::facts(&fired, &sent, &dead, &told, &timeline)?;
-                Ok((facts, pending))
+                let facts = $crate::store::row::facts(&fired, &outbox, &timeline)?;
+                Ok((facts, stored))
             }
         }
     };

@@ -123,6 +123,23 @@ pub(crate) fn changed<R: ReadRow>(row: &R) -> Result<ChangedClaim, StoreError> {
     })
 }
 
+/// The sync rows joined by [`super::claims::changed_select!`], by claim (claims without one
+/// are left out; so is a row whose values do not read, which is then written as for a claim
+/// without one).
+pub(crate) fn sync_rows<R: ReadRow>(rows: &[R]) -> HashMap<String, super::work::SyncRow> {
+    rows.iter()
+        .filter_map(|r| {
+            let row = super::work::SyncRow {
+                version: r.int("cpor_sync_version").ok()?,
+                fingerprint: r.text("cpor_sync_fingerprint").ok()??,
+                problem: r.text("cpor_sync_problem").ok()?,
+                dirty: r.int("cpor_sync_dirty").ok()? != 0,
+            };
+            Some((r.text("id").ok()??, row))
+        })
+        .collect()
+}
+
 /// Claim rows read for syncing, one per id (see [`super::work::one_per_id`]).
 pub(crate) fn changed_claims<R: ReadRow>(rows: &[R]) -> Result<Vec<ChangedClaim>, StoreError> {
     Ok(super::work::one_per_id(
@@ -347,13 +364,12 @@ pub(crate) fn pending_runs<R: ReadRow>(
     Ok((stored, others))
 }
 
-/// Gathers, per claim, the fired `cpor_timers` rows and the delivered consent emails
-/// (`claim_id`, `started_at`, `sent_at` rows of `cpor_outbox`) into [`ClaimFacts`].
+/// Gathers, per claim, the fired `cpor_timers` rows, from the claims' `cpor_outbox` rows the
+/// delivered and dead-lettered consent emails and the deadlines announced, and the status
+/// timeline into [`ClaimFacts`].
 pub(crate) fn facts<R: ReadRow>(
     fired: &[R],
-    consent_sent: &[R],
-    consent_dead: &[R],
-    told: &[R],
+    outbox: &[R],
     timeline: &[R],
 ) -> Result<HashMap<String, ClaimFacts>, StoreError> {
     const T: &str = "cpor_timers";
@@ -370,32 +386,36 @@ pub(crate) fn facts<R: ReadRow>(
                 outcome: r.text("outcome").ok().flatten().unwrap_or_default(),
             });
     }
-    for r in consent_sent {
-        let sent = (
-            instant(r, "cpor_outbox", "started_at")?,
-            instant(r, "cpor_outbox", "sent_at")?,
-        );
-        facts
-            .entry(text(r, "cpor_outbox", "claim_id")?)
-            .or_default()
-            .consent_sent
-            .push(sent);
-    }
-    for r in consent_dead {
+    for r in outbox {
         const T: &str = "cpor_outbox";
-        let dead = DeadConsent {
-            approval: instant(r, T, "started_at")?,
-            to_address: text(r, T, "to_address")?,
-            error: r.text("last_error").ok().flatten(),
-        };
-        facts
-            .entry(text(r, T, "claim_id")?)
-            .or_default()
-            .consent_dead
-            .push(dead);
-    }
-    for r in told {
-        if let Some((claim, c)) = communicated(r)? {
+        let state = r.text("state").ok().flatten();
+        let is = |s: super::OutboxState| state.as_deref() == Some(s.as_str());
+        let consent =
+            r.text("email").ok().flatten().as_deref() == Some(EmailKind::ConsentRequest.as_str());
+        if consent && is(super::OutboxState::Sent) && r.instant("sent_at").ok().flatten().is_some()
+        {
+            let sent = (instant(r, T, "started_at")?, instant(r, T, "sent_at")?);
+            facts
+                .entry(text(r, T, "claim_id")?)
+                .or_default()
+                .consent_sent
+                .push(sent);
+        }
+        if consent && is(super::OutboxState::Dead) {
+            let dead = DeadConsent {
+                approval: instant(r, T, "started_at")?,
+                to_address: text(r, T, "to_address")?,
+                error: r.text("last_error").ok().flatten(),
+            };
+            facts
+                .entry(text(r, T, "claim_id")?)
+                .or_default()
+                .consent_dead
+                .push(dead);
+        }
+        if is(super::OutboxState::Sent)
+            && let Some((claim, c)) = communicated(r)?
+        {
             facts.entry(claim).or_default().communicated.push(c);
         }
     }

@@ -218,10 +218,16 @@ macro_rules! impl_timer_index {
                         .await?
                     };
                     let claim_ids: Vec<String> = claims.iter().map(|c| c.id.clone()).collect();
+                    let unsynced: std::collections::HashSet<String> = claims
+                        .iter()
+                        .filter(|c| c.first_sight)
+                        .map(|c| c.id.clone())
+                        .collect();
                     // The timeline as it was before this page, and the page's status changes
                     // added in memory: reading them back after writing them cost a heap fetch
                     // each (a probe that finds nothing is cheaper).
-                    let (mut facts, stored) = Self::read_facts(&mut tx, &claim_ids).await?;
+                    let (mut facts, mut stored) = Self::read_facts(&mut tx, &claim_ids).await?;
+                    stored.unsynced = unsynced;
                     let computed: std::collections::HashSet<&str> =
                         claim_ids.iter().map(String::as_str).collect();
                     $crate::store::row::add_status_records(&mut facts, &computed, &statuses);
@@ -410,6 +416,7 @@ macro_rules! impl_timer_index {
                     .bind(Ids(&ids))
                     .fetch_all(&mut *tx)
                     .await?;
+                    let sync_rows = $crate::store::row::sync_rows(&rows);
                     let mut claims: std::collections::HashMap<String, $crate::store::ChangedClaim> =
                         $crate::store::row::changed_claims(&rows)?
                             .into_iter()
@@ -434,7 +441,8 @@ macro_rules! impl_timer_index {
                     if ids.is_empty() {
                         return Ok(0);
                     }
-                    let (mut facts, stored) = Self::read_facts(&mut tx, &ids).await?;
+                    let (mut facts, mut stored) = Self::read_facts(&mut tx, &ids).await?;
+                    stored.sync_rows = sync_rows;
                     let inputs: Vec<$crate::store::FireInput> = ids
                         .iter()
                         .map(|id| {

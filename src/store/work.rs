@@ -84,6 +84,27 @@ pub(crate) struct StoredRuns {
     pub pending: Vec<StoredRun>,
     /// The key of every row read, whatever its state.
     pub keys: std::collections::HashSet<RunKey>,
+    /// Claims that had no `cpor_claim_sync` row when read: theirs is inserted without a
+    /// conflict check (one that appeared meanwhile makes the insert fall back to the upsert).
+    pub unsynced: std::collections::HashSet<String>,
+    /// The claims' `cpor_claim_sync` rows as read (a row the write would leave as it is is
+    /// not written: no lock taken on it).
+    pub sync_rows: std::collections::HashMap<String, SyncRow>,
+    /// The Message-ID of every email of the claims (a fire batch inserts only its others).
+    pub message_ids: std::collections::HashSet<String>,
+}
+
+/// A claim's `cpor_claim_sync` row: what its stored timers were computed from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SyncRow {
+    /// The claim version.
+    pub version: i64,
+    /// The calendars' fingerprint.
+    pub fingerprint: String,
+    /// Why its timers could not be computed, if so.
+    pub problem: Option<String>,
+    /// Marked for recomputation.
+    pub dirty: bool,
 }
 
 /// What one sync page did ([`super::TimerIndex::sync_changes`]).

@@ -25,6 +25,7 @@ backend_tests!(
     a_status_change_seen_twice_is_one_step_of_the_timeline,
     a_fire_batch_hands_each_due_claim_once_and_writes_what_was_decided,
     a_fire_batch_without_due_timers_decides_nothing,
+    an_email_given_twice_or_again_by_a_later_batch_is_one_row,
     concurrent_fire_batches_hand_a_due_claim_to_one_of_them,
     overview_counts_are_exact_up_to_the_cap_and_say_more_beyond,
 );
@@ -226,6 +227,52 @@ async fn a_status_change_seen_twice_is_one_step_of_the_timeline(store: AnyStore)
     assert_eq!(steps(&facts["c1"].timeline), expected);
 }
 
+/// A page inserts the sync row of a claim it sees first without a conflict check; when another
+/// transaction (a replica marking the claim for recomputation) wrote one meanwhile, the page
+/// still commits, and the claim stays marked (PostgreSQL: SQLite has one writer at a time).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_sync_row_written_while_a_page_computes_keeps_its_mark() {
+    let Some(db) = harness::postgres_unmigrated("sync_row_meanwhile").await else {
+        return;
+    };
+    let store = db.store.clone();
+    migrated(&store).await;
+    store
+        .put_claim_row(&claim("c1", "submitted"))
+        .await
+        .unwrap();
+    let other = store.clone();
+    let page = store
+        .sync_changes(100, "fp", t(T0), move |claims, _facts| async move {
+            assert!(claims[0].first_sight);
+            harness::exec(
+                &other,
+                "INSERT INTO cpor_claim_sync (claim_id, version, fingerprint, dirty, dirty_gen, \
+                 synced_at) VALUES ('c1', -1, 'fp', TRUE, 1, now())",
+            )
+            .await;
+            claims
+                .iter()
+                .map(|c| synced(&c.id, c.version, Vec::new()))
+                .collect()
+        })
+        .await
+        .unwrap();
+    assert_eq!((page.records, page.synced), (1, 1), "{page:?}");
+    let AnyStore::Postgres(pg) = &store else {
+        unreachable!()
+    };
+    let row: (i64, bool) =
+        sqlx::query_as("SELECT version, dirty FROM cpor_claim_sync WHERE claim_id = 'c1'")
+            .fetch_one(pg.pool())
+            .await
+            .unwrap();
+    assert_eq!(row, (1, true), "the page's version, still marked");
+    let stale = store.stale_claims("fp", false, "", 100).await.unwrap();
+    let ids: Vec<&str> = stale.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(ids, ["c1"]);
+}
+
 async fn concurrent_sync_pages_take_each_change_record_once(store: AnyStore) {
     migrated(&store).await;
     for i in 0..6 {
@@ -414,6 +461,64 @@ async fn a_fire_batch_without_due_timers_decides_nothing(store: AnyStore) {
         .unwrap();
     assert_eq!(n, 0);
     assert!(store.history("c1").await.unwrap().is_empty());
+}
+
+/// A batch inserts the emails it decided without a conflict check, having read the claims'
+/// emails: one given twice in a batch, or again by a later batch (same Message-ID), is one row.
+async fn an_email_given_twice_or_again_by_a_later_batch_is_one_row(store: AnyStore) {
+    let row = with_due_timer(&store).await;
+    let rejected = email("c1", row.kind, row.start, EmailKind::ClaimRejected);
+    let fire = |run: &TimerRow, emails: Vec<OutboxEmail>| {
+        let run = run.clone();
+        each(move |_| ClaimWrite {
+            emails: emails.clone(),
+            fired: vec![(run.kind, run.start, run.due, "fired".into())],
+            resync: Some(synced("c1", 1, Vec::new())),
+            ..ClaimWrite::default()
+        })
+    };
+    let first = store
+        .fire_batch(
+            row.due,
+            10,
+            "fp",
+            fire(&row, vec![rejected.clone(), rejected.clone()]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(first, 1);
+    // A later run of the claim, due at once, decides the same email again and a new one.
+    let later = timer(
+        TimerKind::PartnerResponseDeadline,
+        "2027-01-05T09:00:00Z",
+        T0,
+    );
+    store
+        .save_sync(&[synced("c1", 1, vec![later.clone()])], "fp", t(T0))
+        .await
+        .unwrap();
+    let notice = email("c1", later.kind, later.start, EmailKind::ClaimRejected);
+    let second = store
+        .fire_batch(
+            t(T0),
+            10,
+            "fp",
+            fire(&later, vec![rejected.clone(), notice.clone()]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(second, 1);
+    let mut ids: Vec<String> = store
+        .claim_emails("c1")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(e, _)| e.message_id)
+        .collect();
+    ids.sort();
+    let mut expected = vec![rejected.message_id, notice.message_id];
+    expected.sort();
+    assert_eq!(ids, expected);
 }
 
 /// Fires `c1`'s due timer with one rejection email; the instant it fired.
