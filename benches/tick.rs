@@ -22,7 +22,7 @@ mod pgcluster;
 #[path = "support/engine.rs"]
 mod support_engine;
 
-use pg::{admin_exec, claims_sql, db_url, print_settings};
+use pg::{admin_exec, claims_sql, db_url, print_settings, server_cpu_s};
 use std::time::Instant;
 
 use chrono::{DateTime, Duration, Utc};
@@ -141,6 +141,21 @@ fn wal_text(from: (i64, i64), to: (i64, i64)) -> String {
     )
 }
 
+/// A phase's CPU seconds: the server's (from two [`server_cpu_s`] readings) and the worker's
+/// (`worker`, this process's threads; 0 for a floor, whose client work is one statement at a
+/// time), and their sum.
+fn cpu_text(from: Option<f64>, to: Option<f64>, worker: f64) -> String {
+    match (from, to) {
+        (Some(a), Some(b)) if worker > 0.0 => format!(
+            "{:.1} s (PostgreSQL {:.1} + worker {worker:.1})",
+            b - a + worker,
+            b - a
+        ),
+        (Some(a), Some(b)) => format!("{:.1} s (PostgreSQL)", b - a),
+        _ => format!("worker {worker:.1} s (PostgreSQL's processes are not on this machine)"),
+    }
+}
+
 /// CPU seconds this process (the worker's side of a pass) has used so far, user and system.
 fn cpu_s() -> f64 {
     // SAFETY: getrusage fills the zeroed struct it is given; RUSAGE_SELF is always valid.
@@ -178,6 +193,7 @@ async fn main() {
     // rejected by a reviewer an hour before the pass: their rejection notice is due (history
     // row, outbox row, fired timer).
     let wal0 = wal(pg.pool()).await;
+    let server0 = server_cpu_s(pg.pool()).await;
     let started = Instant::now();
     sqlx::query(sqlx::AssertSqlSafe(claims_sql(
         claims,
@@ -187,6 +203,7 @@ async fn main() {
     .await
     .expect("insert claims");
     let insert_s = started.elapsed().as_secs_f64();
+    let server1 = server_cpu_s(pg.pool()).await;
     let wal1 = wal(pg.pool()).await;
     sqlx::query("ANALYZE")
         .execute(pg.pool())
@@ -201,6 +218,7 @@ async fn main() {
     // Before the rejections: the first pass only computes every claim's timers (a one-time cost
     // when the worker first meets a database).
     let first_cpu0 = cpu_s();
+    let server2 = server_cpu_s(pg.pool()).await;
     let started = Instant::now();
     let first = engine
         .tick(&store, t("2026-11-25T07:00:00Z"))
@@ -208,6 +226,7 @@ async fn main() {
         .expect("first sync");
     let first_s = started.elapsed().as_secs_f64();
     let first_cpu = cpu_s() - first_cpu0;
+    let server3 = server_cpu_s(pg.pool()).await;
     let wal2 = wal(pg.pool()).await;
     println!(
         "first pass over {} claims never seen: {first_s:.1} s; floor (inserting the claims): \
@@ -216,10 +235,14 @@ async fn main() {
         first_s / insert_s
     );
     println!(
-        "  first pass wrote {}; the insert {}; worker CPU time over the first pass \
-         (getrusage, all threads): {first_cpu:.1} s",
+        "  first pass wrote {}; the insert {}",
         wal_text(wal1, wal2),
         wal_text(wal0, wal1)
+    );
+    println!(
+        "  CPU time: first pass {}; the insert {}",
+        cpu_text(server2, server3, first_cpu),
+        cpu_text(server0, server1, 0.0)
     );
     if statements {
         print_statements(pg.pool()).await;
@@ -249,10 +272,12 @@ async fn main() {
         reset_statements(pg.pool()).await;
     }
     let cpu0 = cpu_s();
+    let server4 = server_cpu_s(pg.pool()).await;
     let started = Instant::now();
     let busy = engine.tick(&store, at).await.expect("busy pass");
     let busy_s = started.elapsed().as_secs_f64();
     let busy_cpu = cpu_s() - cpu0;
+    let server5 = server_cpu_s(pg.pool()).await;
     if statements {
         print_statements(pg.pool()).await;
     }
@@ -267,9 +292,11 @@ async fn main() {
     .await
     .expect("sample rows");
 
+    let server6 = server_cpu_s(&floor_pool).await;
     let started = Instant::now();
     let floor_fired = floor_pass(&floor_pool, at, &details, &payload).await;
     let floor_s = started.elapsed().as_secs_f64();
+    let server7 = server_cpu_s(&floor_pool).await;
     let floor_history = scalar_i64(&floor_pool, "SELECT count(*) FROM claim_history").await;
     println!(
         "pass firing {fired} due timers: {busy_s:.2} s ({:.0}/s; history rows {history}, outbox \
@@ -278,7 +305,11 @@ async fn main() {
         fired as f64 / busy_s,
         busy_s / floor_s
     );
-    println!("worker CPU time over the firing pass (getrusage, all threads): {busy_cpu:.2} s");
+    println!(
+        "  CPU time: firing pass {}; floor {}",
+        cpu_text(server4, server5, busy_cpu),
+        cpu_text(server6, server7, 0.0)
+    );
     floor_pool.close().await;
 
     // An idle pass and its floor, one due-index probe (the least any pass must ask), are

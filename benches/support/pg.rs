@@ -55,3 +55,47 @@ pub fn claims_sql(claims: i64, rejected: &str) -> String {
          FROM generate_series(1, {claims}) g"
     )
 }
+
+/// CPU seconds (user and system) the PostgreSQL server behind `pool` has used so far: its
+/// postmaster (with the children it has reaped, such as closed connections) and every process
+/// it runs. None when the server is not on this machine (its processes cannot be read).
+/// Counting CPU rather than wall time keeps a figure from measuring the load of a shared
+/// machine.
+#[allow(dead_code)]
+pub async fn server_cpu_s(pool: &sqlx::PgPool) -> Option<f64> {
+    let backend: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(pool)
+        .await
+        .ok()?;
+    // The fields after the command name (which may hold spaces), numbered as in proc(5).
+    let stat = |pid: &str| -> Option<Vec<u64>> {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        let rest = &text[text.rfind(')')? + 2..];
+        // Field 3 (state) is a letter; the rest are numbers.
+        Some(
+            rest.split_whitespace()
+                .skip(1)
+                .map(|f| f.parse::<i64>().map_or(0, |n| n.max(0) as u64))
+                .collect(),
+        )
+    };
+    // After the state: ppid is field 4 (index 0 here), utime..cstime fields 14..17 (10..13).
+    let postmaster = stat(&backend.to_string())?.first().copied()?;
+    let own = stat(&postmaster.to_string())?;
+    let mut ticks: u64 = own.get(10..14)?.iter().sum();
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        else {
+            continue;
+        };
+        if let Some(f) = stat(pid).filter(|f| f.first() == Some(&postmaster)) {
+            ticks += f.get(10..12).map_or(0, |t| t.iter().sum());
+        }
+    }
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    Some(ticks as f64 / hz.max(1) as f64)
+}

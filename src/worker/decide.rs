@@ -18,7 +18,8 @@ use crate::timers::{
 /// What one claim came to in a fire batch, for the pass's tally and log.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Decided {
-    /// Effects were written (possibly none if nothing was due after all).
+    /// Effects were written (possibly none if nothing was due after all). The plan's history
+    /// details and emails were moved into the write, not copied: they are empty here.
     Acted(ClaimPlan),
     /// The claim changed since its timers were computed: recomputed, nothing fired.
     Changed,
@@ -221,7 +222,7 @@ fn pending_timers(
 pub fn decide(
     calendars: &Calendars,
     settings: TimerSettings,
-    input: FireInput,
+    mut input: FireInput,
     now: DateTime<Utc>,
 ) -> (ClaimWrite, Decided) {
     let resync = |version: i64, pending: Vec<TimerRow>, problem: Option<String>| SyncedClaim {
@@ -276,7 +277,7 @@ pub fn decide(
     };
     let planned =
         evaluate(claim, cal, &input.facts, settings, now).and_then(|t| plan(claim, cal, &t, now));
-    let plan = match planned {
+    let mut plan = match planned {
         Ok(p) => p,
         Err(e) => {
             let problem = e.to_string();
@@ -293,8 +294,8 @@ pub fn decide(
     };
     let mut w = ClaimWrite::default();
     let mut after = claim.clone();
-    let mut facts = input.facts.clone();
-    for e in &plan.effects {
+    let mut facts = std::mem::take(&mut input.facts);
+    for e in &mut plan.effects {
         if let Some(sc) = &e.status_change {
             w.status_change = Some(sc.clone());
             after.status = sc.to;
@@ -305,23 +306,30 @@ pub fn decide(
             after.updated_at = Some(now);
             after.version += 1;
         }
-        w.history.push(e.history.clone());
+        // Moved, not cloned: a history row's details are a tree of JSON values.
+        let details = std::mem::take(&mut e.history.details);
+        w.history.push(HistoryEntry {
+            details,
+            ..e.history.clone()
+        });
         w.incentive |= e.incentive;
         if e.sla_alert {
             w.alerts.push((e.timer, e.start, e.due));
         }
-        for m in &e.emails {
+        for m in std::mem::take(&mut e.emails) {
+            let payload = serde_json::to_value(&m).unwrap_or_default();
+            let not_after = m.not_after();
             w.emails.push(OutboxEmail {
                 message_id: message_id(&claim.id, e.timer, e.start, m.kind),
                 claim_id: claim.id.clone(),
                 timer: e.timer,
                 start: e.start,
                 email: m.kind,
-                to_name: m.to.name.clone(),
-                to_address: m.to.address.clone(),
-                locale: m.locale.clone(),
-                payload: serde_json::to_value(m).unwrap_or_default(),
-                not_after: m.not_after(),
+                to_name: m.to.name,
+                to_address: m.to.address,
+                locale: m.locale,
+                payload,
+                not_after,
                 announced: e
                     .announced
                     .as_ref()
