@@ -42,7 +42,7 @@ pub trait TimerIndex: Store {
     /// timers (one [`SyncedClaim`] per claim, in any order, given with what the worker already
     /// did for it; awaited, so the caller may compute off the task that drives other pages),
     /// saves them and deletes the records. A crash before the commit loses nothing: the
-    /// records stay. Claims another transaction holds are marked for recomputation.
+    /// records stay. The records of claims another transaction holds stay too, for a later page.
     fn sync_changes<F, C>(
         &self,
         limit: i64,
@@ -175,18 +175,19 @@ macro_rules! impl_timer_index {
                         ..Default::default()
                     };
                     if records.is_empty() {
-                        return Ok((page, Vec::new()));
+                        return Ok(page);
                     }
-                    let mut seqs: Vec<i64> = Vec::with_capacity(records.len());
+                    let mut seqs: Vec<(i64, Option<String>)> = Vec::with_capacity(records.len());
                     let mut ids: Vec<String> = Vec::with_capacity(records.len());
                     for r in &records {
-                        seqs.push(r.try_get("seq")?);
-                        match r.try_get::<Option<String>, _>("claim_id")? {
-                            Some(id) => ids.push(id),
+                        let claim: Option<String> = r.try_get("claim_id")?;
+                        match &claim {
+                            Some(id) => ids.push(id.clone()),
                             None => page.null_ids += 1,
                         }
+                        seqs.push((r.try_get("seq")?, claim));
                     }
-                    let statuses = $crate::store::work::status_records(&records);
+                    let mut statuses = $crate::store::work::status_records(&records);
                     ids.sort();
                     ids.dedup();
                     // Locked for the page: the timers saved below are those of the version read.
@@ -200,13 +201,13 @@ macro_rules! impl_timer_index {
                     .await?;
                     let claims = $crate::store::row::changed_claims(&rows)?;
                     // Changed claims not read are up to date, gone, or held by another
-                    // transaction: the last are marked for recomputation after the commit.
+                    // transaction: the records of the last stay (below).
                     let read: std::collections::HashSet<&str> =
                         claims.iter().map(|c| c.id.as_str()).collect();
                     let unread: Vec<&String> =
                         ids.iter().filter(|id| !read.contains(id.as_str())).collect();
-                    let held_elsewhere: Vec<String> = if unread.is_empty() {
-                        Vec::new()
+                    let held_elsewhere: std::collections::HashSet<String> = if unread.is_empty() {
+                        std::collections::HashSet::new()
                     } else {
                         sqlx::query_scalar(concat!(
                             "SELECT id FROM claims WHERE id ", $in, " AND NOT EXISTS ",
@@ -216,6 +217,8 @@ macro_rules! impl_timer_index {
                         .bind(Ids(&unread))
                         .fetch_all(&mut *tx)
                         .await?
+                        .into_iter()
+                        .collect()
                     };
                     let claim_ids: Vec<String> = claims.iter().map(|c| c.id.clone()).collect();
                     let unsynced: std::collections::HashSet<String> = claims
@@ -231,6 +234,10 @@ macro_rules! impl_timer_index {
                     let computed: std::collections::HashSet<&str> =
                         claim_ids.iter().map(String::as_str).collect();
                     $crate::store::row::add_status_records(&mut facts, &computed, &statuses);
+                    // The records of claims held elsewhere stay for a later page (their status
+                    // changes are kept then): a holder that rolls back leaves nothing else
+                    // saying the claim changed.
+                    statuses.retain(|st| !held_elsewhere.contains(&st.claim_id));
                     if !statuses.is_empty() {
                         Self::write_timeline(&mut tx, &statuses).await?;
                     }
@@ -245,18 +252,21 @@ macro_rules! impl_timer_index {
                     }
                     synced.sort_by(|a, b| a.claim_id.cmp(&b.claim_id));
                     Self::write_sync(&mut tx, &synced, fingerprint, at, Some(stored)).await?;
+                    let done: Vec<i64> = seqs
+                        .iter()
+                        .filter(|(_, c)| c.as_ref().is_none_or(|c| !held_elsewhere.contains(c)))
+                        .map(|(seq, _)| *seq)
+                        .collect();
                     sqlx::query(concat!("DELETE FROM cpor_claim_changes WHERE seq ", $in))
-                        .bind(Ids(&seqs))
+                        .bind(Ids(&done))
                         .execute(&mut *tx)
                         .await?;
                     page.synced = synced.len();
-                    Ok::<_, $crate::store::StoreError>((page, held_elsewhere))
+                    page.left = seqs.len() - done.len();
+                    Ok::<_, $crate::store::StoreError>(page)
                 }
                 .await;
-                let (mut page, held_elsewhere) = $crate::store::timer_index::finish(tx, taken).await?;
-                page.marked = held_elsewhere.len();
-                self.mark_for_resync(&held_elsewhere, fingerprint, at).await?;
-                Ok(page)
+                $crate::store::timer_index::finish(tx, taken).await
             }
 
             fn parallel_batches(&self) -> usize {

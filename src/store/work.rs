@@ -110,14 +110,15 @@ pub(crate) struct SyncRow {
 /// What one sync page did ([`super::TimerIndex::sync_changes`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ChangePage {
-    /// Change records taken and deleted (0: none was left that no one else holds).
+    /// Change records taken (0: none was left that no one else holds); all deleted but `left`.
     pub records: usize,
     /// How many of the records name a claim row whose `id` is NULL (it cannot be tracked).
     pub null_ids: usize,
     /// Claims whose timers were computed and saved.
     pub synced: usize,
-    /// Claims another transaction held: marked for recomputation instead.
-    pub marked: usize,
+    /// Records left in place: their claim was held by another transaction (a replica's batch,
+    /// the main system), so a later page takes them again.
+    pub left: usize,
 }
 
 /// One status change seen by the change capture.

@@ -228,8 +228,8 @@ async fn a_status_change_seen_twice_is_one_step_of_the_timeline(store: AnyStore)
 }
 
 /// A page inserts the sync row of a claim it sees first without a conflict check; when another
-/// transaction (a replica marking the claim for recomputation) wrote one meanwhile, the page
-/// still commits, and the claim stays marked (PostgreSQL: SQLite has one writer at a time).
+/// transaction wrote one meanwhile (here marking the claim for recomputation), the page still
+/// commits, and the claim stays marked (PostgreSQL: SQLite has one writer at a time).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_a_sync_row_written_while_a_page_computes_keeps_its_mark() {
     let Some(db) = harness::postgres_unmigrated("sync_row_meanwhile").await else {
@@ -271,6 +271,46 @@ async fn postgres_a_sync_row_written_while_a_page_computes_keeps_its_mark() {
     let stale = store.stale_claims("fp", false, "", 100).await.unwrap();
     let ids: Vec<&str> = stale.iter().map(|c| c.id.as_str()).collect();
     assert_eq!(ids, ["c1"]);
+}
+
+/// A page leaves the change record of a claim another transaction holds (the main system
+/// mid-update, a replica's fire batch) in place: if the holder rolls back, nothing else says
+/// the claim changed, and the next page computes it (PostgreSQL: SQLite has no row locks).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_claim_held_elsewhere_keeps_its_change_record_for_a_later_page() {
+    let Some(db) = harness::postgres_unmigrated("held_elsewhere").await else {
+        return;
+    };
+    let store = db.store.clone();
+    migrated(&store).await;
+    for id in ["c1", "c2"] {
+        store.put_claim_row(&claim(id, "submitted")).await.unwrap();
+    }
+    let AnyStore::Postgres(pg) = &store else {
+        unreachable!()
+    };
+    let mut holder = pg.pool().begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM claims WHERE id = 'c1' FOR UPDATE")
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+    let (page, asked) = sync_page(&store, 100).await;
+    assert_eq!(
+        (page.records, page.synced, page.left),
+        (2, 1, 1),
+        "{page:?}"
+    );
+    assert_eq!(asked, vec![("c2".to_owned(), 1)]);
+    holder.rollback().await.unwrap();
+    let (page, asked) = sync_page(&store, 100).await;
+    assert_eq!(
+        (page.records, page.synced, page.left),
+        (1, 1, 0),
+        "{page:?}"
+    );
+    assert_eq!(asked, vec![("c1".to_owned(), 1)]);
+    let (page, _) = sync_page(&store, 100).await;
+    assert_eq!(page.records, 0);
 }
 
 async fn concurrent_sync_pages_take_each_change_record_once(store: AnyStore) {
