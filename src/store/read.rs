@@ -73,21 +73,8 @@ impl ReadRow for SqliteRow {
 /// zone (UTC), or Unix seconds.
 pub fn parse_ts(s: &str) -> Result<DateTime<Utc>, String> {
     let s = s.trim();
-    if let Some(t) = iso_digits(s) {
+    if let Some(t) = iso_digits(s).or_else(|| by_formats(s)) {
         return Ok(t);
-    }
-    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-        return Ok(t.with_timezone(&Utc));
-    }
-    for f in ["%Y-%m-%d %H:%M:%S%.f%:z", "%Y-%m-%d %H:%M:%S%.f%#z"] {
-        if let Ok(t) = DateTime::parse_from_str(s, f) {
-            return Ok(t.with_timezone(&Utc));
-        }
-    }
-    for f in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"] {
-        if let Ok(t) = NaiveDateTime::parse_from_str(s, f) {
-            return Ok(t.and_utc());
-        }
     }
     // Unix seconds, stored as an integer into a text column (SQLite then keeps its digits).
     if let Ok(secs) = s.parse::<i64>() {
@@ -97,11 +84,30 @@ pub fn parse_ts(s: &str) -> Result<DateTime<Utc>, String> {
     Err(format!("`{s}` is not a timestamp (expected RFC 3339)"))
 }
 
+/// RFC 3339, or `YYYY-MM-DD HH:MM:SS[.f]` with an offset or none (UTC), or the same with a `T`
+/// and no offset, by chrono's parsers.
+fn by_formats(s: &str) -> Option<DateTime<Utc>> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Some(t.with_timezone(&Utc));
+    }
+    for f in ["%Y-%m-%d %H:%M:%S%.f%:z", "%Y-%m-%d %H:%M:%S%.f%#z"] {
+        if let Ok(t) = DateTime::parse_from_str(s, f) {
+            return Some(t.with_timezone(&Utc));
+        }
+    }
+    for f in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(s, f) {
+            return Some(t.and_utc());
+        }
+    }
+    None
+}
+
 /// The common shapes, read digit by digit: `YYYY-MM-DD HH:MM:SS[.f]` then `Z`, `±HH`, `±HHMM`,
 /// `±HH:MM` or nothing (UTC), or the same with a `T` and `Z`, `±HH:MM` or nothing, exactly what
-/// the format strings of [`parse_ts`] accept, as PostgreSQL's text of a `timestamptz` reads
+/// the format strings of [`by_formats`] accept, as PostgreSQL's text of a `timestamptz` reads
 /// (`2026-11-23 09:00:00+00`, the change capture's `event_at`). None for anything else, which
-/// the format strings of [`parse_ts`] then try (each costs a parse of its format: a tenth of a
+/// the format strings of [`by_formats`] then try (each costs a parse of its format: a tenth of a
 /// first pass's worker time went there).
 fn iso_digits(s: &str) -> Option<DateTime<Utc>> {
     let b = s.as_bytes();
@@ -159,26 +165,8 @@ fn iso_digits(s: &str) -> Option<DateTime<Utc>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::{FixedOffset, NaiveDateTime};
+    use chrono::FixedOffset;
     use proptest::prelude::*;
-
-    /// What `parse_ts` gave before the digit-by-digit shapes: the format strings alone.
-    fn by_formats(s: &str) -> Option<DateTime<Utc>> {
-        if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-            return Some(t.with_timezone(&Utc));
-        }
-        for f in ["%Y-%m-%d %H:%M:%S%.f%:z", "%Y-%m-%d %H:%M:%S%.f%#z"] {
-            if let Ok(t) = DateTime::parse_from_str(s, f) {
-                return Some(t.with_timezone(&Utc));
-            }
-        }
-        for f in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"] {
-            if let Ok(t) = NaiveDateTime::parse_from_str(s, f) {
-                return Some(t.and_utc());
-            }
-        }
-        None
-    }
 
     #[test]
     fn postgres_text_and_rfc3339_read_as_the_format_strings_read_them() {

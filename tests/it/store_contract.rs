@@ -1,6 +1,7 @@
 //! The store methods a pass uses, each tested directly on both backends: change records, the
 //! timer index, fire batches (the outbox has `store_outbox.rs`, with these fixtures).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -12,7 +13,7 @@ use cpor_worker::store::{
     AnyStore, ChangePage, ClaimWrite, ConsoleReads, FireInput, Outbox, OutboxEmail, Store,
     SyncedClaim, TimerIndex, TimerRow, message_id,
 };
-use cpor_worker::timers::{StatusSeen, TimerKind};
+use cpor_worker::timers::{ClaimFacts, StatusSeen, TimerKind};
 use serde_json::json;
 
 use crate::harness;
@@ -125,10 +126,21 @@ pub(crate) async fn with_due_timer(store: &AnyStore) -> TimerRow {
 /// Runs one sync page, saving each claim with no timers; returns the page and the claims
 /// (id, version) it was asked to compute.
 async fn sync_page(store: &AnyStore, limit: i64) -> (ChangePage, Vec<(String, i64)>) {
+    let (page, asked, _) = sync_page_given(store, limit).await;
+    (page, asked)
+}
+
+/// [`sync_page`], also returning the facts the page's computation was given.
+async fn sync_page_given(
+    store: &AnyStore,
+    limit: i64,
+) -> (ChangePage, Vec<(String, i64)>, HashMap<String, ClaimFacts>) {
     let mut asked = Vec::new();
+    let mut given = HashMap::new();
     let page = store
-        .sync_changes(limit, "fp", t(T0), |claims, _facts| {
+        .sync_changes(limit, "fp", t(T0), |claims, facts| {
             asked = claims.iter().map(|c| (c.id.clone(), c.version)).collect();
+            given = facts;
             std::future::ready(
                 claims
                     .iter()
@@ -138,7 +150,7 @@ async fn sync_page(store: &AnyStore, limit: i64) -> (ChangePage, Vec<(String, i6
         })
         .await
         .unwrap();
-    (page, asked)
+    (page, asked, given)
 }
 
 async fn change_records_stay_until_their_page_commits_and_catch_a_bare_version_bump(
@@ -200,19 +212,7 @@ async fn a_status_change_seen_twice_is_one_step_of_the_timeline(store: AnyStore)
         row.version = version;
         store.put_claim_row(&row).await.unwrap();
     }
-    let mut given = Vec::new();
-    let page = store
-        .sync_changes(100, "fp", t(T0), |claims, facts| {
-            given = facts["c1"].timeline.clone();
-            std::future::ready(
-                claims
-                    .iter()
-                    .map(|c| synced(&c.id, c.version, Vec::new()))
-                    .collect(),
-            )
-        })
-        .await
-        .unwrap();
+    let (page, _, given) = sync_page_given(&store, 100).await;
     assert_eq!(page.records, 3, "{page:?}");
     let steps = |timeline: &[StatusSeen]| -> Vec<_> {
         timeline.iter().map(|s| (Some(s.at), s.new)).collect()
@@ -222,7 +222,7 @@ async fn a_status_change_seen_twice_is_one_step_of_the_timeline(store: AnyStore)
         (asked_at, Some(ClaimStatus::PartnerActionRequired)),
     ];
     // As the page's computation was given it, and as read afterwards.
-    assert_eq!(steps(&given), expected);
+    assert_eq!(steps(&given["c1"].timeline), expected);
     let facts = store.facts(&["c1".to_owned()]).await.unwrap();
     assert_eq!(steps(&facts["c1"].timeline), expected);
 }
