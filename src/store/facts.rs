@@ -16,7 +16,7 @@ macro_rules! impl_read_facts {
             ) -> Result<
                 (
                     std::collections::HashMap<String, $crate::timers::ClaimFacts>,
-                    $crate::store::work::StoredRuns,
+                    $crate::store::work::Stored,
                 ),
                 $crate::store::StoreError,
             > {

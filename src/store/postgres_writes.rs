@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use super::outbox::requeue_dead;
 use super::postgres::Conn;
 use super::state::{outbox_state, timer_state};
-use super::work::{StoredRun, StoredRuns};
+use super::work::{Stored, StoredRun};
 use super::{
     ClaimWrite, OutboxEmail, PgStore, SlaAlert, StatusRecord, StoreError, SyncedClaim, TimerRow,
 };
@@ -41,20 +41,26 @@ async fn sync_rows(
     at: DateTime<Utc>,
     upsert: bool,
 ) -> Result<(), sqlx::Error> {
-    const INSERT: &str = "INSERT INTO cpor_claim_sync (claim_id, version, fingerprint, dirty, \
-         dirty_gen, problem, synced_at) SELECT c, v, $4, FALSE, g, p, $5 FROM UNNEST($1::text[], \
-         $2::bigint[], $3::text[], $6::bigint[]) AS u(c, v, p, g)";
-    const UPSERT: &str = concat!(
-        "INSERT INTO cpor_claim_sync (claim_id, version, fingerprint, dirty, dirty_gen, problem, \
-         synced_at) SELECT c, v, $4, FALSE, g, p, $5 FROM UNNEST($1::text[], $2::bigint[], \
-         $3::text[], $6::bigint[]) AS u(c, v, p, g) ",
-        "ON CONFLICT (claim_id) DO UPDATE SET version = EXCLUDED.version, \
-           fingerprint = EXCLUDED.fingerprint, problem = EXCLUDED.problem, \
-           synced_at = EXCLUDED.synced_at, \
-           dirty = cpor_claim_sync.dirty AND cpor_claim_sync.dirty_gen <> EXCLUDED.dirty_gen \
+    /// The claims' rows from `UNNEST` arrays, then `$tail`.
+    macro_rules! insert {
+        ($tail:literal) => {
+            concat!(
+                "INSERT INTO cpor_claim_sync (claim_id, version, fingerprint, dirty, dirty_gen, \
+                 problem, synced_at) SELECT c, v, $4, FALSE, g, p, $5 FROM UNNEST($1::text[], \
+                 $2::bigint[], $3::text[], $6::bigint[]) AS u(c, v, p, g)",
+                $tail
+            )
+        };
+    }
+    const INSERT: &str = insert!("");
+    const UPSERT: &str = insert!(
+        " ON CONFLICT (claim_id) DO UPDATE SET version = EXCLUDED.version, \
+         fingerprint = EXCLUDED.fingerprint, problem = EXCLUDED.problem, \
+         synced_at = EXCLUDED.synced_at, \
+         dirty = cpor_claim_sync.dirty AND cpor_claim_sync.dirty_gen <> EXCLUDED.dirty_gen \
          WHERE cpor_claim_sync.version <> EXCLUDED.version \
-           OR cpor_claim_sync.fingerprint <> EXCLUDED.fingerprint \
-           OR cpor_claim_sync.problem IS DISTINCT FROM EXCLUDED.problem OR cpor_claim_sync.dirty"
+         OR cpor_claim_sync.fingerprint <> EXCLUDED.fingerprint \
+         OR cpor_claim_sync.problem IS DISTINCT FROM EXCLUDED.problem OR cpor_claim_sync.dirty"
     );
     sqlx::query(if upsert { UPSERT } else { INSERT })
         .bind(
@@ -131,7 +137,7 @@ impl PgStore {
         synced: &[SyncedClaim],
         fingerprint: &str,
         at: DateTime<Utc>,
-        stored: Option<StoredRuns>,
+        stored: Option<Stored>,
     ) -> Result<(), StoreError> {
         if synced.is_empty() {
             return Ok(());
@@ -157,7 +163,7 @@ impl PgStore {
         // (a fire batch recomputes every claim it touches, most to the same timers), the
         // others go, and only the new ones are inserted. The difference is taken here, from
         // one read of the claims' pending rows, so every statement keeps a plain index plan.
-        let stored: StoredRuns = match stored {
+        let stored: Stored = match stored {
             Some(stored) => stored,
             None => {
                 let rows = sqlx::query(
@@ -250,9 +256,10 @@ impl PgStore {
             .await?;
         }
         // Claims first seen (no sync row when read) get theirs by a plain insert, in a
-        // savepoint: a row another transaction wrote meanwhile (a replica marking the claim
-        // for recomputation) fails it, and the upsert then does it as for the others. (An
-        // upsert's speculative insertion cost a first pass 1.6-2x the insert.)
+        // savepoint. The worker's other writers of a sync row hold the claim's lock or find a
+        // row already; should any other transaction write one meanwhile, the insert fails and
+        // the upsert does it as for the others, so the page still commits. (An upsert's
+        // speculative insertion cost a first pass 1.6-2x the insert.)
         let (fresh, seen): (Vec<&SyncedClaim>, Vec<&SyncedClaim>) = synced
             .iter()
             .partition(|s| stored.unsynced.contains(&s.claim_id));
@@ -291,7 +298,7 @@ impl PgStore {
         writes: &[(String, ClaimWrite)],
         fingerprint: &str,
         now: DateTime<Utc>,
-        stored: StoredRuns,
+        stored: Stored,
     ) -> Result<(), StoreError> {
         let (mut sc_id, mut sc_to, mut sc_reason, mut sc_rejected) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());

@@ -331,10 +331,10 @@ pub(crate) fn sla_alert<R: ReadRow>(r: &R) -> Result<SlaAlert, StoreError> {
 /// fired or held rows (for [`facts`]).
 pub(crate) fn pending_runs<R: ReadRow>(
     rows: Vec<R>,
-) -> Result<(super::work::StoredRuns, Vec<R>), StoreError> {
+) -> Result<(super::work::Stored, Vec<R>), StoreError> {
     const T: &str = "cpor_timers";
     let pending_state = super::TimerState::Pending.as_str();
-    let mut stored = super::work::StoredRuns::default();
+    let mut stored = super::work::Stored::default();
     let mut others = Vec::new();
     let acted = [
         super::TimerState::Fired.as_str(),

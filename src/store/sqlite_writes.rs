@@ -9,7 +9,7 @@ use super::claims::insert_history;
 use super::outbox::requeue_dead;
 use super::sqlite::Conn;
 use super::state::{outbox_state, timer_state};
-use super::work::StoredRuns;
+use super::work::Stored;
 use super::{
     ClaimWrite, OutboxEmail, SlaAlert, SqliteStore, StatusRecord, StoreError, SyncedClaim,
 };
@@ -53,7 +53,7 @@ impl SqliteStore {
         synced: &[SyncedClaim],
         fingerprint: &str,
         at: DateTime<Utc>,
-        _stored: Option<StoredRuns>,
+        _stored: Option<Stored>,
     ) -> Result<(), StoreError> {
         requeue_dead!(
             conn,
@@ -114,7 +114,7 @@ impl SqliteStore {
         writes: &[(String, ClaimWrite)],
         fingerprint: &str,
         now: DateTime<Utc>,
-        _stored: StoredRuns,
+        _stored: Stored,
     ) -> Result<(), StoreError> {
         for (id, w) in writes {
             if let Some(sc) = &w.status_change {

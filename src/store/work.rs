@@ -75,11 +75,12 @@ pub(crate) type StoredRun = (String, String, DateTime<Utc>, DateTime<Utc>, i64);
 /// A `cpor_timers` row's key: claim, timer, start (one row per run).
 pub(crate) type RunKey = (String, String, DateTime<Utc>);
 
-/// The timer rows of a set of claims as read under their row locks: the pending runs in full
-/// and the key of every row in any state, so a write inserts only runs that have no row (no
-/// one else writes these claims' timers until the locks are released).
+/// What is stored for a batch's claims, read under their row locks: their timer rows (the
+/// pending runs in full and the key of every row in any state), whether they have a sync row
+/// and which, and their emails' Message-IDs. No one else writes these until the locks are
+/// released, so a write inserts only what has no row, without a conflict check.
 #[derive(Debug, Default)]
-pub(crate) struct StoredRuns {
+pub(crate) struct Stored {
     /// The pending runs.
     pub pending: Vec<StoredRun>,
     /// The key of every row read, whatever its state.
