@@ -15,6 +15,7 @@
 //!   retry policy, and the outbox delivery over a queue the store implements.
 //! - [`repair`]: operator repairs (hold, release, resync, outbox retry/discard) with their history.
 //! - [`demo`]: sample claims for trying the worker out.
+//! - [`json_text`]: history details and email payloads, kept as the JSON text they are stored as.
 //! - [`schedule`]: when `run`'s passes happen: a cron expression read in a time zone (pure).
 //! - [`clock`]: the wall clock, read only at the edge and handed down.
 //! - [`daemon`]: `run`: passes on the schedule, HTTP endpoints, graceful stop.
@@ -39,6 +40,7 @@ pub mod console;
 pub mod daemon;
 pub mod demo;
 pub mod http;
+pub mod json_text;
 pub mod lifecycle;
 pub mod mail;
 pub mod repair;

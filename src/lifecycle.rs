@@ -233,7 +233,7 @@ pub struct HistoryEntry {
     /// What was done, e.g. `auto_rejected`.
     pub action: String,
     /// Timer, deadline, calendar, reason.
-    pub details: serde_json::Value,
+    pub details: crate::json_text::JsonText,
 }
 
 /// A status change the worker makes, compare-and-set on the claim's status and version.

@@ -78,7 +78,7 @@ impl Operator {
             occurred_at: self.at,
             actor: Actor::System,
             action: format!("operator_{action}"),
-            details,
+            details: details.into(),
         }
     }
 }
@@ -112,7 +112,8 @@ pub fn refresh(email: &OutboxEmail, claim: &Claim) -> OutboxEmail {
     } else {
         claim.locale.clone()
     };
-    if let Some(p) = e.payload.as_object_mut() {
+    let mut payload = std::mem::take(&mut e.payload).into_value();
+    if let Some(p) = payload.as_object_mut() {
         p.insert(
             "to".into(),
             json!({"name": e.to_name, "address": e.to_address}),
@@ -122,6 +123,7 @@ pub fn refresh(email: &OutboxEmail, claim: &Claim) -> OutboxEmail {
         p.insert("customer_name".into(), json!(claim.customer_name));
         p.insert("products".into(), json!(claim.products));
     }
+    e.payload = payload.into();
     e
 }
 

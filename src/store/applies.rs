@@ -88,7 +88,7 @@ mod tests {
             to_name: "C".into(),
             to_address: "c@example.com".into(),
             locale: "sv".into(),
-            payload: serde_json::Value::Null,
+            payload: crate::json_text::JsonText::default(),
             not_after: None,
             announced: None,
             calendar_version: None,

@@ -1,7 +1,7 @@
 //! Values bound the same way into the statement text both backends share: an instant
 //! ([`At`]: `timestamptz` on PostgreSQL, RFC 3339 text on SQLite) and a list of ids ([`Ids`]: an
-//! array on PostgreSQL, JSON text read with `json_each` on SQLite). JSON goes through
-//! [`sqlx::types::Json`], which already binds `jsonb` on one and text on the other.
+//! array on PostgreSQL, JSON text read with `json_each` on SQLite) and a JSON document ([`Doc`]:
+//! `jsonb` on one, text on the other, bound from the text it was written as).
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
@@ -10,6 +10,8 @@ use sqlx::encode::{Encode, IsNull};
 use sqlx::error::BoxDynError;
 use sqlx::postgres::{PgArgumentBuffer, PgHasArrayType, PgTypeInfo, Postgres};
 use sqlx::sqlite::{Sqlite, SqliteArgumentsBuffer, SqliteTypeInfo};
+
+use crate::json_text::JsonText;
 
 /// Formats an instant the way SQLite stores it: UTC, six fractional digits, so text order is
 /// time order.
@@ -83,5 +85,37 @@ impl<T> Type<Sqlite> for Ids<'_, T> {
 impl<T: Serialize> Encode<'_, Sqlite> for Ids<'_, T> {
     fn encode_by_ref(&self, buf: &mut SqliteArgumentsBuffer) -> Result<IsNull, BoxDynError> {
         Encode::<Sqlite>::encode(serde_json::to_string(self.0)?, buf)
+    }
+}
+
+/// A JSON document as each backend stores it: `jsonb` on PostgreSQL, text on SQLite, bound
+/// from its text (not serialized again).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Doc<'a>(pub &'a JsonText);
+
+impl Type<Postgres> for Doc<'_> {
+    fn type_info() -> PgTypeInfo {
+        PgTypeInfo::with_name("jsonb")
+    }
+}
+
+impl Encode<'_, Postgres> for Doc<'_> {
+    fn encode_by_ref(&self, buf: &mut PgArgumentBuffer) -> Result<IsNull, BoxDynError> {
+        // jsonb's binary form: the format version (1), then the text.
+        buf.push(1);
+        buf.extend_from_slice(self.0.as_str().as_bytes());
+        Ok(IsNull::No)
+    }
+}
+
+impl Type<Sqlite> for Doc<'_> {
+    fn type_info() -> SqliteTypeInfo {
+        <String as Type<Sqlite>>::type_info()
+    }
+}
+
+impl Encode<'_, Sqlite> for Doc<'_> {
+    fn encode_by_ref(&self, buf: &mut SqliteArgumentsBuffer) -> Result<IsNull, BoxDynError> {
+        Encode::<Sqlite>::encode(self.0.as_str().to_owned(), buf)
     }
 }

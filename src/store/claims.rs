@@ -373,7 +373,7 @@ macro_rules! insert_history {
         .bind($crate::store::bind::At(h.occurred_at))
         .bind(h.actor.as_str())
         .bind(&h.action)
-        .bind(sqlx::types::Json(&h.details))
+        .bind($crate::store::bind::Doc(&h.details))
         .execute($conn)
     }};
 }

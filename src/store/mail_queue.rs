@@ -84,7 +84,7 @@ impl From<&OutboxEmail> for Letter {
                 address: e.to_address.clone(),
             },
             locale: e.locale.clone(),
-            facts: e.payload.clone(),
+            facts: (*e.payload).clone(),
             not_after: e.not_after,
         }
     }
@@ -123,7 +123,7 @@ fn digest_email(to: &Recipient, alerts: &[SlaAlert], now: DateTime<Utc>) -> Outb
         to_name: to.name.clone(),
         to_address: to.address.clone(),
         locale: "en".to_owned(),
-        payload: serde_json::to_value(&digest).unwrap_or_default(),
+        payload: crate::json_text::JsonText::of(&digest),
         not_after: None,
         announced: None,
         calendar_version: None,

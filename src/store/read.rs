@@ -15,7 +15,7 @@ pub(crate) trait ReadRow {
     /// A nullable instant, however the backend stores it.
     fn instant(&self, col: &str) -> Result<Option<DateTime<Utc>>, String>;
     /// A JSON value, however the backend stores it.
-    fn json(&self, col: &str) -> Result<serde_json::Value, String>;
+    fn json(&self, col: &str) -> Result<crate::json_text::JsonText, String>;
 }
 
 impl ReadRow for PgRow {
@@ -33,8 +33,9 @@ impl ReadRow for PgRow {
         self.try_get(col).map_err(|e| e.to_string())
     }
 
-    fn json(&self, col: &str) -> Result<serde_json::Value, String> {
-        self.try_get(col).map_err(|e| e.to_string())
+    fn json(&self, col: &str) -> Result<crate::json_text::JsonText, String> {
+        let v: serde_json::Value = self.try_get(col).map_err(|e| e.to_string())?;
+        Ok(v.into())
     }
 }
 
@@ -63,9 +64,9 @@ impl ReadRow for SqliteRow {
         }
     }
 
-    fn json(&self, col: &str) -> Result<serde_json::Value, String> {
+    fn json(&self, col: &str) -> Result<crate::json_text::JsonText, String> {
         let s: String = self.try_get(col).map_err(|e| e.to_string())?;
-        serde_json::from_str(&s).map_err(|e| e.to_string())
+        crate::json_text::JsonText::parse(s).map_err(|e| e.to_string())
     }
 }
 

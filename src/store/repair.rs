@@ -215,7 +215,7 @@ macro_rules! impl_repairs {
                 .bind(&e.to_name)
                 .bind(&e.to_address)
                 .bind(&e.locale)
-                .bind(sqlx::types::Json(&e.payload))
+                .bind($crate::store::bind::Doc(&e.payload))
                 .execute(&mut *tx)
                 .await?
                 .rows_affected()

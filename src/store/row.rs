@@ -272,7 +272,8 @@ pub(crate) fn unsent_history<R: ReadRow>(
                 .text("calendar_version")
                 .map_err(|e| StoreError::corrupt("cpor_outbox.calendar_version", e))?,
             "outcome": outcome,
-        }),
+        })
+        .into(),
     })
 }
 

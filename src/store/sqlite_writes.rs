@@ -207,7 +207,7 @@ impl SqliteStore {
             .bind(&e.to_name)
             .bind(&e.to_address)
             .bind(&e.locale)
-            .bind(sqlx::types::Json(&e.payload))
+            .bind(super::bind::Doc(&e.payload))
             .bind(At(now))
             .bind(at_opt(e.not_after))
             .bind(e.announced.map(|(d, _)| d.to_string()))

@@ -231,7 +231,7 @@ pub struct OutboxEmail {
     /// The claim's locale.
     pub locale: String,
     /// What the template shows (the timers' `EmailPlan`, as JSON).
-    pub payload: serde_json::Value,
+    pub payload: crate::json_text::JsonText,
     /// Never sent at or after this instant (a reminder after its deadline): it expires instead.
     pub not_after: Option<DateTime<Utc>>,
     /// The deadline the email names, if any: its last day and the instant it passes.

@@ -4,7 +4,6 @@
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
-use serde_json::json;
 
 use super::provenance::{CalendarRef, skipped_days};
 use super::{
@@ -13,6 +12,7 @@ use super::{
 };
 use crate::calendar::{Calendar, DayCount, Deadline, deadline};
 use crate::claim::Claim;
+use crate::json_text::JsonText;
 use crate::lifecycle::{Actor, ClaimStatus, RejectionReason};
 use crate::lifecycle::{HistoryEntry, StatusChange};
 pub use crate::mail::{EmailKind, EmailPlan, Recipient};
@@ -264,7 +264,7 @@ impl Planner<'_> {
                 occurred_at: self.now,
                 actor: Actor::System,
                 action: String::new(),
-                details: serde_json::Value::Null,
+                details: JsonText::default(),
             },
             emails: Vec::new(),
             incentive: false,
@@ -404,21 +404,38 @@ impl Planner<'_> {
             .as_ref()
             .map(|d| skipped_days(self.cal, d))
             .unwrap_or_default();
-        e.history.details = json!({
-            "timer": t.kind,
-            "start": start,
-            "due": due,
-            "deadline": shown,
-            "announced": e.announced,
-            "calendar": CalendarRef::from(self.cal),
-            "skipped": skipped,
-            "paused": t.paused,
-            "time_zone": self.tz.name(),
-            "reason": reason,
-            "outcome": e.outcome.label(),
+        e.history.details = JsonText::of(&FiredDetails {
+            timer: t.kind,
+            start,
+            due,
+            deadline: shown.as_ref(),
+            announced: e.announced.as_ref(),
+            calendar: CalendarRef::from(self.cal),
+            skipped,
+            paused: &t.paused,
+            time_zone: self.tz.name(),
+            reason,
+            outcome: e.outcome.label(),
         });
         Ok(e)
     }
+}
+
+/// The `details` of the history row a fired or skipped timer writes: what it acted on and how
+/// its deadline was counted.
+#[derive(Serialize)]
+struct FiredDetails<'a> {
+    timer: TimerKind,
+    start: DateTime<Utc>,
+    due: DateTime<Utc>,
+    deadline: Option<&'a DeadlineInfo>,
+    announced: Option<&'a DeadlineInfo>,
+    calendar: CalendarRef,
+    skipped: Vec<super::provenance::SkippedDay>,
+    paused: &'a [super::Paused],
+    time_zone: &'a str,
+    reason: Option<&'a str>,
+    outcome: String,
 }
 
 /// The locale an email is written in: the claim's, with the claim's country as the region when

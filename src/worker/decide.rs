@@ -148,7 +148,8 @@ fn dead_consent(
             "deadline": null,
             "calendar": calendars.for_country(&claim.country).map(CalendarRef::from),
             "skipped": [],
-        }),
+        })
+        .into(),
     };
     let requeue = Requeue {
         email: EmailKind::ConsentRequest,
@@ -317,7 +318,7 @@ pub fn decide(
             w.alerts.push((e.timer, e.start, e.due));
         }
         for m in std::mem::take(&mut e.emails) {
-            let payload = serde_json::to_value(&m).unwrap_or_default();
+            let payload = crate::json_text::JsonText::of(&m);
             let not_after = m.not_after();
             w.emails.push(OutboxEmail {
                 message_id: message_id(&claim.id, e.timer, e.start, m.kind),

@@ -51,7 +51,7 @@ async fn decision_breaches(store: &AnyStore) -> Vec<serde_json::Value> {
         .unwrap()
         .into_iter()
         .filter(|h| h.details["timer"] == "decision_sla")
-        .map(|h| h.details)
+        .map(|h| h.details.into_value())
         .collect()
 }
 

@@ -79,6 +79,7 @@ async fn row(store: &AnyStore, claim: &str, action: &str) -> Value {
         .find(|h| h.action == action)
         .unwrap_or_else(|| panic!("{claim} has no {action}"))
         .details
+        .into_value()
 }
 
 async fn every_timer_kind_records_its_provenance(store: AnyStore) {

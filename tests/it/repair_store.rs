@@ -32,7 +32,7 @@ async fn operator_rows(store: &AnyStore, id: &str) -> Vec<serde_json::Value> {
         .unwrap()
         .into_iter()
         .filter(|h| h.action.starts_with("operator_"))
-        .map(|h| h.details)
+        .map(|h| h.details.into_value())
         .collect()
 }
 

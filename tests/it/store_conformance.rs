@@ -72,7 +72,7 @@ fn auto_reject(claim_id: &str, version: i64) -> ClaimChange {
             occurred_at: t0(),
             actor: Actor::System,
             action: "auto_rejected".into(),
-            details: json!({"timer": "partner_response_deadline", "calendar": "SE"}),
+            details: json!({"timer": "partner_response_deadline", "calendar": "SE"}).into(),
         },
         request_incentive_evaluation: false,
     }
@@ -313,7 +313,7 @@ async fn incentive_request_is_written_once(store: AnyStore) {
             occurred_at: at,
             actor: Actor::System,
             action: "forwarded_to_incentive_evaluation".into(),
-            details: json!({"timer": "consent_window_close"}),
+            details: json!({"timer": "consent_window_close"}).into(),
         },
         request_incentive_evaluation: true,
     };

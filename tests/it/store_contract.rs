@@ -92,7 +92,7 @@ pub(crate) fn email(
         to_name: "Nordljus Konsult AB".into(),
         to_address: "claims@nordljus.example".into(),
         locale: "sv-SE".into(),
-        payload: json!({"claim_id": id}),
+        payload: json!({"claim_id": id}).into(),
         not_after: None,
         announced: None,
         calendar_version: None,
@@ -445,7 +445,7 @@ async fn a_fire_batch_hands_each_due_claim_once_and_writes_what_was_decided(stor
                     occurred_at: now,
                     actor: Actor::System,
                     action: "auto_rejected".into(),
-                    details: json!({"timer": row.kind.as_str()}),
+                    details: json!({"timer": row.kind.as_str()}).into(),
                 };
                 ClaimWrite {
                     status_change: Some(StatusChange {

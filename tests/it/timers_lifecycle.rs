@@ -389,7 +389,7 @@ async fn sla_breaches_are_raised_once(store: AnyStore) {
                     to_name: "Ops".into(),
                     to_address: "ops@cpor.example".into(),
                     locale: "en".into(),
-                    payload: serde_json::json!({}),
+                    payload: serde_json::json!({}).into(),
                     not_after: None,
                     announced: None,
                     calendar_version: None,
