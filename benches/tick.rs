@@ -3,7 +3,9 @@
 //! the same run: the first pass (every claim's timers computed) beside inserting the claims; a
 //! pass firing the 100,000 due timers beside set-based SQL doing the same writes (claim lock and
 //! version check, history row, outbox row, timer marked fired) in batches of 5,000 per
-//! transaction, on a copy of the same database; a pass with nothing due beside one index probe.
+//! transaction, on a copy of the same database (twice: the worker's sample documents parsed once
+//! per batch and written to every row, and a document of its own parsed per row); a pass with
+//! nothing due beside one index probe.
 //! `cargo bench --bench tick`. `CPOR_BENCH_CLAIMS`, `CPOR_BENCH_DUE` and `CPOR_BENCH_BATCH`
 //! (the worker's `timers.batch_size`, default 5000 like the floor) change the sizes.
 //! Uses CPOR_BENCH_DATABASE_URL (an admin URL) if set, else starts a throwaway cluster with
@@ -50,14 +52,23 @@ async fn scalar_i64(pool: &PgPool, sql: &'static str) -> i64 {
         .expect("count")
 }
 
-/// The floor: the same writes as the firing pass in set-based SQL, `FLOOR_BATCH` claims per
-/// transaction, with the worker's own history `details` and outbox `payload` (taken from its
-/// pass) as the written values, so both write rows of the same size.
-async fn floor_pass(pool: &PgPool, now: DateTime<Utc>, details: &str, payload: &str) -> i64 {
-    let mut total = 0;
-    loop {
-        let mut tx = pool.begin().await.expect("begin");
-        let n: i64 = sqlx::query_scalar(
+/// How the floor writes its JSON documents.
+#[derive(Clone, Copy, PartialEq)]
+enum Docs {
+    /// The worker's sample `details` and `payload` as one parameter each, parsed into `jsonb`
+    /// once per batch and written to every row (the floor as the issue measured it).
+    Shared,
+    /// A document of its own per row, each parsed: the sample with the claim's id put in (the
+    /// payload's `claim_id` replaced, a `claim_id` key added to the details), as the worker
+    /// writes a document per claim.
+    PerRow,
+}
+
+/// The floor's statement for one batch; `$3` the details and `$4` the payload text, `$5` the
+/// sample's claim id as it appears in the payload (`"c…"`).
+macro_rules! floor_sql {
+    ($details:literal, $payload:literal) => {
+        concat!(
             "WITH due AS (
                SELECT t.claim_id, t.timer, t.started_at, t.claim_version FROM cpor_timers t
                WHERE t.state = 'pending' AND t.due_at <= $1
@@ -69,25 +80,53 @@ async fn floor_pass(pool: &PgPool, now: DateTime<Utc>, details: &str, payload: &
                FOR UPDATE OF c SKIP LOCKED),
              h AS (
                INSERT INTO claim_history (claim_id, occurred_at, actor, action, details)
-               SELECT id, $1, 'system', 'rejection_notice_sent', $3::jsonb FROM ok),
+               SELECT id, $1, 'system', 'rejection_notice_sent', ",
+            $details,
+            " FROM ok),
              o AS (
                INSERT INTO cpor_outbox (message_id, claim_id, timer, started_at, email, to_name,
                  to_address, locale, payload, state, attempts, next_attempt_at, created_at)
                SELECT 'floor.' || id || '.' || timer || '@cpor.example', id, timer, started_at,
-                 'rejection_notice', partner_name, partner_email, locale, $4::jsonb, 'pending', 0,
+                 'rejection_notice', partner_name, partner_email, locale, ",
+            $payload,
+            ", 'pending', 0,
                  $1, $1 FROM ok),
              f AS (
                UPDATE cpor_timers t SET state = 'fired', fired_at = $1, outcome = 'sent'
                FROM ok WHERE t.claim_id = ok.id AND t.timer = ok.timer AND t.started_at = ok.started_at)
-             SELECT count(*) FROM due",
+             SELECT count(*) FROM due"
         )
-        .bind(now)
-        .bind(FLOOR_BATCH)
-        .bind(details)
-        .bind(payload)
-        .fetch_one(&mut *tx)
-        .await
-        .expect("floor batch");
+    };
+}
+
+/// The floor: the same writes as the firing pass in set-based SQL, `FLOOR_BATCH` claims per
+/// transaction, with the worker's own history `details` and outbox `payload` (taken from its
+/// pass) as the written values, so both write rows of the same size.
+async fn floor_pass(
+    pool: &PgPool,
+    now: DateTime<Utc>,
+    (details, payload, sample_id): (&str, &str, &str),
+    docs: Docs,
+) -> i64 {
+    let sql = match docs {
+        Docs::Shared => floor_sql!("$3::jsonb", "$4::jsonb"),
+        Docs::PerRow => floor_sql!(
+            "(left($3, -1) || ',\"claim_id\":\"' || id || '\"}')::jsonb",
+            "replace($4, $5, '\"' || id || '\"')::jsonb"
+        ),
+    };
+    let mut total = 0;
+    loop {
+        let mut tx = pool.begin().await.expect("begin");
+        let n: i64 = sqlx::query_scalar(sql)
+            .bind(now)
+            .bind(FLOOR_BATCH)
+            .bind(details)
+            .bind(payload)
+            .bind(sample_id)
+            .fetch_one(&mut *tx)
+            .await
+            .expect("floor batch");
         tx.commit().await.expect("commit");
         if n == 0 {
             return total;
@@ -180,6 +219,7 @@ async fn main() {
     };
     let db = format!("cpor_bench_{}", std::process::id());
     let copy = format!("{db}_floor");
+    let copy_docs = format!("{db}_floor_docs");
     admin_exec(&admin, format!("CREATE DATABASE {db}")).await;
     let pg = PgStore::connect(&db_url(&admin, &db), 8)
         .await
@@ -254,16 +294,21 @@ async fn main() {
 
     // The floor runs on a copy of the database as it is now, so both start from the same rows.
     pg.pool().close().await;
-    admin_exec(
-        &admin,
-        format!("CREATE DATABASE {copy} TEMPLATE {db} STRATEGY FILE_COPY"),
-    )
-    .await;
+    for c in [&copy, &copy_docs] {
+        admin_exec(
+            &admin,
+            format!("CREATE DATABASE {c} TEMPLATE {db} STRATEGY FILE_COPY"),
+        )
+        .await;
+    }
     let pg = PgStore::connect(&db_url(&admin, &db), 8)
         .await
         .expect("reopen");
     let store = AnyStore::Postgres(pg.clone());
     let floor_pool = PgPool::connect(&db_url(&admin, &copy))
+        .await
+        .expect("open copy");
+    let docs_pool = PgPool::connect(&db_url(&admin, &copy_docs))
         .await
         .expect("open copy");
 
@@ -284,20 +329,26 @@ async fn main() {
     let fired: usize = busy.fired.values().sum();
     let history = scalar_i64(pg.pool(), "SELECT count(*) FROM claim_history").await;
     let outbox = scalar_i64(pg.pool(), "SELECT count(*) FROM cpor_outbox").await;
-    let (details, payload): (String, String) = sqlx::query_as(
-        "SELECT h.details::text, o.payload::text FROM claim_history h \
+    let (details, payload, sample_id): (String, String, String) = sqlx::query_as(
+        "SELECT h.details::text, o.payload::text, to_jsonb(o.claim_id)::text FROM claim_history h \
          JOIN cpor_outbox o ON o.claim_id = h.claim_id ORDER BY h.claim_id LIMIT 1",
     )
     .fetch_one(pg.pool())
     .await
     .expect("sample rows");
-
-    let server6 = server_cpu_s(&floor_pool).await;
-    let started = Instant::now();
-    let floor_fired = floor_pass(&floor_pool, at, &details, &payload).await;
-    let floor_s = started.elapsed().as_secs_f64();
-    let server7 = server_cpu_s(&floor_pool).await;
-    let floor_history = scalar_i64(&floor_pool, "SELECT count(*) FROM claim_history").await;
+    let sample = (details.as_str(), payload.as_str(), sample_id.as_str());
+    let mut floors = Vec::new();
+    for (pool, docs) in [(&floor_pool, Docs::Shared), (&docs_pool, Docs::PerRow)] {
+        let server0 = server_cpu_s(pool).await;
+        let started = Instant::now();
+        let fired = floor_pass(pool, at, sample, docs).await;
+        let s = started.elapsed().as_secs_f64();
+        let server1 = server_cpu_s(pool).await;
+        let history = scalar_i64(pool, "SELECT count(*) FROM claim_history").await;
+        floors.push((s, fired, history, cpu_text(server0, server1, 0.0)));
+    }
+    let (floor_s, floor_fired, floor_history, floor_cpu) = &floors[0];
+    let (docs_s, docs_fired, docs_history, docs_cpu) = &floors[1];
     println!(
         "pass firing {fired} due timers: {busy_s:.2} s ({:.0}/s; history rows {history}, outbox \
          rows {outbox}); floor (set-based SQL, same writes, {FLOOR_BATCH} per transaction): \
@@ -306,10 +357,16 @@ async fn main() {
         busy_s / floor_s
     );
     println!(
-        "  CPU time: firing pass {}; floor {}",
+        "  CPU time: firing pass {}; floor {floor_cpu}",
         cpu_text(server4, server5, busy_cpu),
-        cpu_text(server6, server7, 0.0)
     );
+    println!(
+        "  floor with a JSON document parsed per row (history details and outbox payload, as \
+         the worker writes them): {docs_s:.2} s for {docs_fired} ({docs_history} history rows); \
+         ratio {:.2}x; CPU time {docs_cpu}",
+        busy_s / docs_s
+    );
+    docs_pool.close().await;
     floor_pool.close().await;
 
     // An idle pass and its floor, one due-index probe (the least any pass must ask), are
