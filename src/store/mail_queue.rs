@@ -43,7 +43,17 @@ impl<S: Outbox> Queue for S {
             return Ok(None);
         }
         match self.claim(&email.claim_id).await {
-            Ok(claim) => Ok(still_applies(email, &claim).err()),
+            Ok(claim) => {
+                let consent_sent = match (email.email, claim.approved_at) {
+                    (EmailKind::PartnerApprovalNotice, Some(approved)) => self
+                        .facts(std::slice::from_ref(&email.claim_id))
+                        .await?
+                        .get(&email.claim_id)
+                        .and_then(|f| f.consent_sent_at(approved)),
+                    _ => None,
+                };
+                Ok(still_applies(email, &claim, consent_sent).err())
+            }
             Err(StoreError::NotFound(_)) => {
                 Ok(Some("not sent: the claim no longer exists".to_owned()))
             }

@@ -1,7 +1,8 @@
 //! Emails off the happy path: a reminder held up by an SMTP outage is never delivered after its
 //! deadline (it expires, recorded in the claim's history); a consent email the server refuses
-//! leaves a named problem until the address is fixed, then goes to the new address. Both
-//! backends, through the binary and a real SMTP server on loopback.
+//! leaves a named problem until the address is fixed, then goes to the new address; a partner's
+//! approval notice is not withdrawn when the main system's clock runs ahead of the worker's.
+//! Both backends, through the binary and a real SMTP server on loopback.
 
 use cpor_worker::claim::ClaimRow;
 use cpor_worker::store::{Outbox, Store, TimerIndex};
@@ -13,6 +14,7 @@ use crate::never_miss::t;
 backend_tests_db!(
     a_reminder_held_up_by_an_outage_expires_at_its_deadline,
     a_dead_lettered_consent_email_is_a_problem_until_the_address_is_fixed,
+    an_approval_notice_goes_out_when_the_main_systems_clock_runs_ahead,
 );
 
 fn tick(dir: &std::path::Path, at: &str, env: &[(&str, &str)]) -> serde_json::Value {
@@ -161,4 +163,77 @@ async fn a_dead_lettered_consent_email_is_a_problem_until_the_address_is_fixed(d
     // Sent Monday 4 January 12:00 Stockholm: the window closes at the end of Monday 11 January.
     tick(dir.path(), "2027-01-11T23:00:00Z", &env);
     assert!(harness::incentive_request(&db.store, "c1").await.is_some());
+}
+
+/// A consent request refused by the customer's server is sent again, once the address is
+/// corrected, by a replica whose clock runs behind the main system's: delivered at 10:05 for an
+/// approval stamped 10:09. The partner's approval notice, whose run starts at that delivery,
+/// belongs to this approval and goes out; it was withdrawn as if it announced an earlier
+/// approval (a model run found it: seed 6151025436762718047).
+async fn an_approval_notice_goes_out_when_the_main_systems_clock_runs_ahead(db: &TestStore) {
+    db.store.migrate().await.unwrap();
+    db.store
+        .put_claim_row(&ClaimRow {
+            customer_email: Some("gone@akerlund.example".into()),
+            approved_at: Some(t("2027-01-04T10:09:00Z")),
+            updated_at: Some(t("2027-01-04T10:09:00Z")),
+            ..crate::harness::claim_row("c1", "approved")
+        })
+        .await
+        .unwrap();
+    let Some(sink) = SmtpSink::start("clock_ahead", &["--reject", "gone@akerlund.example"]) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let smtp = sink.url().to_string();
+    let env = [
+        ("CPOR_DATABASE_URL", db.url.as_str()),
+        ("CPOR_SMTP_URL", smtp.as_str()),
+    ];
+    let o = tick(dir.path(), "2027-01-04T10:10:00Z", &env);
+    assert_eq!(o["delivery"]["dead"], 1, "{o:#}");
+    crate::harness::exec(
+        &db.store,
+        "UPDATE claims SET customer_email = 'it@akerlund.example', version = 2 WHERE id = 'c1'",
+    )
+    .await;
+    // The resent consent and then the notice go out in one pass.
+    let o = tick(dir.path(), "2027-01-04T10:05:00Z", &env);
+    assert_eq!(o["delivery"]["consent_sent"], 1, "{o:#}");
+    assert_eq!(o["fired"]["partner_approval_notice: fired"], 1, "{o:#}");
+    assert_eq!(o["delivery"]["withdrawn"], 0, "{o:#}");
+    assert_eq!(o["delivery"]["sent"], 2, "{o:#}");
+    let notices: Vec<String> = db
+        .store
+        .claim_emails("c1")
+        .await
+        .unwrap()
+        .iter()
+        .filter(|(e, _)| e.email.to_string() == "partner_approval_notice")
+        .map(|(_, state)| state.clone())
+        .collect();
+    assert_eq!(notices, ["sent"], "{o:#}");
+    let rcpts: Vec<String> = sink.messages().into_iter().flat_map(|(_, r)| r).collect();
+    assert!(
+        rcpts.contains(&"claims@nordljus.example".to_owned()),
+        "{rcpts:?}"
+    );
+    // History is in the order of its instants, and the resend's is the earlier clock's.
+    let mut actions: Vec<String> = db
+        .store
+        .history("c1")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|h| h.action)
+        .collect();
+    actions.sort();
+    assert_eq!(
+        actions,
+        [
+            "approval_notice_sent",
+            "consent_request_resent",
+            "consent_requested"
+        ]
+    );
 }
