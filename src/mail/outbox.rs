@@ -67,6 +67,26 @@ pub struct DeliverOutcome {
     pub withdrawn: usize,
 }
 
+impl std::ops::AddAssign for DeliverOutcome {
+    /// Counts `other`'s round in as well (every field: a pass sums its rounds).
+    fn add_assign(&mut self, other: Self) {
+        let Self {
+            sent,
+            consent_sent,
+            retried,
+            dead,
+            expired,
+            withdrawn,
+        } = other;
+        self.sent += sent;
+        self.consent_sent += consent_sent;
+        self.retried += retried;
+        self.dead += dead;
+        self.expired += expired;
+        self.withdrawn += withdrawn;
+    }
+}
+
 impl Mailer {
     /// A mailer from settings, loaded templates and a transport.
     pub fn new(

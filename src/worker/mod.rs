@@ -319,12 +319,9 @@ impl Engine {
             let Some(mailer) = mailer else { break };
             out.sla_reported += mailer.queue_sla_digest(store, now).await?;
             let d = mailer.deliver(store, now).await?;
-            out.delivery.sent += d.sent;
-            out.delivery.consent_sent += d.consent_sent;
-            out.delivery.retried += d.retried;
-            out.delivery.dead += d.dead;
-            out.delivery.expired += d.expired;
-            if d.consent_sent == 0 {
+            let consent_sent = d.consent_sent;
+            out.delivery += d;
+            if consent_sent == 0 {
                 break;
             }
         }

@@ -47,7 +47,7 @@ async fn a_consent_email_queued_through_an_outage_is_not_sent_after_the_claim_wa
     let Some(sink) = SmtpSink::start_on("stale_consent", port, &[]) else {
         return;
     };
-    engine
+    let o = engine
         .pass(
             store,
             Some(&mailer),
@@ -55,6 +55,8 @@ async fn a_consent_email_queued_through_an_outage_is_not_sent_after_the_claim_wa
         )
         .await
         .unwrap();
+    // The pass's outcome (what `tick --json` prints) counts it.
+    assert_eq!(o.delivery.withdrawn, 1, "{o:#?}");
     let subjects: Vec<String> = sink
         .messages()
         .iter()
