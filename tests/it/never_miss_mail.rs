@@ -24,6 +24,44 @@ fn tick(dir: &std::path::Path, at: &str, env: &[(&str, &str)]) -> serde_json::Va
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {err}"))
 }
 
+/// The environment of the binary: the test's database and the SMTP server at `smtp`.
+fn env<'a>(db: &'a TestStore, smtp: &'a str) -> [(&'static str, &'a str); 2] {
+    [
+        ("CPOR_DATABASE_URL", db.url.as_str()),
+        ("CPOR_SMTP_URL", smtp),
+    ]
+}
+
+/// Migrates, writes claim `c1` approved at `approved_at` with a customer address the SMTP
+/// server refuses, and starts that server (`None` when it cannot run here).
+async fn approved_with_refused_address(
+    db: &TestStore,
+    name: &str,
+    approved_at: &str,
+) -> Option<SmtpSink> {
+    db.store.migrate().await.unwrap();
+    db.store
+        .put_claim_row(&ClaimRow {
+            customer_email: Some("gone@akerlund.example".into()),
+            locale: Some("sv-SE".into()),
+            approved_at: Some(t(approved_at)),
+            updated_at: Some(t(approved_at)),
+            ..crate::harness::claim_row("c1", "approved")
+        })
+        .await
+        .unwrap();
+    SmtpSink::start(name, &["--reject", "gone@akerlund.example"])
+}
+
+/// The main system corrects claim `c1`'s customer address.
+async fn correct_address(db: &TestStore) {
+    crate::harness::exec(
+        &db.store,
+        "UPDATE claims SET customer_email = 'it@akerlund.example', version = 2 WHERE id = 'c1'",
+    )
+    .await;
+}
+
 async fn a_reminder_held_up_by_an_outage_expires_at_its_deadline(db: &TestStore) {
     db.store.migrate().await.unwrap();
     // Asked on Wed 23 Dec 2026: last day to respond Tue 5 Jan 2027 (Stockholm); the reminder is
@@ -40,10 +78,7 @@ async fn a_reminder_held_up_by_an_outage_expires_at_its_deadline(db: &TestStore)
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let smtp = format!("smtp://127.0.0.1:{port}");
-    let env = [
-        ("CPOR_DATABASE_URL", db.url.as_str()),
-        ("CPOR_SMTP_URL", smtp.as_str()),
-    ];
+    let env = env(db, &smtp);
     // SMTP is down when the reminder fires: it waits for a retry.
     let o = tick(dir.path(), "2027-01-04T23:00:00Z", &env);
     assert_eq!(o["fired"]["partner_response_reminder: fired"], 1, "{o:#}");
@@ -92,33 +127,14 @@ async fn a_reminder_held_up_by_an_outage_expires_at_its_deadline(db: &TestStore)
 }
 
 async fn a_dead_lettered_consent_email_is_a_problem_until_the_address_is_fixed(db: &TestStore) {
-    db.store.migrate().await.unwrap();
-    db.store
-        .put_claim_row(&ClaimRow {
-            id: "c1".into(),
-            status: "approved".into(),
-            partner_name: Some("Nordljus Konsult AB".into()),
-            partner_email: Some("claims@nordljus.example".into()),
-            customer_name: Some("Åkerlund & Söner AB".into()),
-            customer_email: Some("gone@akerlund.example".into()),
-            country: Some("SE".into()),
-            locale: Some("sv-SE".into()),
-            approved_at: Some(t("2027-01-04T10:00:00Z")),
-            updated_at: Some(t("2027-01-04T10:00:00Z")),
-            version: 1,
-            ..ClaimRow::default()
-        })
-        .await
-        .unwrap();
-    let Some(sink) = SmtpSink::start("dead_consent", &["--reject", "gone@akerlund.example"]) else {
+    let Some(sink) =
+        approved_with_refused_address(db, "dead_consent", "2027-01-04T10:00:00Z").await
+    else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
     let smtp = sink.url().to_string();
-    let env = [
-        ("CPOR_DATABASE_URL", db.url.as_str()),
-        ("CPOR_SMTP_URL", smtp.as_str()),
-    ];
+    let env = env(db, &smtp);
     let o = tick(dir.path(), "2027-01-04T10:05:00Z", &env);
     assert_eq!(o["delivery"]["dead"], 1, "{o:#}");
     // The next pass names the claim's problem; nothing else happens to it.
@@ -131,11 +147,7 @@ async fn a_dead_lettered_consent_email_is_a_problem_until_the_address_is_fixed(d
     let listed = db.store.claim_problems().await.unwrap();
     assert!(listed.iter().any(|(id, _)| id == "c1"), "{listed:?}");
     // The main system corrects the address: the consent email goes to it, and the round runs.
-    crate::harness::exec(
-        &db.store,
-        "UPDATE claims SET customer_email = 'it@akerlund.example', version = 2 WHERE id = 'c1'",
-    )
-    .await;
+    correct_address(db).await;
     let o = tick(dir.path(), "2027-01-04T11:00:00Z", &env);
     assert_eq!(o["delivery"]["consent_sent"], 1, "{o:#}");
     assert!(o["problems"].as_array().unwrap().is_empty(), "{o:#}");
@@ -171,32 +183,16 @@ async fn a_dead_lettered_consent_email_is_a_problem_until_the_address_is_fixed(d
 /// belongs to this approval and goes out; it was withdrawn as if it announced an earlier
 /// approval (a model run found it: seed 6151025436762718047).
 async fn an_approval_notice_goes_out_when_the_main_systems_clock_runs_ahead(db: &TestStore) {
-    db.store.migrate().await.unwrap();
-    db.store
-        .put_claim_row(&ClaimRow {
-            customer_email: Some("gone@akerlund.example".into()),
-            approved_at: Some(t("2027-01-04T10:09:00Z")),
-            updated_at: Some(t("2027-01-04T10:09:00Z")),
-            ..crate::harness::claim_row("c1", "approved")
-        })
-        .await
-        .unwrap();
-    let Some(sink) = SmtpSink::start("clock_ahead", &["--reject", "gone@akerlund.example"]) else {
+    let Some(sink) = approved_with_refused_address(db, "clock_ahead", "2027-01-04T10:09:00Z").await
+    else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
     let smtp = sink.url().to_string();
-    let env = [
-        ("CPOR_DATABASE_URL", db.url.as_str()),
-        ("CPOR_SMTP_URL", smtp.as_str()),
-    ];
+    let env = env(db, &smtp);
     let o = tick(dir.path(), "2027-01-04T10:10:00Z", &env);
     assert_eq!(o["delivery"]["dead"], 1, "{o:#}");
-    crate::harness::exec(
-        &db.store,
-        "UPDATE claims SET customer_email = 'it@akerlund.example', version = 2 WHERE id = 'c1'",
-    )
-    .await;
+    correct_address(db).await;
     // The resent consent and then the notice go out in one pass.
     let o = tick(dir.path(), "2027-01-04T10:05:00Z", &env);
     assert_eq!(o["delivery"]["consent_sent"], 1, "{o:#}");
