@@ -166,6 +166,10 @@ impl TimerIndex for AnyStore {
         dispatch!(self, s => s.count_due(now).await)
     }
 
+    async fn has_work(&self, now: DateTime<Utc>, fingerprint: &str) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.has_work(now, fingerprint).await)
+    }
+
     async fn claim_problems(&self) -> Result<Vec<(String, String)>, StoreError> {
         dispatch!(self, s => s.claim_problems().await)
     }

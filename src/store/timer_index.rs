@@ -84,6 +84,17 @@ pub trait TimerIndex: Store {
     fn count_due(&self, now: DateTime<Utc>)
     -> impl Future<Output = Result<i64, StoreError>> + Send;
 
+    /// Whether a pass at `now` may find anything to sync or fire: a change record, a claim
+    /// marked for recomputation, a pending timer due at `now` of a claim no operator holds, or
+    /// timers computed with calendars other than `fingerprint` (or none recorded yet). One
+    /// statement, so a pass with nothing to do costs one round trip; false only when sync and
+    /// fire would do nothing.
+    fn has_work(
+        &self,
+        now: DateTime<Utc>,
+        fingerprint: &str,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
     /// Claims whose timers could not be computed at their last sync, with the problem.
     fn claim_problems(
         &self,
@@ -360,6 +371,30 @@ macro_rules! impl_timer_index {
                 .bind($crate::store::bind::At(now))
                 .fetch_one(self.pool())
                 .await?)
+            }
+
+            async fn has_work(
+                &self,
+                now: chrono::DateTime<chrono::Utc>,
+                fingerprint: &str,
+            ) -> Result<bool, $crate::store::StoreError> {
+                // Scalar subqueries keep their ORDER BY … LIMIT 1, so each is one probe of an
+                // index (an EXISTS may become a scan past the dead rows a large sync left).
+                let busy: bool = sqlx::query_scalar(concat!(
+                    "SELECT (SELECT seq FROM cpor_claim_changes ORDER BY seq LIMIT 1) IS NOT NULL ",
+                    "OR (SELECT due_at FROM cpor_timers WHERE state = ",
+                    $crate::store::state::timer_state!(Pending),
+                    " AND due_at <= $1 AND NOT EXISTS (SELECT 1 FROM cpor_claim_holds h ",
+                    "WHERE h.claim_id = cpor_timers.claim_id) ORDER BY due_at LIMIT 1) IS NOT NULL ",
+                    "OR (SELECT claim_id FROM cpor_claim_sync WHERE dirty LIMIT 1) IS NOT NULL ",
+                    "OR NOT EXISTS (SELECT 1 FROM cpor_worker_state WHERE key = $2 AND value = $3)"
+                ))
+                .bind($crate::store::bind::At(now))
+                .bind($crate::store::CALENDAR_FINGERPRINT_KEY)
+                .bind(fingerprint)
+                .fetch_one(self.pool())
+                .await?;
+                Ok(busy)
             }
 
             async fn claim_problems(&self) -> Result<Vec<(String, String)>, $crate::store::StoreError> {

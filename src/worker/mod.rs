@@ -298,8 +298,9 @@ impl Engine {
         self.pass(store, None, now).await
     }
 
-    /// One pass at `now`: sync, fire, deliver the outbox with `mailer` (if any). A delivered consent
-    /// email starts its claim's window, so the pass then runs again (at most twice more) to act on it.
+    /// One pass at `now`: sync, fire (both skipped when [`TimerIndex::has_work`] finds nothing),
+    /// deliver the outbox with `mailer` (if any). A delivered consent email starts its claim's
+    /// window, so the pass then runs again (at most twice more) to act on it.
     pub async fn pass<S: TimerIndex + Outbox>(
         &self,
         store: &S,
@@ -314,8 +315,12 @@ impl Engine {
             if self.stop.is_cancelled() {
                 break;
             }
-            self.sync(store, now, &mut out).await?;
-            self.fire(store, now, &mut out).await?;
+            // Most passes of a running daemon find nothing: one probe instead of a sync page's
+            // and a fire batch's transactions.
+            if store.has_work(now, &self.fingerprint()).await? {
+                self.sync(store, now, &mut out).await?;
+                self.fire(store, now, &mut out).await?;
+            }
             let Some(mailer) = mailer else { break };
             out.sla_reported += mailer.queue_sla_digest(store, now).await?;
             let d = mailer.deliver(store, now).await?;

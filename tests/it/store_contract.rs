@@ -10,8 +10,8 @@ use cpor_worker::claim::ClaimRow;
 use cpor_worker::lifecycle::{Actor, ClaimStatus, HistoryEntry, RejectionReason, StatusChange};
 use cpor_worker::mail::EmailKind;
 use cpor_worker::store::{
-    AnyStore, ChangePage, ClaimWrite, ConsoleReads, FireInput, Outbox, OutboxEmail, Store,
-    SyncedClaim, TimerIndex, TimerRow, message_id,
+    AnyStore, CALENDAR_FINGERPRINT_KEY, ChangePage, ClaimWrite, ConsoleReads, FireInput, Hold,
+    Outbox, OutboxEmail, Repairs, Store, SyncedClaim, TimerIndex, TimerRow, message_id,
 };
 use cpor_worker::timers::{ClaimFacts, StatusSeen, TimerKind};
 use serde_json::json;
@@ -29,6 +29,7 @@ backend_tests!(
     an_email_given_twice_or_again_by_a_later_batch_is_one_row,
     concurrent_fire_batches_hand_a_due_claim_to_one_of_them,
     overview_counts_are_exact_up_to_the_cap_and_say_more_beyond,
+    a_pass_has_work_exactly_when_sync_or_fire_would_act,
 );
 
 pub(crate) fn t(s: &str) -> DateTime<Utc> {
@@ -674,4 +675,69 @@ where
     F: FnMut(FireInput) -> ClaimWrite + Send,
 {
     move |inputs| std::future::ready(inputs.into_iter().map(&mut one).collect())
+}
+
+/// The probe that lets an idle pass skip its sync page and fire batch answers yes for each
+/// thing one of them would act on, and no once each is dealt with.
+async fn a_pass_has_work_exactly_when_sync_or_fire_would_act(store: AnyStore) {
+    migrated(&store).await;
+    let now = t(T0);
+    // No calendars recorded yet: the first pass records them.
+    assert!(store.has_work(now, "fp").await.unwrap());
+    store
+        .state_set(CALENDAR_FINGERPRINT_KEY, "fp", now)
+        .await
+        .unwrap();
+    assert!(!store.has_work(now, "fp").await.unwrap());
+    // Other calendars: every claim's timers are to be recomputed.
+    assert!(store.has_work(now, "fp2").await.unwrap());
+    // A change record, until its page commits.
+    store
+        .put_claim_row(&claim("c1", "partner_action_required"))
+        .await
+        .unwrap();
+    assert!(store.has_work(now, "fp").await.unwrap());
+    let (page, _) = sync_page(&store, 100).await;
+    assert_eq!(page.records, 1);
+    assert!(!store.has_work(now, "fp").await.unwrap());
+    // A pending timer: from the instant it is due.
+    let row = timer(
+        TimerKind::PartnerResponseDeadline,
+        "2027-01-04T09:00:00Z",
+        "2027-01-11T10:00:00Z",
+    );
+    store
+        .save_sync(&[synced("c1", 1, vec![row.clone()])], "fp", now)
+        .await
+        .unwrap();
+    let before = row.due - Duration::seconds(1);
+    assert!(!store.has_work(before, "fp").await.unwrap());
+    assert!(store.has_work(row.due, "fp").await.unwrap());
+    // Held by an operator, it is not the pass's to fire.
+    let entry = |action: &str| HistoryEntry {
+        claim_id: "c1".into(),
+        occurred_at: now,
+        actor: Actor::System,
+        action: action.into(),
+        details: json!({}).into(),
+    };
+    let hold = Hold {
+        claim_id: "c1".into(),
+        reason: "checking".into(),
+        held_by: "alice".into(),
+        held_at: now,
+    };
+    assert!(store.hold_claim(&hold, &entry("held")).await.unwrap());
+    assert!(!store.has_work(row.due, "fp").await.unwrap());
+    // Marked for recomputation (an operator's resync): until the claim is computed again.
+    store.resync_claim("c1", &entry("resync")).await.unwrap();
+    assert!(store.has_work(before, "fp").await.unwrap());
+    let stale = store.stale_claims("fp", false, "", 10).await.unwrap();
+    assert_eq!(stale.len(), 1, "{stale:?}");
+    let again = SyncedClaim {
+        dirty_gen: stale[0].dirty_gen,
+        ..synced("c1", 1, vec![row.clone()])
+    };
+    store.save_sync(&[again], "fp", now).await.unwrap();
+    assert!(!store.has_work(before, "fp").await.unwrap());
 }
