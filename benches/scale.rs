@@ -89,10 +89,14 @@ async fn seed(admin: &str, db: &str, claims: i64) -> f64 {
     let pg = PgStore::connect(&db_url(admin, db), 2).await.expect("open");
     pg.migrate().await.expect("migrate");
     let started = Instant::now();
-    sqlx::query(sqlx::AssertSqlSafe(claims_sql(claims, "g % 10 = 0")))
-        .execute(pg.pool())
-        .await
-        .expect("insert claims");
+    sqlx::query(sqlx::AssertSqlSafe(claims_sql(
+        claims,
+        "g % 10 = 0",
+        "TIMESTAMPTZ '2026-11-25T08:00:00Z'",
+    )))
+    .execute(pg.pool())
+    .await
+    .expect("insert claims");
     let insert_s = started.elapsed().as_secs_f64();
     sqlx::query("ANALYZE")
         .execute(pg.pool())

@@ -1,13 +1,15 @@
 //! Pass throughput on PostgreSQL with its durable defaults (fsync and synchronous_commit on):
-//! 1,000,000 claims of which 100,000 have a due timer. Prints each figure beside its floor, in
-//! the same run: the first pass (every claim's timers computed) beside inserting the claims; a
-//! pass firing the 100,000 due timers beside set-based SQL doing the same writes (claim lock and
-//! version check, history row, outbox row, timer marked fired) in batches of 5,000 per
-//! transaction, on a copy of the same database (twice: the worker's sample documents parsed once
-//! per batch and written to every row, and a document of its own parsed per row); a pass with
-//! nothing due beside one index probe.
-//! `cargo bench --bench tick`. `CPOR_BENCH_CLAIMS`, `CPOR_BENCH_DUE` and `CPOR_BENCH_BATCH`
-//! (the worker's `timers.batch_size`, default 5000 like the floor) change the sizes.
+//! 1,000,000 claims of which 100,000 have a timer due at each of three firing rounds. Prints each
+//! figure beside its floor, in the same run: the first pass (every claim's timers computed)
+//! beside inserting the claims; in each round, a pass firing that round's 100,000 due timers
+//! beside set-based SQL doing the same writes (claim lock and version check, history row, outbox
+//! row, timer marked fired) in batches of 5,000 per transaction, on copies of the same database
+//! (twice: the worker's sample documents parsed once per batch and written to every row, and a
+//! document of its own parsed per row), then the median and range of the rounds' ratios (the
+//! spread a shared machine gives); a pass with nothing due beside one index probe.
+//! `cargo bench --bench tick`. `CPOR_BENCH_CLAIMS`, `CPOR_BENCH_DUE` (per round),
+//! `CPOR_BENCH_ROUNDS` and `CPOR_BENCH_BATCH` (the worker's `timers.batch_size`, default 5000
+//! like the floor) change the sizes.
 //! Uses CPOR_BENCH_DATABASE_URL (an admin URL) if set, else starts a throwaway cluster with
 //! PostgreSQL's default settings.
 
@@ -135,6 +137,21 @@ async fn floor_pass(
     }
 }
 
+/// The median of `ratios` with their range, as printed.
+fn spread(ratios: &mut [f64]) -> String {
+    ratios.sort_by(f64::total_cmp);
+    match ratios {
+        [] => "none".to_owned(),
+        [only] => format!("{only:.2}x"),
+        _ => format!(
+            "median {:.2}x (range {:.2}x to {:.2}x)",
+            ratios[ratios.len() / 2],
+            ratios[0],
+            ratios[ratios.len() - 1]
+        ),
+    }
+}
+
 /// Starts counting statements afresh (`CPOR_BENCH_STATEMENTS`).
 async fn reset_statements(pool: &PgPool) {
     for sql in [
@@ -229,15 +246,22 @@ async fn main() {
     let store = AnyStore::Postgres(pg.clone());
     store.migrate().await.expect("migrate");
 
-    // `claims - due` claims with timers that are not due (submitted, under review, drafts), `due`
-    // rejected by a reviewer an hour before the pass: their rejection notice is due (history
-    // row, outbox row, fired timer).
+    // `claims - due * rounds` claims with timers that are not due (submitted, under review,
+    // drafts); in each round's group, `due` claims rejected by a reviewer an hour before that
+    // round's pass (rounds two hours apart): their rejection notice is due (history row, outbox
+    // row, fired timer).
+    let rounds = env_num("CPOR_BENCH_ROUNDS", 3).max(1);
+    assert!(
+        due * rounds <= claims,
+        "CPOR_BENCH_DUE × CPOR_BENCH_ROUNDS must not exceed CPOR_BENCH_CLAIMS"
+    );
     let wal0 = wal(pg.pool()).await;
     let server0 = server_cpu_s(pg.pool()).await;
     let started = Instant::now();
     sqlx::query(sqlx::AssertSqlSafe(claims_sql(
         claims,
-        &format!("g <= {due}"),
+        &format!("g <= {}", due * rounds),
+        &format!("TIMESTAMPTZ '2026-11-25T08:00:00Z' + ((g - 1) / {due}) * INTERVAL '2 hours'"),
     )))
     .execute(pg.pool())
     .await
@@ -312,59 +336,84 @@ async fn main() {
         .await
         .expect("open copy");
 
-    let at = t("2026-11-25T09:00:00Z");
-    if statements {
-        reset_statements(pg.pool()).await;
-    }
-    let cpu0 = cpu_s();
-    let server4 = server_cpu_s(pg.pool()).await;
-    let started = Instant::now();
-    let busy = engine.tick(&store, at).await.expect("busy pass");
-    let busy_s = started.elapsed().as_secs_f64();
-    let busy_cpu = cpu_s() - cpu0;
-    let server5 = server_cpu_s(pg.pool()).await;
-    if statements {
-        print_statements(pg.pool()).await;
-    }
-    let fired: usize = busy.fired.values().sum();
-    let history = scalar_i64(pg.pool(), "SELECT count(*) FROM claim_history").await;
-    let outbox = scalar_i64(pg.pool(), "SELECT count(*) FROM cpor_outbox").await;
-    let (details, payload, sample_id): (String, String, String) = sqlx::query_as(
-        "SELECT h.details::text, o.payload::text, to_jsonb(o.claim_id)::text FROM claim_history h \
-         JOIN cpor_outbox o ON o.claim_id = h.claim_id ORDER BY h.claim_id LIMIT 1",
-    )
-    .fetch_one(pg.pool())
-    .await
-    .expect("sample rows");
-    let sample = (details.as_str(), payload.as_str(), sample_id.as_str());
-    let mut floors = Vec::new();
-    for (pool, docs) in [(&floor_pool, Docs::Shared), (&docs_pool, Docs::PerRow)] {
-        let server0 = server_cpu_s(pool).await;
+    // Round k's group falls due at 08:00 + 2k hours; its pass runs an hour later. Each round
+    // runs the worker's pass and both floors one after another, so each ratio compares runs
+    // seconds apart; the rounds show how much a shared machine moves them.
+    let mut sample: Option<(String, String, String)> = None;
+    let (mut ratios, mut docs_ratios) = (Vec::new(), Vec::new());
+    let round_at = |round: i64| t("2026-11-25T09:00:00Z") + Duration::hours(2 * (round - 1));
+    for round in 1..=rounds {
+        let at = round_at(round);
+        if statements {
+            reset_statements(pg.pool()).await;
+        }
+        let cpu0 = cpu_s();
+        let server4 = server_cpu_s(pg.pool()).await;
         let started = Instant::now();
-        let fired = floor_pass(pool, at, sample, docs).await;
-        let s = started.elapsed().as_secs_f64();
-        let server1 = server_cpu_s(pool).await;
-        let history = scalar_i64(pool, "SELECT count(*) FROM claim_history").await;
-        floors.push((s, fired, history, cpu_text(server0, server1, 0.0)));
+        let busy = engine.tick(&store, at).await.expect("busy pass");
+        let busy_s = started.elapsed().as_secs_f64();
+        let busy_cpu = cpu_s() - cpu0;
+        let server5 = server_cpu_s(pg.pool()).await;
+        if statements {
+            print_statements(pg.pool()).await;
+        }
+        let fired: usize = busy.fired.values().sum();
+        let history = scalar_i64(pg.pool(), "SELECT count(*) FROM claim_history").await;
+        let outbox = scalar_i64(pg.pool(), "SELECT count(*) FROM cpor_outbox").await;
+        if sample.is_none() {
+            sample = Some(
+                sqlx::query_as(
+                    "SELECT h.details::text, o.payload::text, to_jsonb(o.claim_id)::text \
+                     FROM claim_history h JOIN cpor_outbox o ON o.claim_id = h.claim_id \
+                     ORDER BY h.claim_id LIMIT 1",
+                )
+                .fetch_one(pg.pool())
+                .await
+                .expect("sample rows"),
+            );
+        }
+        let Some((details, payload, sample_id)) = &sample else {
+            unreachable!("taken above")
+        };
+        let sample = (details.as_str(), payload.as_str(), sample_id.as_str());
+        let mut floors = Vec::new();
+        for (pool, docs) in [(&floor_pool, Docs::Shared), (&docs_pool, Docs::PerRow)] {
+            let server0 = server_cpu_s(pool).await;
+            let started = Instant::now();
+            let fired = floor_pass(pool, at, sample, docs).await;
+            let s = started.elapsed().as_secs_f64();
+            let server1 = server_cpu_s(pool).await;
+            let history = scalar_i64(pool, "SELECT count(*) FROM claim_history").await;
+            floors.push((s, fired, history, cpu_text(server0, server1, 0.0)));
+        }
+        let (floor_s, floor_fired, floor_history, floor_cpu) = &floors[0];
+        let (docs_s, docs_fired, docs_history, docs_cpu) = &floors[1];
+        ratios.push(busy_s / floor_s);
+        docs_ratios.push(busy_s / docs_s);
+        println!(
+            "round {round}/{rounds}: pass firing {fired} due timers: {busy_s:.2} s ({:.0}/s; \
+             history rows {history}, outbox rows {outbox}); floor (set-based SQL, same writes, \
+             {FLOOR_BATCH} per transaction): {floor_s:.2} s for {floor_fired} ({floor_history} \
+             history rows); ratio {:.2}x",
+            fired as f64 / busy_s,
+            busy_s / floor_s
+        );
+        println!(
+            "  CPU time: firing pass {}; floor {floor_cpu}",
+            cpu_text(server4, server5, busy_cpu),
+        );
+        println!(
+            "  floor with a JSON document parsed per row (history details and outbox payload, \
+             as the worker writes them): {docs_s:.2} s for {docs_fired} ({docs_history} history \
+             rows); ratio {:.2}x; CPU time {docs_cpu}",
+            busy_s / docs_s
+        );
     }
-    let (floor_s, floor_fired, floor_history, floor_cpu) = &floors[0];
-    let (docs_s, docs_fired, docs_history, docs_cpu) = &floors[1];
     println!(
-        "pass firing {fired} due timers: {busy_s:.2} s ({:.0}/s; history rows {history}, outbox \
-         rows {outbox}); floor (set-based SQL, same writes, {FLOOR_BATCH} per transaction): \
-         {floor_s:.2} s for {floor_fired} ({floor_history} history rows); ratio {:.2}x",
-        fired as f64 / busy_s,
-        busy_s / floor_s
-    );
-    println!(
-        "  CPU time: firing pass {}; floor {floor_cpu}",
-        cpu_text(server4, server5, busy_cpu),
-    );
-    println!(
-        "  floor with a JSON document parsed per row (history details and outbox payload, as \
-         the worker writes them): {docs_s:.2} s for {docs_fired} ({docs_history} history rows); \
-         ratio {:.2}x; CPU time {docs_cpu}",
-        busy_s / docs_s
+        "pass firing {due} due timers, {rounds} rounds: ratio to the floor {}; to the floor with \
+         a document per row {}",
+        spread(&mut ratios),
+        spread(&mut docs_ratios)
     );
     docs_pool.close().await;
     floor_pool.close().await;
@@ -373,7 +422,7 @@ async fn main() {
     // measured in turns so both see the same load on a shared machine.
     let (mut idle, mut probe) = (Vec::new(), Vec::new());
     for i in 0..9 {
-        let at = t("2026-11-25T09:01:00Z") + Duration::seconds(i);
+        let at = round_at(rounds) + Duration::minutes(1) + Duration::seconds(i);
         let started = Instant::now();
         let o = engine.tick(&store, at).await.expect("idle pass");
         assert_eq!(o.fired.values().sum::<usize>(), 0);
@@ -402,4 +451,9 @@ async fn main() {
         probe[8],
         idle[4] / probe[4]
     );
+    // A server given by URL keeps running: leave it as found.
+    pg.pool().close().await;
+    for d in [&copy, &copy_docs, &db] {
+        admin_exec(&admin, format!("DROP DATABASE {d}")).await;
+    }
 }

@@ -37,9 +37,9 @@ pub async fn print_settings(pool: &sqlx::PgPool) {
 }
 
 /// Inserts `claims` claims (SE/US/GB/DE; submitted / under review / draft) of which those
-/// matching the SQL predicate `rejected` on `g` (1..=claims) were rejected at 08:00 on
-/// 2026-11-25 (their rejection notice is due at a 09:00 pass).
-pub fn claims_sql(claims: i64, rejected: &str) -> String {
+/// matching the SQL predicate `rejected` on `g` (1..=claims) were rejected at the instant the
+/// SQL expression `rejected_at` gives (their rejection notice is due then).
+pub fn claims_sql(claims: i64, rejected: &str, rejected_at: &str) -> String {
     format!(
         "INSERT INTO claims (id, status, partner_name, partner_email, customer_name, customer_email, \
          products, country, locale, submitted_at, review_started_at, rejected_at, rejection_reason, \
@@ -49,7 +49,7 @@ pub fn claims_sql(claims: i64, rejected: &str) -> String {
            'Partner ' || g, 'p' || g || '@partner.example', 'Customer ' || g, 'c' || g || '@customer.example', \
            'Dynamics 365 Sales', (ARRAY['SE','US','GB','DE'])[1 + g % 4], 'en', \
            TIMESTAMPTZ '2026-11-23T09:00:00Z', TIMESTAMPTZ '2026-11-24T09:00:00Z', \
-           CASE WHEN {rejected} THEN TIMESTAMPTZ '2026-11-25T08:00:00Z' END, \
+           CASE WHEN {rejected} THEN {rejected_at} END, \
            CASE WHEN {rejected} THEN 'insufficient_poe' END, \
            TIMESTAMPTZ '2026-06-01T00:00:00Z' + (g % 100000) * INTERVAL '1 minute', 1 \
          FROM generate_series(1, {claims}) g"
