@@ -19,8 +19,15 @@ impl JsonText {
     /// `value` serialized (`null` for the rare value serde cannot write as JSON, such as a map
     /// with keys that are not strings).
     pub fn of<T: Serialize + ?Sized>(value: &T) -> Self {
+        // A fired timer's details are about 700 bytes: room for them at once, where serde_json
+        // starts at 128 and grows four times.
+        let mut buf = Vec::with_capacity(1024);
+        let text = match serde_json::to_writer(&mut buf, value) {
+            Ok(()) => String::from_utf8(buf).unwrap_or_else(|_| "null".to_owned()),
+            Err(_) => "null".to_owned(),
+        };
         Self {
-            text: serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned()),
+            text,
             parsed: OnceLock::new(),
         }
     }

@@ -45,6 +45,7 @@ pub mod lifecycle;
 pub mod mail;
 pub mod repair;
 pub mod report;
+pub mod rfc3339;
 pub mod schedule;
 pub mod store;
 pub mod telemetry;

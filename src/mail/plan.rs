@@ -65,8 +65,10 @@ pub struct EmailPlan {
     /// Why the claim was rejected (rejection email).
     pub rejection_reason: Option<RejectionReason>,
     /// The last day (inclusive, local) the email names: to respond, to decline, or to dispute.
+    #[serde(serialize_with = "crate::rfc3339::opt_date")]
     pub last_day: Option<NaiveDate>,
     /// The instant that last day ends (the consent window's end signs the decline link).
+    #[serde(serialize_with = "crate::rfc3339::opt_instant")]
     pub window_end: Option<DateTime<Utc>>,
     /// The zone `last_day` is in.
     pub time_zone: String,

@@ -29,8 +29,10 @@ pub struct StatusSeen {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Paused {
     /// When the claim entered `partner_action_required`.
+    #[serde(serialize_with = "crate::rfc3339::instant")]
     pub from: DateTime<Utc>,
     /// When it left it (None: still paused).
+    #[serde(serialize_with = "crate::rfc3339::opt_instant")]
     pub to: Option<DateTime<Utc>>,
     /// Business days the pause adds: those after `from`'s local date up to and including
     /// `to`'s (the same counting as a deadline, so a pause within one day adds none).

@@ -115,12 +115,16 @@ pub struct Timer {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct DeadlineInfo {
     /// The event counted from.
+    #[serde(serialize_with = "crate::rfc3339::instant")]
     pub from: DateTime<Utc>,
     /// The event's local date (d0).
+    #[serde(serialize_with = "crate::rfc3339::date")]
     pub from_date: NaiveDate,
     /// The last day, inclusive, in `time_zone`.
+    #[serde(serialize_with = "crate::rfc3339::date")]
     pub last_day: NaiveDate,
     /// The instant the deadline passes (the start of the next local day).
+    #[serde(serialize_with = "crate::rfc3339::instant")]
     pub passes_at: DateTime<Utc>,
     /// The zone days were counted in.
     #[serde(serialize_with = "ser_tz")]
@@ -133,7 +137,10 @@ pub struct DeadlineInfo {
     /// day already named in a sent email, later than the calendar in force now gives).
     pub rule: &'static str,
     /// The last day the calendar gives, when a rule other than `calendar` applied.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::rfc3339::opt_date"
+    )]
     pub counted_last_day: Option<NaiveDate>,
 }
 

@@ -426,7 +426,9 @@ impl Planner<'_> {
 #[derive(Serialize)]
 struct FiredDetails<'a> {
     timer: TimerKind,
+    #[serde(serialize_with = "crate::rfc3339::instant")]
     start: DateTime<Utc>,
+    #[serde(serialize_with = "crate::rfc3339::instant")]
     due: DateTime<Utc>,
     deadline: Option<&'a DeadlineInfo>,
     announced: Option<&'a DeadlineInfo>,

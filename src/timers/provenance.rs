@@ -29,6 +29,7 @@ impl From<&Calendar> for CalendarRef {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct SkippedDay {
     /// The local date.
+    #[serde(serialize_with = "crate::rfc3339::date")]
     pub date: NaiveDate,
     /// `weekend`, or the holiday's name.
     pub why: String,
