@@ -12,12 +12,13 @@
 //! Statement text is written once, with `$N` placeholders both drivers accept, in the
 //! `impl_*!` macro of its concern (`claims.rs`, `timer_index.rs`, `outbox.rs`, `repair.rs`,
 //! `console.rs`); `postgres.rs` and `sqlite.rs` invoke them with their dialect's fragments
-//! (`= ANY($1)` or `json_each`, `SKIP LOCKED` or nothing), and `postgres_writes.rs` /
-//! `sqlite_writes.rs` hold the batch writes that differ by nature (`UNNEST` arrays or a row at
-//! a time). Instants bind through `bind::At` (`timestamptz` or RFC 3339 text), id lists through
-//! `bind::Ids`; every instant comes from the caller, never from the database's clock. Row
-//! states are the enums [`TimerState`] and [`OutboxState`], spliced into statements from the
-//! same ids; rows are read back through one reader per row type (`row.rs`).
+//! (`= ANY($1)` or `json_each`, `SKIP LOCKED` or nothing), and `postgres_writes.rs` with
+//! `postgres_fired.rs` / `sqlite_writes.rs` hold the batch writes that differ by nature
+//! (`UNNEST` arrays or a row at a time). Instants bind through `bind::At` (`timestamptz` or
+//! RFC 3339 text), id lists through `bind::Ids`; every instant comes from the caller, never
+//! from the database's clock. Row states are the enums [`TimerState`] and [`OutboxState`],
+//! spliced into statements from the same ids; rows are read back through one reader per row
+//! type (`row.rs`).
 
 mod any;
 mod applies;
@@ -30,6 +31,7 @@ mod mail_queue;
 mod optional_columns;
 mod outbox;
 mod postgres;
+mod postgres_fired;
 mod postgres_writes;
 mod read;
 mod repair;

@@ -1,7 +1,7 @@
 //! `PgStore`: the production backend. Every batch takes its rows `FOR UPDATE SKIP LOCKED`, so
 //! several replicas can run at once without acting twice or waiting on each other. The
 //! statements are the shared ones with this dialect's fragments; the batch writes that use
-//! `UNNEST` arrays are in `postgres_writes.rs`.
+//! `UNNEST` arrays are in `postgres_writes.rs` and `postgres_fired.rs`.
 
 use sqlx::Transaction;
 use sqlx::postgres::{PgPool, PgPoolOptions, Postgres};

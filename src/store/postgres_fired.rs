@@ -1,0 +1,305 @@
+//! `PgStore`'s writes of a fire batch (claims, history, incentive requests, SLA alerts, timers
+//! marked fired) and of the outbox: one statement per table per batch, each row a position in
+//! `UNNEST` arrays.
+
+use chrono::{DateTime, Utc};
+
+use super::postgres::Conn;
+use super::state::{outbox_state, timer_state};
+use super::work::Stored;
+use super::{ClaimWrite, OutboxEmail, PgStore, StoreError};
+use crate::lifecycle::ClaimStatus;
+
+/// The outbox INSERT of emails given as `UNNEST` arrays, then `$tail`.
+macro_rules! outbox_insert {
+    ($tail:literal) => {
+        concat!(
+            "INSERT INTO cpor_outbox (message_id, claim_id, timer, started_at, email, \
+             to_name, to_address, locale, payload, state, attempts, next_attempt_at, \
+             created_at, not_after, announced_last_day, announced_passes_at, \
+             calendar_version, template_version) SELECT m, c, t, s, e, n, a, l, p::jsonb, ",
+            outbox_state!(Pending),
+            ", 0, $10, $10, na, ald, apa, cv, tv FROM UNNEST($1::text[], $2::text[], \
+             $3::text[], $4::timestamptz[], $5::text[], $6::text[], $7::text[], $8::text[], \
+             $9::text[], $11::timestamptz[], $12::text[], $13::timestamptz[], $14::text[], \
+             $15::text[]) AS u(m, c, t, s, e, n, a, l, p, na, ald, apa, cv, tv)",
+            $tail
+        )
+    };
+}
+
+/// Fired runs as `UNNEST` columns: claim, timer, start, due, outcome.
+type FiredRuns<'a> = (
+    Vec<&'a str>,
+    Vec<&'a str>,
+    Vec<DateTime<Utc>>,
+    Vec<DateTime<Utc>>,
+    Vec<&'a str>,
+);
+
+impl PgStore {
+    /// Writes what a fire batch decided for its claims (locked, versions checked by `decide`).
+    pub(super) async fn write_fired(
+        conn: &mut Conn,
+        writes: &[(String, ClaimWrite)],
+        fingerprint: &str,
+        now: DateTime<Utc>,
+        stored: Stored,
+    ) -> Result<(), StoreError> {
+        let (mut sc_id, mut sc_to, mut sc_reason, mut sc_rejected) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut h_id, mut h_at, mut h_actor, mut h_action, mut h_details) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut inc = Vec::new();
+        let (mut a_id, mut a_timer, mut a_start, mut a_due) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut f_id, mut f_timer, mut f_start, mut f_due, mut f_out) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut emails: Vec<&OutboxEmail> = Vec::new();
+        let mut resync = Vec::new();
+        for (id, w) in writes {
+            if let Some(sc) = &w.status_change {
+                sc_id.push(id.as_str());
+                sc_to.push(sc.to.as_str());
+                sc_reason.push(sc.rejection_reason.map(|r| r.as_str()));
+                sc_rejected.push((sc.to == ClaimStatus::Rejected).then_some(now));
+            }
+            for h in &w.history {
+                h_id.push(h.claim_id.as_str());
+                h_at.push(h.occurred_at);
+                h_actor.push(h.actor.as_str());
+                h_action.push(h.action.as_str());
+                // Bound as the text it was written as, which PostgreSQL casts to jsonb.
+                h_details.push(h.details.as_str());
+            }
+            if w.incentive {
+                inc.push(id.as_str());
+            }
+            for (t, s, d) in &w.alerts {
+                a_id.push(id.as_str());
+                a_timer.push(t.as_str());
+                a_start.push(*s);
+                a_due.push(*d);
+            }
+            for (t, s, d, o) in &w.fired {
+                f_id.push(id.as_str());
+                f_timer.push(t.as_str());
+                f_start.push(*s);
+                f_due.push(*d);
+                f_out.push(o.as_str());
+            }
+            emails.extend(w.emails.iter());
+            if let Some(r) = &w.resync {
+                resync.push(r.clone());
+            }
+        }
+        if !sc_id.is_empty() {
+            sqlx::query(
+                "UPDATE claims SET status = u.s, rejection_reason = COALESCE(u.r, claims.rejection_reason), \
+                   rejected_at = COALESCE(u.ra, claims.rejected_at), \
+                   updated_at = $5, version = claims.version + 1 \
+                 FROM UNNEST($1::text[], $2::text[], $3::text[], $4::timestamptz[]) AS u(id, s, r, ra) \
+                 WHERE claims.id = u.id",
+            )
+            .bind(&sc_id)
+            .bind(&sc_to)
+            .bind(&sc_reason)
+            .bind(&sc_rejected)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+        }
+        if !h_id.is_empty() {
+            sqlx::query(
+                "INSERT INTO claim_history (claim_id, occurred_at, actor, action, details) \
+                 SELECT c, o, a, n, d::jsonb FROM UNNEST($1::text[], $2::timestamptz[], $3::text[], \
+                 $4::text[], $5::text[]) AS u(c, o, a, n, d)",
+            )
+            .bind(&h_id)
+            .bind(&h_at)
+            .bind(&h_actor)
+            .bind(&h_action)
+            .bind(&h_details)
+            .execute(&mut *conn)
+            .await?;
+        }
+        if !inc.is_empty() {
+            sqlx::query(
+                "INSERT INTO incentive_evaluation_requests (claim_id, requested_at) \
+                 SELECT c, $2 FROM UNNEST($1::text[]) AS u(c) ON CONFLICT (claim_id) DO NOTHING",
+            )
+            .bind(&inc)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+        }
+        if !a_id.is_empty() {
+            sqlx::query(
+                "INSERT INTO cpor_sla_alerts (claim_id, timer, started_at, due_at, raised_at) \
+                 SELECT c, t, s, d, $5 FROM UNNEST($1::text[], $2::text[], $3::timestamptz[], \
+                 $4::timestamptz[]) AS u(c, t, s, d) ON CONFLICT DO NOTHING",
+            )
+            .bind(&a_id)
+            .bind(&a_timer)
+            .bind(&a_start)
+            .bind(&a_due)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+        }
+        if !emails.is_empty() {
+            // The claims' emails were read under their locks: those that exist stay as they
+            // are and the others are inserted without a conflict check (an email given twice
+            // once).
+            let mut once = std::collections::HashSet::new();
+            emails.retain(|e| {
+                !stored.message_ids.contains(&e.message_id) && once.insert(e.message_id.as_str())
+            });
+            if !emails.is_empty() {
+                Self::write_emails(conn, &emails, now, false).await?;
+            }
+        }
+        if !f_id.is_empty() {
+            // A run fired has its row marked, or gets one (a run settled without ever being
+            // pending); the rows were read under the claims' locks, so which is known (an
+            // upsert's speculative insertion per row cost more than the update).
+            let existing: std::collections::HashSet<(&str, &str, DateTime<Utc>)> = stored
+                .keys
+                .iter()
+                .map(|k| (k.0.as_str(), k.1.as_str(), k.2))
+                .collect();
+            let mut once = std::collections::HashSet::new();
+            let (mut marked, mut added) = (Vec::new(), Vec::new());
+            for i in 0..f_id.len() {
+                let run = (f_id[i], f_timer[i], f_start[i]);
+                if once.insert(run) {
+                    if existing.contains(&run) {
+                        marked.push(i);
+                    } else {
+                        added.push(i);
+                    }
+                }
+            }
+            let pick = |v: &[usize]| -> FiredRuns {
+                (
+                    v.iter().map(|&i| f_id[i]).collect(),
+                    v.iter().map(|&i| f_timer[i]).collect(),
+                    v.iter().map(|&i| f_start[i]).collect(),
+                    v.iter().map(|&i| f_due[i]).collect(),
+                    v.iter().map(|&i| f_out[i]).collect(),
+                )
+            };
+            if !marked.is_empty() {
+                let (c, t, s, _, o) = pick(&marked);
+                sqlx::query(concat!(
+                    "UPDATE cpor_timers SET state = ",
+                    timer_state!(Fired),
+                    ", fired_at = $5, outcome = u.o FROM UNNEST($1::text[], $2::text[], \
+                     $3::timestamptz[], $4::text[]) AS u(c, t, s, o) WHERE claim_id = u.c \
+                     AND timer = u.t AND started_at = u.s"
+                ))
+                .bind(c)
+                .bind(t)
+                .bind(s)
+                .bind(o)
+                .bind(now)
+                .execute(&mut *conn)
+                .await?;
+            }
+            if !added.is_empty() {
+                let (c, t, s, d, o) = pick(&added);
+                sqlx::query(concat!(
+                    "INSERT INTO cpor_timers (claim_id, timer, started_at, due_at, claim_version, \
+                     state, fired_at, outcome) SELECT c, t, s, d, 0, ",
+                    timer_state!(Fired),
+                    ", $6, o FROM UNNEST($1::text[], $2::text[], $3::timestamptz[], \
+                     $4::timestamptz[], $5::text[]) AS u(c, t, s, d, o)"
+                ))
+                .bind(c)
+                .bind(t)
+                .bind(s)
+                .bind(d)
+                .bind(o)
+                .bind(now)
+                .execute(&mut *conn)
+                .await?;
+            }
+        }
+        // The claims' pending runs were read under their locks at the start of the batch;
+        // only the recomputed claims' are compared, and not the runs just marked fired.
+        let resynced: std::collections::HashSet<&str> =
+            resync.iter().map(|r| r.claim_id.as_str()).collect();
+        let fired: std::collections::HashSet<(&str, &str, DateTime<Utc>)> = f_id
+            .iter()
+            .zip(&f_timer)
+            .zip(&f_start)
+            .map(|((c, t), s)| (*c, *t, *s))
+            .collect();
+        let mut stored = stored;
+        stored.pending.retain(|r| {
+            resynced.contains(r.0.as_str()) && !fired.contains(&(r.0.as_str(), r.1.as_str(), r.2))
+        });
+        // The runs just marked fired have a row now, whether they had one before or not.
+        stored.keys.extend(
+            fired
+                .iter()
+                .map(|(c, t, s)| (c.to_string(), t.to_string(), *s)),
+        );
+        Self::write_sync(conn, &resync, fingerprint, now, Some(stored)).await
+    }
+
+    /// Writes emails to the outbox (a second write of the same Message-ID is ignored).
+    pub(super) async fn insert_emails(
+        conn: &mut Conn,
+        emails: &[&OutboxEmail],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        Self::write_emails(conn, emails, now, true).await
+    }
+
+    /// Inserts emails into the outbox; `on_conflict`: one whose Message-ID exists is ignored,
+    /// else the caller knows none exists.
+    async fn write_emails(
+        conn: &mut Conn,
+        emails: &[&OutboxEmail],
+        now: DateTime<Utc>,
+        on_conflict: bool,
+    ) -> Result<(), StoreError> {
+        let col = |f: fn(&OutboxEmail) -> &str| emails.iter().map(|e| f(e)).collect::<Vec<_>>();
+        let optional =
+            |f: fn(&OutboxEmail) -> Option<&str>| emails.iter().map(|e| f(e)).collect::<Vec<_>>();
+        sqlx::query(if on_conflict {
+            outbox_insert!(" ON CONFLICT (message_id) DO NOTHING")
+        } else {
+            outbox_insert!("")
+        })
+        .bind(col(|e| &e.message_id))
+        .bind(col(|e| &e.claim_id))
+        .bind(col(|e| e.timer.as_str()))
+        .bind(emails.iter().map(|e| e.start).collect::<Vec<_>>())
+        .bind(col(|e| e.email.as_str()))
+        .bind(col(|e| &e.to_name))
+        .bind(col(|e| &e.to_address))
+        .bind(col(|e| &e.locale))
+        .bind(col(|e| e.payload.as_str()))
+        .bind(now)
+        .bind(emails.iter().map(|e| e.not_after).collect::<Vec<_>>())
+        .bind(
+            emails
+                .iter()
+                .map(|e| e.announced.map(|(d, _)| d.to_string()))
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            emails
+                .iter()
+                .map(|e| e.announced.map(|(_, t)| t))
+                .collect::<Vec<_>>(),
+        )
+        .bind(optional(|e| e.calendar_version.as_deref()))
+        .bind(optional(|e| e.template_version.as_deref()))
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    }
+}
