@@ -6,20 +6,31 @@ use chrono::{DateTime, Utc};
 use super::outbox::requeue_dead;
 use super::postgres::Conn;
 use super::state::timer_state;
-use super::work::{Stored, StoredRun};
+use super::work::{Stored, StoredRun, SyncRow};
 use super::{PgStore, SlaAlert, StatusRecord, StoreError, SyncedClaim, TimerRow};
 use crate::timers::HELD_ON_FIRST_SIGHT;
 
+/// How [`sync_rows`] writes the claims' rows.
+#[derive(Clone, Copy)]
+enum SyncWrite {
+    /// A plain insert: the caller knows no row exists (a row met fails it).
+    Insert,
+    /// An insert of the rows that do not exist, returning the claims inserted.
+    InsertMissing,
+    /// An insert, or an update of a row that differs.
+    Upsert,
+}
+
 /// Writes the claims' `cpor_claim_sync` rows: computed from `version` with `fingerprint` at
-/// `at`, clean unless marked dirty since they were read (`dirty_gen`). `upsert` false: a plain
-/// insert (the caller knows no row exists).
+/// `at`, clean unless marked dirty since they were read (`dirty_gen`). Returns the claims
+/// inserted by [`SyncWrite::InsertMissing`] (none for the others).
 async fn sync_rows(
     conn: &mut Conn,
     synced: &[&SyncedClaim],
     fingerprint: &str,
     at: DateTime<Utc>,
-    upsert: bool,
-) -> Result<(), sqlx::Error> {
+    write: SyncWrite,
+) -> Result<Vec<String>, sqlx::Error> {
     /// The claims' rows from `UNNEST` arrays, then `$tail`.
     macro_rules! insert {
         ($tail:literal) => {
@@ -31,17 +42,22 @@ async fn sync_rows(
             )
         };
     }
-    const INSERT: &str = insert!("");
-    const UPSERT: &str = insert!(
-        " ON CONFLICT (claim_id) DO UPDATE SET version = EXCLUDED.version, \
-         fingerprint = EXCLUDED.fingerprint, problem = EXCLUDED.problem, \
-         synced_at = EXCLUDED.synced_at, \
-         dirty = cpor_claim_sync.dirty AND cpor_claim_sync.dirty_gen <> EXCLUDED.dirty_gen \
-         WHERE cpor_claim_sync.version <> EXCLUDED.version \
-         OR cpor_claim_sync.fingerprint <> EXCLUDED.fingerprint \
-         OR cpor_claim_sync.problem IS DISTINCT FROM EXCLUDED.problem OR cpor_claim_sync.dirty"
-    );
-    sqlx::query(if upsert { UPSERT } else { INSERT })
+    let sql = match write {
+        SyncWrite::Insert => insert!(""),
+        SyncWrite::InsertMissing => {
+            insert!(" ON CONFLICT (claim_id) DO NOTHING RETURNING claim_id")
+        }
+        SyncWrite::Upsert => insert!(
+            " ON CONFLICT (claim_id) DO UPDATE SET version = EXCLUDED.version, \
+             fingerprint = EXCLUDED.fingerprint, problem = EXCLUDED.problem, \
+             synced_at = EXCLUDED.synced_at, \
+             dirty = cpor_claim_sync.dirty AND cpor_claim_sync.dirty_gen <> EXCLUDED.dirty_gen \
+             WHERE cpor_claim_sync.version <> EXCLUDED.version \
+             OR cpor_claim_sync.fingerprint <> EXCLUDED.fingerprint \
+             OR cpor_claim_sync.problem IS DISTINCT FROM EXCLUDED.problem OR cpor_claim_sync.dirty"
+        ),
+    };
+    let query = sqlx::query(sql)
         .bind(
             synced
                 .iter()
@@ -57,10 +73,19 @@ async fn sync_rows(
         )
         .bind(fingerprint)
         .bind(at)
-        .bind(synced.iter().map(|s| s.dirty_gen).collect::<Vec<_>>())
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
+        .bind(synced.iter().map(|s| s.dirty_gen).collect::<Vec<_>>());
+    match write {
+        SyncWrite::InsertMissing => query
+            .fetch_all(&mut *conn)
+            .await?
+            .iter()
+            .map(|r| sqlx::Row::try_get(r, 0))
+            .collect(),
+        SyncWrite::Insert | SyncWrite::Upsert => {
+            query.execute(&mut *conn).await?;
+            Ok(Vec::new())
+        }
+    }
 }
 
 impl PgStore {
@@ -91,6 +116,66 @@ impl PgStore {
         .execute(&mut *conn)
         .await?;
         Ok(())
+    }
+
+    /// Inserts the sync rows of the page's claims seen first (`stored.unsynced`, read without
+    /// a row lock), before anything else of theirs: the row is the claim's lease. Returns the
+    /// claims another transaction wrote a row for meanwhile (another page computing the same
+    /// claim, a mark for recomputation): the caller drops their results and leaves their
+    /// change records to a later page, which reads them under their locks. The rows inserted
+    /// join `stored.sync_rows`, so [`Self::write_sync`] leaves them as they are.
+    pub(super) async fn claim_first_sight(
+        conn: &mut Conn,
+        synced: &[SyncedClaim],
+        stored: &mut Stored,
+        fingerprint: &str,
+        at: DateTime<Utc>,
+    ) -> Result<std::collections::HashSet<String>, StoreError> {
+        let fresh: Vec<&SyncedClaim> = synced
+            .iter()
+            .filter(|s| stored.unsynced.contains(&s.claim_id))
+            .collect();
+        stored.unsynced.clear();
+        let mut lost = std::collections::HashSet::new();
+        if fresh.is_empty() {
+            return Ok(lost);
+        }
+        // A plain insert in a savepoint (an upsert's speculative insertion cost a first pass
+        // 1.6-2x the insert); only one that meets a row asks which claims are the page's.
+        // The claims are in id order, so two pages wait for each other in one order only.
+        let mut savepoint = sqlx::Connection::begin(&mut *conn).await?;
+        match sync_rows(&mut savepoint, &fresh, fingerprint, at, SyncWrite::Insert).await {
+            Ok(_) => savepoint.commit().await?,
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                savepoint.rollback().await?;
+                let won: std::collections::HashSet<String> = sync_rows(
+                    &mut *conn,
+                    &fresh,
+                    fingerprint,
+                    at,
+                    SyncWrite::InsertMissing,
+                )
+                .await?
+                .into_iter()
+                .collect();
+                lost = fresh
+                    .iter()
+                    .filter(|s| !won.contains(&s.claim_id))
+                    .map(|s| s.claim_id.clone())
+                    .collect();
+            }
+            Err(e) => return Err(e.into()),
+        }
+        for s in fresh.iter().filter(|s| !lost.contains(&s.claim_id)) {
+            let row = SyncRow {
+                version: s.version,
+                fingerprint: fingerprint.to_owned(),
+                problem: s.problem.clone(),
+                dirty: false,
+            };
+            stored.sync_rows.insert(s.claim_id.clone(), row);
+        }
+        Ok(lost)
     }
 
     /// Replaces the claims' pending timers and records what they were computed from;
@@ -173,8 +258,8 @@ impl PgStore {
             }
         }
         // A run whose row exists (pending and unchanged, fired, held) stays as it is; the rows
-        // were read under the claims' locks, so a plain insert of the others meets no row of
-        // theirs (a `WHERE NOT EXISTS` probe per row cost 1.6x the insert, `ON CONFLICT DO
+        // were read under the claims' locks (or their first sight's sync rows, inserted
+        // first), so a plain insert of the others meets no row of theirs (a `WHERE NOT EXISTS` probe per row cost 1.6x the insert, `ON CONFLICT DO
         // NOTHING`'s speculative insertion more). A run given twice is inserted once.
         let new: Vec<&(&str, &TimerRow, i64)> = pending
             .iter()
@@ -219,16 +304,9 @@ impl PgStore {
             .execute(&mut *conn)
             .await?;
         }
-        // Claims first seen (no sync row when read) get theirs by a plain insert, in a
-        // savepoint. The worker's other writers of a sync row hold the claim's lock or find a
-        // row already; should any other transaction write one meanwhile, the insert fails and
-        // the upsert does it as for the others, so the page still commits. (An upsert's
-        // speculative insertion cost a first pass 1.6-2x the insert.)
-        let (fresh, seen): (Vec<&SyncedClaim>, Vec<&SyncedClaim>) = synced
-            .iter()
-            .partition(|s| stored.unsynced.contains(&s.claim_id));
         // A row that would stay as it is (a fire batch recomputes every claim it touches,
-        // most to what they were) is not written, so not locked either.
+        // most to what they were; a first sight wrote its row already) is not written, so
+        // not locked either.
         let unchanged = |s: &SyncedClaim| {
             stored.sync_rows.get(&s.claim_id).is_some_and(|r| {
                 !r.dirty
@@ -237,21 +315,9 @@ impl PgStore {
                     && r.problem == s.problem
             })
         };
-        let mut upsert: Vec<&SyncedClaim> = seen.into_iter().filter(|s| !unchanged(s)).collect();
-        if !fresh.is_empty() {
-            let mut savepoint = sqlx::Connection::begin(&mut *conn).await?;
-            let inserted = sync_rows(&mut savepoint, &fresh, fingerprint, at, false).await;
-            match inserted {
-                Ok(()) => savepoint.commit().await?,
-                Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                    savepoint.rollback().await?;
-                    upsert.extend(fresh);
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
+        let upsert: Vec<&SyncedClaim> = synced.iter().filter(|s| !unchanged(s)).collect();
         if !upsert.is_empty() {
-            sync_rows(&mut *conn, &upsert, fingerprint, at, true).await?;
+            sync_rows(&mut *conn, &upsert, fingerprint, at, SyncWrite::Upsert).await?;
         }
         Ok(())
     }

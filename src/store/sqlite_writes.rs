@@ -45,6 +45,18 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// The claims seen first whose sync rows another transaction wrote meanwhile: none, as
+    /// SQLite has one writer ([`Self::write_sync`] writes every row).
+    pub(super) async fn claim_first_sight(
+        _conn: &mut Conn,
+        _synced: &[SyncedClaim],
+        _stored: &mut Stored,
+        _fingerprint: &str,
+        _at: DateTime<Utc>,
+    ) -> Result<std::collections::HashSet<String>, StoreError> {
+        Ok(std::collections::HashSet::new())
+    }
+
     /// Replaces the claims' pending timers and records what they were computed from.
     /// (`_stored`, the claims' timer runs if read already, is not needed: every pending
     /// row of the claims is replaced.)

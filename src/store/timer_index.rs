@@ -122,7 +122,8 @@ pub trait TimerIndex: Store {
 /// tests a column against the [`super::bind::Ids`] bound as `$1`, `skip_locked` and
 /// `lock_claims` end the SELECTs that take rows for this transaction alone, `parallel` is the
 /// store's [`TimerIndex::parallel_batches`]. The backend's module provides its connection type
-/// `Conn` and `begin_write`, `write_timeline`, `write_sync`, `write_fired` and `read_facts`
+/// `Conn` and `begin_write`, `write_timeline`, `claim_first_sight`, `write_sync`, `write_fired`
+/// and `read_facts`
 /// ([`super::facts::impl_read_facts!`]).
 macro_rules! impl_timer_index {
     ($store:ty, version = $v:literal, version_int = $vint:literal, in_ids = $in:literal,
@@ -201,23 +202,43 @@ macro_rules! impl_timer_index {
                     let mut statuses = $crate::store::work::status_records(&records);
                     ids.sort();
                     ids.dedup();
-                    // Locked for the page: the timers saved below are those of the version read.
+                    // Claims seen before are locked for the page: the timers saved below are
+                    // those of the version read. (Found through their sync rows: on a first
+                    // pass a probe of that index finds nothing, where one of the claims'
+                    // reads a claim.)
                     let rows = sqlx::query(concat!(
                         $crate::store::claims::changed_select!($v),
-                        "WHERE id ", $in, " AND NOT ", $crate::store::claims::synced_current!(),
-                        " ORDER BY id", $lock
+                        "WHERE s.claim_id ", $in, " AND NOT ",
+                        $crate::store::claims::synced_current!(), " ORDER BY id", $lock
                     ))
                     .bind(Ids(&ids))
                     .fetch_all(&mut *tx)
                     .await?;
-                    let claims = $crate::store::row::changed_claims(&rows)?;
+                    let mut claims = $crate::store::row::changed_claims(&rows)?;
+                    // Claims never seen are read without a lock (it would write to every
+                    // claim page: a first pass over a million claims wrote each page whole to
+                    // the WAL); the sync row `claim_first_sight` inserts before their timers
+                    // is their lease instead.
+                    let locked: std::collections::HashSet<String> =
+                        claims.iter().map(|c| c.id.clone()).collect();
+                    let rest: Vec<&String> = ids.iter().filter(|id| !locked.contains(*id)).collect();
+                    if !rest.is_empty() {
+                        let rows = sqlx::query(concat!(
+                            $crate::store::claims::changed_select!($v),
+                            "WHERE id ", $in, " AND s.claim_id IS NULL ORDER BY id"
+                        ))
+                        .bind(Ids(&rest))
+                        .fetch_all(&mut *tx)
+                        .await?;
+                        claims.extend($crate::store::row::changed_claims(&rows)?);
+                    }
                     // Changed claims not read are up to date, gone, or held by another
                     // transaction: the records of the last stay (below).
                     let read: std::collections::HashSet<&str> =
                         claims.iter().map(|c| c.id.as_str()).collect();
                     let unread: Vec<&String> =
                         ids.iter().filter(|id| !read.contains(id.as_str())).collect();
-                    let held_elsewhere: std::collections::HashSet<String> = if unread.is_empty() {
+                    let mut held_elsewhere: std::collections::HashSet<String> = if unread.is_empty() {
                         std::collections::HashSet::new()
                     } else {
                         sqlx::query_scalar(concat!(
@@ -245,13 +266,6 @@ macro_rules! impl_timer_index {
                     let computed: std::collections::HashSet<&str> =
                         claim_ids.iter().map(String::as_str).collect();
                     $crate::store::row::add_status_records(&mut facts, &computed, &statuses);
-                    // The records of claims held elsewhere stay for a later page (their status
-                    // changes are kept then): a holder that rolls back leaves nothing else
-                    // saying the claim changed.
-                    statuses.retain(|st| !held_elsewhere.contains(&st.claim_id));
-                    if !statuses.is_empty() {
-                        Self::write_timeline(&mut tx, &statuses).await?;
-                    }
                     let asked = claims.len();
                     let mut synced = compute(claims, facts).await;
                     if synced.len() != asked {
@@ -262,6 +276,19 @@ macro_rules! impl_timer_index {
                         )));
                     }
                     synced.sort_by(|a, b| a.claim_id.cmp(&b.claim_id));
+                    // A claim seen first by another page meanwhile is that page's: this one
+                    // leaves it as if held elsewhere.
+                    let lost =
+                        Self::claim_first_sight(&mut tx, &synced, &mut stored, fingerprint, at).await?;
+                    synced.retain(|s| !lost.contains(&s.claim_id));
+                    held_elsewhere.extend(lost);
+                    // The records of claims held elsewhere stay for a later page (their status
+                    // changes are kept then): a holder that rolls back leaves nothing else
+                    // saying the claim changed.
+                    statuses.retain(|st| !held_elsewhere.contains(&st.claim_id));
+                    if !statuses.is_empty() {
+                        Self::write_timeline(&mut tx, &statuses).await?;
+                    }
                     Self::write_sync(&mut tx, &synced, fingerprint, at, Some(stored)).await?;
                     let done: Vec<i64> = seqs
                         .iter()

@@ -85,8 +85,8 @@ pub(crate) struct Stored {
     pub pending: Vec<StoredRun>,
     /// The key of every row read, whatever its state.
     pub keys: std::collections::HashSet<RunKey>,
-    /// Claims that had no `cpor_claim_sync` row when read: theirs is inserted without a
-    /// conflict check (one that appeared meanwhile makes the insert fall back to the upsert).
+    /// Claims that had no `cpor_claim_sync` row when read (first sight, read without a row
+    /// lock): the backend's `claim_first_sight` inserts theirs before their other writes.
     pub unsynced: std::collections::HashSet<String>,
     /// The claims' `cpor_claim_sync` rows as read (a row the write would leave as it is is
     /// not written: no lock taken on it).

@@ -39,5 +39,6 @@ mod replicas;
 mod report_browser;
 mod store_conformance;
 mod store_contract;
+mod store_first_sight;
 mod store_outbox;
 mod timers_lifecycle;

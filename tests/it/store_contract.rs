@@ -126,7 +126,7 @@ pub(crate) async fn with_due_timer(store: &AnyStore) -> TimerRow {
 
 /// Runs one sync page, saving each claim with no timers; returns the page and the claims
 /// (id, version) it was asked to compute.
-async fn sync_page(store: &AnyStore, limit: i64) -> (ChangePage, Vec<(String, i64)>) {
+pub(crate) async fn sync_page(store: &AnyStore, limit: i64) -> (ChangePage, Vec<(String, i64)>) {
     let (page, asked, _) = sync_page_given(store, limit).await;
     (page, asked)
 }
@@ -226,92 +226,6 @@ async fn a_status_change_seen_twice_is_one_step_of_the_timeline(store: AnyStore)
     assert_eq!(steps(&given["c1"].timeline), expected);
     let facts = store.facts(&["c1".to_owned()]).await.unwrap();
     assert_eq!(steps(&facts["c1"].timeline), expected);
-}
-
-/// A page inserts the sync row of a claim it sees first without a conflict check; when another
-/// transaction wrote one meanwhile (here marking the claim for recomputation), the page still
-/// commits, and the claim stays marked (PostgreSQL: SQLite has one writer at a time).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_a_sync_row_written_while_a_page_computes_keeps_its_mark() {
-    let Some(db) = harness::postgres_unmigrated("sync_row_meanwhile").await else {
-        return;
-    };
-    let store = db.store.clone();
-    migrated(&store).await;
-    store
-        .put_claim_row(&claim("c1", "submitted"))
-        .await
-        .unwrap();
-    let other = store.clone();
-    let page = store
-        .sync_changes(100, "fp", t(T0), move |claims, _facts| async move {
-            assert!(claims[0].first_sight);
-            harness::exec(
-                &other,
-                "INSERT INTO cpor_claim_sync (claim_id, version, fingerprint, dirty, dirty_gen, \
-                 synced_at) VALUES ('c1', -1, 'fp', TRUE, 1, now())",
-            )
-            .await;
-            claims
-                .iter()
-                .map(|c| synced(&c.id, c.version, Vec::new()))
-                .collect()
-        })
-        .await
-        .unwrap();
-    assert_eq!((page.records, page.synced), (1, 1), "{page:?}");
-    let AnyStore::Postgres(pg) = &store else {
-        unreachable!()
-    };
-    let row: (i64, bool) =
-        sqlx::query_as("SELECT version, dirty FROM cpor_claim_sync WHERE claim_id = 'c1'")
-            .fetch_one(pg.pool())
-            .await
-            .unwrap();
-    assert_eq!(row, (1, true), "the page's version, still marked");
-    let stale = store.stale_claims("fp", false, "", 100).await.unwrap();
-    let ids: Vec<&str> = stale.iter().map(|c| c.id.as_str()).collect();
-    assert_eq!(ids, ["c1"]);
-}
-
-/// A page leaves the change record of a claim another transaction holds (the main system
-/// mid-update, a replica's fire batch) in place: if the holder rolls back, nothing else says
-/// the claim changed, and the next page computes it (PostgreSQL: SQLite has no row locks).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_a_claim_held_elsewhere_keeps_its_change_record_for_a_later_page() {
-    let Some(db) = harness::postgres_unmigrated("held_elsewhere").await else {
-        return;
-    };
-    let store = db.store.clone();
-    migrated(&store).await;
-    for id in ["c1", "c2"] {
-        store.put_claim_row(&claim(id, "submitted")).await.unwrap();
-    }
-    let AnyStore::Postgres(pg) = &store else {
-        unreachable!()
-    };
-    let mut holder = pg.pool().begin().await.unwrap();
-    sqlx::query("SELECT 1 FROM claims WHERE id = 'c1' FOR UPDATE")
-        .execute(&mut *holder)
-        .await
-        .unwrap();
-    let (page, asked) = sync_page(&store, 100).await;
-    assert_eq!(
-        (page.records, page.synced, page.left),
-        (2, 1, 1),
-        "{page:?}"
-    );
-    assert_eq!(asked, vec![("c2".to_owned(), 1)]);
-    holder.rollback().await.unwrap();
-    let (page, asked) = sync_page(&store, 100).await;
-    assert_eq!(
-        (page.records, page.synced, page.left),
-        (1, 1, 0),
-        "{page:?}"
-    );
-    assert_eq!(asked, vec![("c1".to_owned(), 1)]);
-    let (page, _) = sync_page(&store, 100).await;
-    assert_eq!(page.records, 0);
 }
 
 async fn concurrent_sync_pages_take_each_change_record_once(store: AnyStore) {
