@@ -180,7 +180,8 @@ impl PgStore {
 
     /// Replaces the claims' pending timers and records what they were computed from;
     /// `stored` are the claims' timer runs if already read in this transaction (under the
-    /// claims' row locks, like every call).
+    /// claims' row locks, like every call, or for claims seen first under the leases
+    /// [`Self::claim_first_sight`] took).
     pub(super) async fn write_sync(
         conn: &mut Conn,
         synced: &[SyncedClaim],

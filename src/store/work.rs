@@ -75,10 +75,12 @@ pub(crate) type StoredRun = (String, String, DateTime<Utc>, DateTime<Utc>, i64);
 /// A `cpor_timers` row's key: claim, timer, start (one row per run).
 pub(crate) type RunKey = (String, String, DateTime<Utc>);
 
-/// What is stored for a batch's claims, read under their row locks: their timer rows (the
-/// pending runs in full and the key of every row in any state), whether they have a sync row
-/// and which, and their emails' Message-IDs. No one else writes these until the locks are
-/// released, so a write inserts only what has no row, without a conflict check.
+/// What is stored for a batch's claims, read under their row locks (a claim seen first: before
+/// its sync row, its lease, is inserted): their timer rows (the pending runs in full and the
+/// key of every row in any state), whether they have a sync row and which, and their emails'
+/// Message-IDs. No one else writes these until the locks are released (the lease: a claim
+/// with no sync row has none of these rows, and a second page that sees it first waits on the
+/// lease and then leaves it), so a write inserts only what has no row, without a conflict check.
 #[derive(Debug, Default)]
 pub(crate) struct Stored {
     /// The pending runs.

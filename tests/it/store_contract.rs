@@ -24,6 +24,7 @@ backend_tests!(
     save_sync_replaces_pending_timers_only_from_the_current_version,
     a_run_saved_again_after_it_fired_or_twice_in_one_save_is_one_row,
     a_status_change_seen_twice_is_one_step_of_the_timeline,
+    a_status_change_the_saved_timers_did_not_see_marks_the_claim_for_recomputation,
     a_fire_batch_hands_each_due_claim_once_and_writes_what_was_decided,
     a_fire_batch_without_due_timers_decides_nothing,
     an_email_given_twice_or_again_by_a_later_batch_is_one_row,
@@ -192,6 +193,60 @@ async fn change_records_stay_until_their_page_commits_and_catch_a_bare_version_b
         (1, 0, 0),
         "{asked:?}"
     );
+}
+
+/// Two records of one claim in different pages (a backlog, pages side by side): the first
+/// page computes the claim's current version from a timeline without the second record's
+/// status change (here the answer to an information request, so the decision SLA looked
+/// paused). The page that takes the second record finds the claim's timers current and writes
+/// the step to the timeline; it also marks the claim for recomputation, as the computation
+/// did not see that step. A record that changes no status marks nothing.
+async fn a_status_change_the_saved_timers_did_not_see_marks_the_claim_for_recomputation(
+    store: AnyStore,
+) {
+    migrated(&store).await;
+    store
+        .put_claim_row(&claim("c1", "submitted"))
+        .await
+        .unwrap();
+    sync_page(&store, 100).await;
+    let mut asked = claim("c1", "partner_action_required");
+    asked.version = 2;
+    store.put_claim_row(&asked).await.unwrap();
+    let mut answered = claim("c1", "submitted");
+    answered.version = 3;
+    answered.submitted_at = Some(t(T0) - Duration::days(5));
+    store.put_claim_row(&answered).await.unwrap();
+    let stale = |store: AnyStore| async move {
+        let stale = store.stale_claims("fp", false, "", 100).await.unwrap();
+        stale.into_iter().map(|c| c.id).collect::<Vec<_>>()
+    };
+    let (page, computed) = sync_page(&store, 1).await;
+    assert_eq!(page.records, 1);
+    assert_eq!(computed, vec![("c1".to_owned(), 3)]);
+    assert!(stale(store.clone()).await.is_empty());
+    let (page, computed) = sync_page(&store, 1).await;
+    assert_eq!((page.records, computed.len()), (1, 0), "{page:?}");
+    assert_eq!(
+        stale(store.clone()).await,
+        ["c1"],
+        "the step the timers did not see"
+    );
+    let facts = store.facts(&["c1".to_owned()]).await.unwrap();
+    assert_eq!(facts["c1"].timeline.len(), 3);
+    // Recomputed (the mark's generation given back), then a record with no status change.
+    let mut recomputed = synced("c1", 3, Vec::new());
+    recomputed.dirty_gen = 1;
+    store.save_sync(&[recomputed], "fp", t(T0)).await.unwrap();
+    assert!(stale(store.clone()).await.is_empty());
+    harness::exec(&store, "UPDATE claims SET version = 4 WHERE id = 'c1'").await;
+    store
+        .save_sync(&[synced("c1", 4, Vec::new())], "fp", t(T0))
+        .await
+        .unwrap();
+    let (page, _) = sync_page(&store, 1).await;
+    assert_eq!(page.records, 1);
+    assert!(stale(store.clone()).await.is_empty(), "no status changed");
 }
 
 /// A resubmission that keeps `submitted_at` (and a second information request that keeps
@@ -395,6 +450,13 @@ async fn a_fire_batch_hands_each_due_claim_once_and_writes_what_was_decided(stor
     assert_eq!(emails[0].0.email, EmailKind::ClaimRejected);
     assert_eq!(emails[0].1, "pending");
     assert_eq!(store.count_due(now).await.unwrap(), 0);
+    // The batch's own status change is in the timeline already, and its change record gone:
+    // a page takes only the record of the claim's insert.
+    let facts = store.facts(&["c1".to_owned()]).await.unwrap();
+    let last = facts["c1"].timeline.last().map(|s| s.new);
+    assert_eq!(last, Some(Some(ClaimStatus::Rejected)));
+    let (page, _) = sync_page(&store, 100).await;
+    assert_eq!(page.records, 1, "{page:?}");
     // Nothing is due any more: the next batch hands nothing to decide.
     let again = store
         .fire_batch(now, 10, "fp", each(|_| panic!("nothing is due")))

@@ -1,0 +1,203 @@
+//! A sync page ([`super::TimerIndex::sync_changes`]) written once for both backends:
+//! change records taken, claims read (under their locks, or seen first under the leases of
+//! `claim_first_sight`), their timers computed and saved, the records deleted.
+
+/// `async fn sync_changes` for [`super::timer_index::impl_timer_index!`], with its fragments.
+macro_rules! sync_changes_method {
+    (version = $v:literal, in_ids = $in:literal, skip_locked = $skip:literal,
+     lock_claims = $lock:literal) => {
+        async fn sync_changes<F, C>(
+            &self,
+            limit: i64,
+            fingerprint: &str,
+            at: chrono::DateTime<chrono::Utc>,
+            compute: F,
+        ) -> Result<$crate::store::ChangePage, $crate::store::StoreError>
+        where
+            F: FnOnce(
+                    Vec<$crate::store::ChangedClaim>,
+                    std::collections::HashMap<String, $crate::timers::ClaimFacts>,
+                ) -> C
+                + Send,
+            C: std::future::Future<Output = Vec<$crate::store::SyncedClaim>> + Send,
+        {
+            use sqlx::Row;
+            use $crate::store::bind::Ids;
+            let mut tx = self.begin_write().await?;
+            let taken = async {
+                // The records are the page's lease: locked until this transaction ends, so a
+                // concurrent page (this process's or another replica's) takes the next ones.
+                let records = sqlx::query(concat!(
+                    "SELECT seq, claim_id, old_status, new_status, event_at, recorded_at ",
+                    "FROM cpor_claim_changes ORDER BY seq LIMIT $1",
+                    $skip
+                ))
+                .bind(limit)
+                .fetch_all(&mut *tx)
+                .await?;
+                let mut page = $crate::store::ChangePage {
+                    records: records.len(),
+                    ..Default::default()
+                };
+                if records.is_empty() {
+                    return Ok(page);
+                }
+                let mut seqs: Vec<(i64, Option<String>)> = Vec::with_capacity(records.len());
+                let mut ids: Vec<String> = Vec::with_capacity(records.len());
+                for r in &records {
+                    let claim: Option<String> = r.try_get("claim_id")?;
+                    match &claim {
+                        Some(id) => ids.push(id.clone()),
+                        None => page.null_ids += 1,
+                    }
+                    seqs.push((r.try_get("seq")?, claim));
+                }
+                let mut statuses = $crate::store::work::status_records(&records);
+                ids.sort();
+                ids.dedup();
+                // Claims seen before are locked for the page: the timers saved below are
+                // those of the version read. (Found through their sync rows: on a first
+                // pass a probe of that index finds nothing, where one of the claims'
+                // reads a claim.)
+                let rows = sqlx::query(concat!(
+                    $crate::store::claims::changed_select!($v),
+                    "WHERE s.claim_id ",
+                    $in,
+                    " AND NOT ",
+                    $crate::store::claims::synced_current!(),
+                    " ORDER BY id",
+                    $lock
+                ))
+                .bind(Ids(&ids))
+                .fetch_all(&mut *tx)
+                .await?;
+                let mut claims = $crate::store::row::changed_claims(&rows)?;
+                // Claims never seen are read without a lock (it would write to every
+                // claim page: a first pass over a million claims wrote each page whole to
+                // the WAL); the sync row `claim_first_sight` inserts before their timers
+                // is their lease instead.
+                let locked: std::collections::HashSet<String> =
+                    claims.iter().map(|c| c.id.clone()).collect();
+                let rest: Vec<&String> = ids.iter().filter(|id| !locked.contains(*id)).collect();
+                if !rest.is_empty() {
+                    let rows = sqlx::query(concat!(
+                        $crate::store::claims::changed_select!($v),
+                        "WHERE id ",
+                        $in,
+                        " AND s.claim_id IS NULL ORDER BY id"
+                    ))
+                    .bind(Ids(&rest))
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    claims.extend($crate::store::row::changed_claims(&rows)?);
+                }
+                // Changed claims not read are up to date, gone, or held by another
+                // transaction: the records of the last stay (below).
+                let read: std::collections::HashSet<&str> =
+                    claims.iter().map(|c| c.id.as_str()).collect();
+                let unread: Vec<&String> = ids
+                    .iter()
+                    .filter(|id| !read.contains(id.as_str()))
+                    .collect();
+                // Each unread claim that exists is held elsewhere or current.
+                let mut held_elsewhere = std::collections::HashSet::new();
+                let mut current = std::collections::HashSet::new();
+                if !unread.is_empty() {
+                    let rows = sqlx::query(concat!(
+                        "SELECT id, CAST(CASE WHEN EXISTS (SELECT 1 FROM cpor_claim_sync s ",
+                        "WHERE s.claim_id = claims.id AND s.version = claims.version ",
+                        "AND NOT s.dirty) THEN 1 ELSE 0 END AS BIGINT) AS cpor_current ",
+                        "FROM claims WHERE id ",
+                        $in
+                    ))
+                    .bind(Ids(&unread))
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    for r in &rows {
+                        let id: String = r.try_get("id")?;
+                        if r.try_get::<i64, _>("cpor_current")? == 1 {
+                            current.insert(id);
+                        } else {
+                            held_elsewhere.insert(id);
+                        }
+                    }
+                }
+                let claim_ids: Vec<String> = claims.iter().map(|c| c.id.clone()).collect();
+                let unsynced: std::collections::HashSet<String> = claims
+                    .iter()
+                    .filter(|c| c.first_sight)
+                    .map(|c| c.id.clone())
+                    .collect();
+                // The timeline as it was before this page, and the page's status changes
+                // added in memory: reading them back after writing them cost a heap fetch
+                // each (a probe that finds nothing is cheaper).
+                let (mut facts, mut stored) = Self::read_facts(&mut tx, &claim_ids).await?;
+                stored.unsynced = unsynced;
+                let computed: std::collections::HashSet<&str> =
+                    claim_ids.iter().map(String::as_str).collect();
+                $crate::store::row::add_status_records(&mut facts, &computed, &statuses);
+                let asked = claims.len();
+                let mut synced = compute(claims, facts).await;
+                if synced.len() != asked {
+                    return Err($crate::store::StoreError::Corrupt(format!(
+                        "a sync page of {} claims was given {} results",
+                        asked,
+                        synced.len()
+                    )));
+                }
+                synced.sort_by(|a, b| a.claim_id.cmp(&b.claim_id));
+                // A claim seen first by another page meanwhile is that page's: this one
+                // leaves it as if held elsewhere.
+                let lost =
+                    Self::claim_first_sight(&mut tx, &synced, &mut stored, fingerprint, at).await?;
+                synced.retain(|s| !lost.contains(&s.claim_id));
+                held_elsewhere.extend(lost);
+                // The records of claims held elsewhere stay for a later page (their status
+                // changes are kept then): a holder that rolls back leaves nothing else
+                // saying the claim changed.
+                statuses.retain(|st| !held_elsewhere.contains(&st.claim_id));
+                if !statuses.is_empty() {
+                    Self::write_timeline(&mut tx, &statuses).await?;
+                }
+                // A claim whose timers are those of its current version, with a status
+                // change in this page: they were computed without that step (its record
+                // fell in a later page than another of the claim's, or another transaction
+                // computed the claim meanwhile), so the claim is marked for recomputation.
+                // (A fire batch's own status changes never come here: it writes them.)
+                let mut unseen: Vec<&str> = statuses
+                    .iter()
+                    .map(|st| st.claim_id.as_str())
+                    .filter(|id| current.contains(*id))
+                    .collect();
+                if !unseen.is_empty() {
+                    unseen.sort_unstable();
+                    unseen.dedup();
+                    sqlx::query(concat!(
+                        "UPDATE cpor_claim_sync SET dirty = TRUE, dirty_gen = dirty_gen + 1 ",
+                        "WHERE claim_id ",
+                        $in
+                    ))
+                    .bind(Ids(&unseen))
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                Self::write_sync(&mut tx, &synced, fingerprint, at, Some(stored)).await?;
+                let done: Vec<i64> = seqs
+                    .iter()
+                    .filter(|(_, c)| c.as_ref().is_none_or(|c| !held_elsewhere.contains(c)))
+                    .map(|(seq, _)| *seq)
+                    .collect();
+                sqlx::query(concat!("DELETE FROM cpor_claim_changes WHERE seq ", $in))
+                    .bind(Ids(&done))
+                    .execute(&mut *tx)
+                    .await?;
+                page.synced = synced.len();
+                page.left = seqs.len() - done.len();
+                Ok::<_, $crate::store::StoreError>(page)
+            }
+            .await;
+            $crate::store::timer_index::finish(tx, taken).await
+        }
+    };
+}
+pub(crate) use sync_changes_method;
