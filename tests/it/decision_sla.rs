@@ -8,11 +8,14 @@ use chrono::{DateTime, Duration, Utc};
 use cpor_worker::calendar::Calendars;
 use cpor_worker::claim::ClaimRow;
 use cpor_worker::report::explain::explain;
-use cpor_worker::store::{AnyStore, Store};
+use cpor_worker::store::{AnyStore, ConsoleReads, Store};
 use cpor_worker::timers::TimerSettings;
 use cpor_worker::worker::Engine;
 
-backend_tests!(decision_sla_fires_on_the_exact_day_with_two_rounds_paused);
+backend_tests!(
+    decision_sla_fires_on_the_exact_day_with_two_rounds_paused,
+    an_answer_whose_record_falls_in_a_later_page_still_resumes_the_decision_sla,
+);
 
 fn t(s: &str) -> DateTime<Utc> {
     s.parse().unwrap()
@@ -240,4 +243,71 @@ async fn decision_sla_fires_on_the_exact_day_with_two_rounds_paused(store: AnySt
     );
     tick(&store, "2027-02-24T10:00:00Z").await;
     assert_eq!(decision_breaches(&store).await.len(), 1);
+}
+
+/// The claim's information request and its answer land in different sync pages (4,998 claims
+/// changed before it: a backlog). The first page computes the claim's current version from a
+/// timeline that still shows it waiting for the partner, so no decision SLA ran; the page that
+/// took the answer found the timers current and left them so: the console, `dry-run` and the
+/// index showed no decision deadline until another timer of the claim happened to fire. After
+/// the pass the deadline is there, on its day: Wed 17 Feb (10 reviewer days from Mon 1 Feb,
+/// Thu 4 and Fri 5 the partner's), and the breach is flagged then.
+async fn an_answer_whose_record_falls_in_a_later_page_still_resumes_the_decision_sla(
+    store: AnyStore,
+) {
+    store.migrate().await.unwrap();
+    crate::harness::exec(
+        &store,
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 4998) \
+         INSERT INTO claims (id, status, partner_name, partner_email, customer_name, \
+         customer_email, products, country, locale, version) SELECT 'f' || i, 'draft', \
+         'Nordljus Konsult AB', 'claims@nordljus.example', 'Åkerlund & Söner AB', \
+         'it@akerlund.example', 'Dynamics 365 Sales', 'SE', 'sv-SE', 1 FROM n",
+    )
+    .await;
+    let mut row = ClaimRow {
+        id: "c1".into(),
+        partner_name: Some("Nordljus Konsult AB".into()),
+        partner_email: Some("claims@nordljus.example".into()),
+        customer_name: Some("Åkerlund & Söner AB".into()),
+        customer_email: Some("it@akerlund.example".into()),
+        products: Some("Dynamics 365 Sales".into()),
+        country: Some("SE".into()),
+        locale: Some("sv-SE".into()),
+        info_request_reason: Some("missing_products".into()),
+        version: 0,
+        ..ClaimRow::default()
+    };
+    // Change records 4,999 and 5,000 (the first page), then 5,001 (a later one).
+    row.submitted_at = Some(t("2027-02-01T09:00:00Z"));
+    put(&store, &mut row, "submitted", "2027-02-01T09:00:00Z").await;
+    row.info_requested_at = Some(t("2027-02-03T10:00:00Z"));
+    put(
+        &store,
+        &mut row,
+        "partner_action_required",
+        "2027-02-03T10:00:00Z",
+    )
+    .await;
+    row.submitted_at = Some(t("2027-02-05T10:00:00Z"));
+    put(&store, &mut row, "submitted", "2027-02-05T10:00:00Z").await;
+    tick(&store, "2027-02-08T10:00:00Z").await;
+    let decision: Vec<_> = store
+        .claim_timers("c1")
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.timer == "decision_sla" && r.state == "pending")
+        .map(|r| r.due_at)
+        .collect();
+    assert_eq!(decision, [t("2027-02-17T23:00:00Z")]);
+    tick(&store, "2027-02-17T22:00:00Z").await;
+    assert!(
+        decision_breaches(&store).await.is_empty(),
+        "not due before 23:00Z"
+    );
+    tick(&store, "2027-02-18T09:00:00Z").await;
+    let breaches = decision_breaches(&store).await;
+    assert_eq!(breaches.len(), 1, "{breaches:?}");
+    assert_eq!(breaches[0]["due"], "2027-02-17T23:00:00Z", "{breaches:?}");
 }
