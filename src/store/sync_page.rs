@@ -169,15 +169,17 @@ macro_rules! sync_changes_method {
                     .map(|st| st.claim_id.as_str())
                     .filter(|id| current.contains(*id))
                     .collect();
-                if !unseen.is_empty() {
-                    unseen.sort_unstable();
-                    unseen.dedup();
-                    sqlx::query(concat!(
-                        "UPDATE cpor_claim_sync SET dirty = TRUE, dirty_gen = dirty_gen + 1 ",
-                        "WHERE claim_id ",
-                        $in
-                    ))
-                    .bind(Ids(&unseen))
+                unseen.sort_unstable();
+                unseen.dedup();
+                // A row at a time, in id order: a fire batch writes its claims' rows in that
+                // order too (one statement's plan could take them in heap order and deadlock).
+                // Rare: only claims whose records fell in different pages come here.
+                for id in unseen {
+                    sqlx::query(
+                        "UPDATE cpor_claim_sync SET dirty = TRUE, dirty_gen = dirty_gen + 1 \
+                         WHERE claim_id = $1",
+                    )
+                    .bind(id)
                     .execute(&mut *tx)
                     .await?;
                 }
