@@ -47,6 +47,23 @@ async fn put(store: &AnyStore, row: &mut ClaimRow, status: &str, at: &str) {
     store.put_claim_row(row).await.unwrap();
 }
 
+/// Claim `c1` in Sweden before the main system first writes it (version 0).
+fn unwritten_claim() -> ClaimRow {
+    ClaimRow {
+        id: "c1".into(),
+        partner_name: Some("Nordljus Konsult AB".into()),
+        partner_email: Some("claims@nordljus.example".into()),
+        customer_name: Some("Åkerlund & Söner AB".into()),
+        customer_email: Some("it@akerlund.example".into()),
+        products: Some("Dynamics 365 Sales".into()),
+        country: Some("SE".into()),
+        locale: Some("sv-SE".into()),
+        info_request_reason: Some("missing_products".into()),
+        version: 0,
+        ..ClaimRow::default()
+    }
+}
+
 async fn decision_breaches(store: &AnyStore) -> Vec<serde_json::Value> {
     store
         .history("c1")
@@ -60,19 +77,7 @@ async fn decision_breaches(store: &AnyStore) -> Vec<serde_json::Value> {
 
 async fn decision_sla_fires_on_the_exact_day_with_two_rounds_paused(store: AnyStore) {
     store.migrate().await.unwrap();
-    let mut row = ClaimRow {
-        id: "c1".into(),
-        partner_name: Some("Nordljus Konsult AB".into()),
-        partner_email: Some("claims@nordljus.example".into()),
-        customer_name: Some("Åkerlund & Söner AB".into()),
-        customer_email: Some("it@akerlund.example".into()),
-        products: Some("Dynamics 365 Sales".into()),
-        country: Some("SE".into()),
-        locale: Some("sv-SE".into()),
-        info_request_reason: Some("missing_products".into()),
-        version: 0,
-        ..ClaimRow::default()
-    };
+    let mut row = unwritten_claim();
     // Submitted Mon 1 Feb 2027 (d0). Round 1: asked Wed 3 Feb, answered Fri 5 Feb: Thu 4 and
     // Fri 5 are the partner's (2 days). Round 2: asked Tue 9 Feb, answered Mon 15 Feb: Wed 10,
     // Thu 11, Fri 12, Mon 15 (4 days). The reviewer's days: 2, 3 Feb, 8, 9 Feb, 16, 17, 18, 19,
@@ -265,19 +270,7 @@ async fn an_answer_whose_record_falls_in_a_later_page_still_resumes_the_decision
          'it@akerlund.example', 'Dynamics 365 Sales', 'SE', 'sv-SE', 1 FROM n",
     )
     .await;
-    let mut row = ClaimRow {
-        id: "c1".into(),
-        partner_name: Some("Nordljus Konsult AB".into()),
-        partner_email: Some("claims@nordljus.example".into()),
-        customer_name: Some("Åkerlund & Söner AB".into()),
-        customer_email: Some("it@akerlund.example".into()),
-        products: Some("Dynamics 365 Sales".into()),
-        country: Some("SE".into()),
-        locale: Some("sv-SE".into()),
-        info_request_reason: Some("missing_products".into()),
-        version: 0,
-        ..ClaimRow::default()
-    };
+    let mut row = unwritten_claim();
     // Change records 4,999 and 5,000 (the first page), then 5,001 (a later one).
     row.submitted_at = Some(t("2027-02-01T09:00:00Z"));
     put(&store, &mut row, "submitted", "2027-02-01T09:00:00Z").await;
