@@ -47,20 +47,15 @@ async fn put(store: &AnyStore, row: &mut ClaimRow, status: &str, at: &str) {
     store.put_claim_row(row).await.unwrap();
 }
 
-/// Claim `c1` in Sweden before the main system first writes it (version 0).
+/// Claim `c1` in Sweden before the main system first writes it (version 0): the scenarios'
+/// parties ([`crate::harness::claim_row`]), Swedish emails.
 fn unwritten_claim() -> ClaimRow {
     ClaimRow {
-        id: "c1".into(),
-        partner_name: Some("Nordljus Konsult AB".into()),
-        partner_email: Some("claims@nordljus.example".into()),
-        customer_name: Some("Åkerlund & Söner AB".into()),
-        customer_email: Some("it@akerlund.example".into()),
         products: Some("Dynamics 365 Sales".into()),
-        country: Some("SE".into()),
         locale: Some("sv-SE".into()),
         info_request_reason: Some("missing_products".into()),
         version: 0,
-        ..ClaimRow::default()
+        ..crate::harness::claim_row("c1", "")
     }
 }
 
