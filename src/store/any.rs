@@ -153,6 +153,10 @@ impl TimerIndex for AnyStore {
         dispatch!(self, s => s.stale_claims(fingerprint, include_calendar_changes, after_id, limit).await)
     }
 
+    async fn forget_gone_marks(&self) -> Result<u64, StoreError> {
+        dispatch!(self, s => s.forget_gone_marks().await)
+    }
+
     async fn save_sync(
         &self,
         synced: &[SyncedClaim],

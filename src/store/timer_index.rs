@@ -71,6 +71,10 @@ pub trait TimerIndex: Store {
         limit: i64,
     ) -> impl Future<Output = Result<Vec<ChangedClaim>, StoreError>> + Send;
 
+    /// Clears the recomputation marks of claims the main system has deleted (nothing can
+    /// compute them again); returns how many were cleared.
+    fn forget_gone_marks(&self) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
     /// Replaces each claim's pending timers and records the version they came from; a claim
     /// locked elsewhere or changed since it was read is marked for recomputation instead.
     fn save_sync(
@@ -85,8 +89,9 @@ pub trait TimerIndex: Store {
     -> impl Future<Output = Result<i64, StoreError>> + Send;
 
     /// Whether a pass at `now` may find anything to sync or fire: a change record, a claim
-    /// marked for recomputation, a pending timer due at `now` of a claim no operator holds, or
-    /// timers computed with calendars other than `fingerprint` (or none recorded yet). One
+    /// (that still exists) marked for recomputation, a pending timer due at `now` of a claim no
+    /// operator holds, or timers computed with calendars other than `fingerprint` (or none
+    /// recorded yet). One
     /// statement, so a pass with nothing to do costs one round trip; false only when sync and
     /// fire would do nothing.
     fn has_work(
@@ -186,6 +191,17 @@ macro_rules! impl_timer_index {
                 $crate::store::row::changed_claims(&rows)
             }
 
+            async fn forget_gone_marks(&self) -> Result<u64, $crate::store::StoreError> {
+                // A claim inserted again under the id leaves a change record of its own.
+                let done = sqlx::query(
+                    "UPDATE cpor_claim_sync SET dirty = FALSE WHERE dirty AND NOT EXISTS \
+                     (SELECT 1 FROM claims c WHERE c.id = cpor_claim_sync.claim_id)",
+                )
+                .execute(self.pool())
+                .await?;
+                Ok(done.rows_affected())
+            }
+
             async fn save_sync(
                 &self,
                 synced: &[$crate::store::SyncedClaim],
@@ -264,7 +280,8 @@ macro_rules! impl_timer_index {
                     $crate::store::state::timer_state!(Pending),
                     " AND due_at <= $1 AND NOT EXISTS (SELECT 1 FROM cpor_claim_holds h ",
                     "WHERE h.claim_id = cpor_timers.claim_id) ORDER BY due_at LIMIT 1) IS NOT NULL ",
-                    "OR (SELECT claim_id FROM cpor_claim_sync WHERE dirty LIMIT 1) IS NOT NULL ",
+                    "OR (SELECT s.claim_id FROM cpor_claim_sync s WHERE s.dirty AND EXISTS ",
+                    "(SELECT 1 FROM claims c WHERE c.id = s.claim_id) LIMIT 1) IS NOT NULL ",
                     "OR NOT EXISTS (SELECT 1 FROM cpor_worker_state WHERE key = $2 AND value = $3)"
                 ))
                 .bind($crate::store::bind::At(now))

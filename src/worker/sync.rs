@@ -63,6 +63,15 @@ impl Engine {
             out.synced += tally.synced;
             out.problems.extend(tally.problems);
         }
+        // A claim deleted after it was marked cannot be recomputed: its mark would only keep
+        // every later pass busy.
+        let forgotten = store.forget_gone_marks().await?;
+        if forgotten > 0 {
+            tracing::info!(
+                claims = forgotten,
+                "cleared the recomputation marks of deleted claims"
+            );
+        }
         let mut after_id = String::new();
         loop {
             let page = store

@@ -31,6 +31,7 @@ backend_tests!(
     concurrent_fire_batches_hand_a_due_claim_to_one_of_them,
     overview_counts_are_exact_up_to_the_cap_and_say_more_beyond,
     a_pass_has_work_exactly_when_sync_or_fire_would_act,
+    a_claim_deleted_while_marked_for_recomputation_does_not_keep_passes_busy,
 );
 
 pub(crate) fn t(s: &str) -> DateTime<Utc> {
@@ -716,4 +717,80 @@ async fn a_pass_has_work_exactly_when_sync_or_fire_would_act(store: AnyStore) {
     };
     store.save_sync(&[again], "fp", now).await.unwrap();
     assert!(!store.has_work(before, "fp").await.unwrap());
+}
+
+/// A claim the main system deletes after it was marked for recomputation cannot be computed
+/// again (it is gone): its mark no longer makes every pass busy, and the sync step clears it.
+async fn a_claim_deleted_while_marked_for_recomputation_does_not_keep_passes_busy(store: AnyStore) {
+    migrated(&store).await;
+    let now = t(T0);
+    store
+        .state_set(CALENDAR_FINGERPRINT_KEY, "fp", now)
+        .await
+        .unwrap();
+    for id in ["c1", "c2"] {
+        store
+            .put_claim_row(&claim(id, "partner_action_required"))
+            .await
+            .unwrap();
+    }
+    sync_page(&store, 100).await;
+    let row = timer(
+        TimerKind::PartnerResponseDeadline,
+        "2027-01-04T09:00:00Z",
+        "2027-01-11T10:00:00Z",
+    );
+    let before = row.due - Duration::seconds(1);
+    store
+        .save_sync(
+            &[
+                synced("c1", 1, vec![row.clone()]),
+                synced("c2", 1, vec![row.clone()]),
+            ],
+            "fp",
+            now,
+        )
+        .await
+        .unwrap();
+    let entry = |id: &str| HistoryEntry {
+        claim_id: id.into(),
+        occurred_at: now,
+        actor: Actor::System,
+        action: "resync".into(),
+        details: json!({}).into(),
+    };
+    for id in ["c1", "c2"] {
+        store.resync_claim(id, &entry(id)).await.unwrap();
+    }
+    harness::exec(&store, "DELETE FROM claims WHERE id = 'c1'").await;
+    // c2 still exists: its mark is work, and only its own.
+    assert!(store.has_work(before, "fp").await.unwrap());
+    let stale = store.stale_claims("fp", false, "", 10).await.unwrap();
+    let ids: Vec<&str> = stale.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(ids, ["c2"]);
+    let again = SyncedClaim {
+        dirty_gen: stale[0].dirty_gen,
+        ..synced("c2", 1, vec![row.clone()])
+    };
+    store.save_sync(&[again], "fp", now).await.unwrap();
+    // Only the deleted claim's mark is left: no pass can act on it.
+    assert!(!store.has_work(before, "fp").await.unwrap());
+    // Clearing it clears it once.
+    assert_eq!(store.forget_gone_marks().await.unwrap(), 1);
+    assert_eq!(store.forget_gone_marks().await.unwrap(), 0);
+    // A pass with work (another claim changed) clears such a mark in its sync step.
+    store.resync_claim("c2", &entry("c2")).await.unwrap();
+    harness::exec(&store, "DELETE FROM claims WHERE id = 'c2'").await;
+    store
+        .put_claim_row(&claim("c3", "partner_action_required"))
+        .await
+        .unwrap();
+    crate::never_miss::tick(&store, T0).await;
+    assert_eq!(store.forget_gone_marks().await.unwrap(), 0);
+    // A claim inserted again under that id is a change like any other.
+    store
+        .put_claim_row(&claim("c1", "partner_action_required"))
+        .await
+        .unwrap();
+    assert!(store.has_work(before, "fp").await.unwrap());
 }
