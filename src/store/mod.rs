@@ -14,7 +14,7 @@
 //! batch in `sync_page.rs` and `fire_batch.rs`, `outbox.rs`, `repair.rs`, `console.rs`); `postgres.rs` and `sqlite.rs` invoke them with their dialect's fragments
 //! (`= ANY($1)` or `json_each`, `SKIP LOCKED` or nothing), and `postgres_writes.rs` with
 //! `postgres_fired.rs` / `sqlite_writes.rs` hold the batch writes that differ by nature
-//! (`UNNEST` arrays or binary `COPY` in `copy.rs`, or a row at a time). Instants bind through `bind::At` (`timestamptz` or
+//! (`UNNEST` arrays or a row at a time). Instants bind through `bind::At` (`timestamptz` or
 //! RFC 3339 text), id lists through `bind::Ids`; every instant comes from the caller, never
 //! from the database's clock. Row states are the enums [`TimerState`] and [`OutboxState`],
 //! spliced into statements from the same ids; rows are read back through one reader per row
@@ -26,7 +26,6 @@ mod bind;
 mod claims;
 mod columns;
 mod console;
-mod copy;
 mod facts;
 mod fire_batch;
 mod mail_queue;

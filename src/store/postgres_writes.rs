@@ -1,13 +1,11 @@
 //! `PgStore`'s batch writes: one statement per table per batch whatever its size, each row a
-//! position in `UNNEST` arrays, or a binary `COPY` where the rows meet none of their own (new
-//! timer runs, the timeline). These are the statements that differ from SQLite's by nature.
+//! position in `UNNEST` arrays. These are the statements that differ from SQLite's by nature.
 
 use chrono::{DateTime, Utc};
 
-use super::copy::CopyRows;
 use super::outbox::requeue_dead;
 use super::postgres::Conn;
-use super::state::{TimerState, timer_state};
+use super::state::timer_state;
 use super::work::{Stored, StoredRun, SyncRow};
 use super::{PgStore, SlaAlert, StatusRecord, StoreError, SyncedClaim, TimerRow};
 use crate::timers::HELD_ON_FIRST_SIGHT;
@@ -90,61 +88,32 @@ async fn sync_rows(
     }
 }
 
-/// Inserts new `cpor_timers` rows, each a claim's run with the claim version it was computed
-/// from, in `state`; a held run records `held_at` and why it is held.
-async fn timer_rows(
-    conn: &mut Conn,
-    runs: &[&(&str, &TimerRow, i64)],
-    state: TimerState,
-    held_at: Option<DateTime<Utc>>,
-) -> Result<(), StoreError> {
-    if runs.is_empty() {
-        return Ok(());
-    }
-    let mut rows = CopyRows::new(8, runs.len());
-    for (claim, run, version) in runs.iter().copied() {
-        rows.row()
-            .text(claim)
-            .text(run.kind.as_str())
-            .timestamptz(run.start)?
-            .timestamptz(run.due)?
-            .int8(*version)
-            .text(state.as_str());
-        match held_at {
-            Some(at) => rows.timestamptz(at)?.text(HELD_ON_FIRST_SIGHT),
-            None => rows.null().null(),
-        };
-    }
-    rows.send(
-        conn,
-        "COPY cpor_timers (claim_id, timer, started_at, due_at, claim_version, state, fired_at, \
-         outcome) FROM STDIN WITH (FORMAT binary)",
-    )
-    .await?;
-    Ok(())
-}
-
 impl PgStore {
     /// Keeps the status changes of one page of change records, in their order.
     pub(super) async fn write_timeline(
         conn: &mut Conn,
         st: &[StatusRecord],
     ) -> Result<(), StoreError> {
-        // One `COPY` per page (a row at a time cost a commit each: 1,000,000 commits on the
-        // first pass over a million claims), in the page's order.
-        let mut rows = CopyRows::new(4, st.len());
-        for s in st {
-            rows.row()
-                .text(&s.claim_id)
-                .opt_text(s.old_status.as_deref())
-                .opt_text(s.new_status.as_deref())
-                .timestamptz(s.at)?;
-        }
-        rows.send(
-            conn,
-            "COPY cpor_status_timeline (claim_id, old_status, new_status, changed_at) \
-             FROM STDIN WITH (FORMAT binary)",
+        // One statement per page (a row at a time cost a commit each: 1,000,000 commits on
+        // the first pass over a million claims).
+        sqlx::query(
+            "INSERT INTO cpor_status_timeline (claim_id, old_status, new_status, changed_at) \
+             SELECT c, o, n, a FROM UNNEST($1::text[], $2::text[], $3::text[], $4::timestamptz[]) \
+             WITH ORDINALITY AS u(c, o, n, a, i) ORDER BY i",
         )
+        .bind(st.iter().map(|s| s.claim_id.as_str()).collect::<Vec<_>>())
+        .bind(
+            st.iter()
+                .map(|s| s.old_status.as_deref())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            st.iter()
+                .map(|s| s.new_status.as_deref())
+                .collect::<Vec<_>>(),
+        )
+        .bind(st.iter().map(|s| s.at).collect::<Vec<_>>())
+        .execute(&mut *conn)
         .await?;
         Ok(())
     }
@@ -172,8 +141,7 @@ impl PgStore {
             return Ok(lost);
         }
         // A plain insert in a savepoint (an upsert's speculative insertion cost a first pass
-        // 1.6-2x the insert; `COPY` of these narrow rows 1.5x the insert's statement time);
-        // only one that meets a row asks which claims are the page's.
+        // 1.6-2x the insert); only one that meets a row asks which claims are the page's.
         // The claims are in id order, so two pages wait for each other in one order only.
         let mut savepoint = sqlx::Connection::begin(&mut *conn).await?;
         match sync_rows(&mut savepoint, &fresh, fingerprint, at, SyncWrite::Insert).await {
@@ -292,20 +260,51 @@ impl PgStore {
         }
         // A run whose row exists (pending and unchanged, fired, held) stays as it is; the rows
         // were read under the claims' locks (or their first sight's sync rows, inserted
-        // first), so a plain insert of the others meets no row of theirs (a `WHERE NOT
-        // EXISTS` probe per row cost 1.6x the insert, `ON CONFLICT DO NOTHING`'s speculative
-        // insertion more). A run given twice is inserted once.
+        // first), so a plain insert of the others meets no row of theirs (a `WHERE NOT EXISTS` probe per row cost 1.6x the insert, `ON CONFLICT DO
+        // NOTHING`'s speculative insertion more). A run given twice is inserted once.
         let new: Vec<&(&str, &TimerRow, i64)> = pending
             .iter()
             .filter(|(c, t, _)| existing.insert((c, t.kind.as_str(), t.start)))
             .collect();
-        timer_rows(conn, &new, TimerState::Pending, None).await?;
+        if !new.is_empty() {
+            sqlx::query(concat!(
+                "INSERT INTO cpor_timers (claim_id, timer, started_at, due_at, claim_version, state) \
+                 SELECT c, k, s, d, v, ",
+                timer_state!(Pending),
+                " FROM UNNEST($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[], \
+                 $5::bigint[]) AS u(c, k, s, d, v)"
+            ))
+            .bind(new.iter().map(|h| h.0).collect::<Vec<_>>())
+            .bind(new.iter().map(|h| h.1.kind.as_str()).collect::<Vec<_>>())
+            .bind(new.iter().map(|h| h.1.start).collect::<Vec<_>>())
+            .bind(new.iter().map(|h| h.1.due).collect::<Vec<_>>())
+            .bind(new.iter().map(|h| h.2).collect::<Vec<_>>())
+            .execute(&mut *conn)
+            .await?;
+        }
         let held_runs = runs(|s| &s.held);
         let held: Vec<&(&str, &TimerRow, i64)> = held_runs
             .iter()
             .filter(|(c, t, _)| existing.insert((c, t.kind.as_str(), t.start)))
             .collect();
-        timer_rows(conn, &held, TimerState::Held, Some(at)).await?;
+        if !held.is_empty() {
+            sqlx::query(concat!(
+                "INSERT INTO cpor_timers (claim_id, timer, started_at, due_at, claim_version, state, \
+                 fired_at, outcome) SELECT c, k, s, d, v, ",
+                timer_state!(Held),
+                ", $6, $7 FROM UNNEST($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[], \
+                 $5::bigint[]) AS u(c, k, s, d, v)"
+            ))
+            .bind(held.iter().map(|h| h.0).collect::<Vec<_>>())
+            .bind(held.iter().map(|h| h.1.kind.as_str()).collect::<Vec<_>>())
+            .bind(held.iter().map(|h| h.1.start).collect::<Vec<_>>())
+            .bind(held.iter().map(|h| h.1.due).collect::<Vec<_>>())
+            .bind(held.iter().map(|h| h.2).collect::<Vec<_>>())
+            .bind(at)
+            .bind(HELD_ON_FIRST_SIGHT)
+            .execute(&mut *conn)
+            .await?;
+        }
         // A row that would stay as it is (a fire batch recomputes every claim it touches,
         // most to what they were; a first sight wrote its row already) is not written, so
         // not locked either.
