@@ -192,10 +192,15 @@ macro_rules! impl_timer_index {
             }
 
             async fn forget_gone_marks(&self) -> Result<u64, $crate::store::StoreError> {
-                // A claim inserted again under the id leaves a change record of its own.
+                // Only the mark that was seen with its claim missing: a statement that waited
+                // on a row re-checks it in its newer version but judges the claim by its own
+                // snapshot, so a claim inserted again and marked again meanwhile (its
+                // `dirty_gen` bumped) keeps its mark. A claim inserted again leaves a change
+                // record of its own as well.
                 let done = sqlx::query(
-                    "UPDATE cpor_claim_sync SET dirty = FALSE WHERE dirty AND NOT EXISTS \
-                     (SELECT 1 FROM claims c WHERE c.id = cpor_claim_sync.claim_id)",
+                    "UPDATE cpor_claim_sync SET dirty = FALSE WHERE dirty AND (claim_id, dirty_gen) IN \
+                     (SELECT s.claim_id, s.dirty_gen FROM cpor_claim_sync s WHERE s.dirty AND NOT EXISTS \
+                     (SELECT 1 FROM claims c WHERE c.id = s.claim_id))",
                 )
                 .execute(self.pool())
                 .await?;

@@ -11,7 +11,8 @@ use cpor_worker::lifecycle::{Actor, ClaimStatus, HistoryEntry, RejectionReason, 
 use cpor_worker::mail::EmailKind;
 use cpor_worker::store::{
     AnyStore, CALENDAR_FINGERPRINT_KEY, ChangePage, ClaimWrite, ConsoleReads, FireInput, Hold,
-    Outbox, OutboxEmail, Repairs, Store, SyncedClaim, TimerIndex, TimerRow, message_id,
+    Outbox, OutboxEmail, Repairs, Store, SyncedClaim, TimerIndex, TimerRecord, TimerRow,
+    message_id,
 };
 use cpor_worker::timers::{ClaimFacts, StatusSeen, TimerKind};
 use serde_json::json;
@@ -787,10 +788,19 @@ async fn a_claim_deleted_while_marked_for_recomputation_does_not_keep_passes_bus
         .unwrap();
     crate::never_miss::tick(&store, T0).await;
     assert_eq!(store.forget_gone_marks().await.unwrap(), 0);
-    // A claim inserted again under that id is a change like any other.
+    // A claim inserted again under that id is computed again: its old pending run gives way to
+    // the timers of what it is now.
+    let old_run = |timers: Vec<TimerRecord>| {
+        timers
+            .iter()
+            .any(|r| r.state == "pending" && r.timer == TimerKind::PartnerResponseDeadline.as_str())
+    };
+    assert!(old_run(store.claim_timers("c1").await.unwrap()));
     store
-        .put_claim_row(&claim("c1", "partner_action_required"))
+        .put_claim_row(&claim("c1", "submitted"))
         .await
         .unwrap();
-    assert!(store.has_work(before, "fp").await.unwrap());
+    crate::never_miss::tick(&store, T0).await;
+    let timers = store.claim_timers("c1").await.unwrap();
+    assert!(!old_run(timers.clone()), "{timers:?}");
 }

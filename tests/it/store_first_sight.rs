@@ -1,6 +1,7 @@
 //! A sync page and the transactions it meets on PostgreSQL (SQLite has one writer at a time):
 //! a claim seen before is read under its row lock, a claim seen first without one, and its
-//! sync row, inserted before its timers, decides which of two pages computes it.
+//! sync row, inserted before its timers, decides which of two pages computes it; clearing the
+//! marks of deleted claims keeps a mark made while it waited.
 
 use std::time::Duration;
 
@@ -243,4 +244,48 @@ async fn postgres_a_sync_row_written_while_a_first_sight_computes_leaves_the_cla
         .unwrap();
     assert_eq!((page.records, page.synced), (1, 1), "{page:?}");
     assert_eq!(row().await, (1, false), "computed after the mark");
+}
+
+/// Clearing the marks of claims the main system deleted keeps a mark made meanwhile: a claim
+/// inserted again under the id and marked again while the clearing waits on its sync row keeps
+/// its new mark (the clearing judges the claim by its own snapshot, where it is missing).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_clearing_a_deleted_claims_mark_keeps_a_mark_made_meanwhile() {
+    let Some(db) = two_claims_submitted("gone_mark_kept").await else {
+        return;
+    };
+    let store = db.store.clone();
+    sync_page(&store, 100).await;
+    harness::exec(
+        &store,
+        "UPDATE cpor_claim_sync SET dirty = TRUE, dirty_gen = dirty_gen + 1 WHERE claim_id = 'c1'",
+    )
+    .await;
+    harness::exec(&store, "DELETE FROM claims WHERE id = 'c1'").await;
+    let mut holder = pg(&store).pool().begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM cpor_claim_sync WHERE claim_id = 'c1' FOR UPDATE")
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+    let clearing = tokio::spawn({
+        let store = store.clone();
+        async move { store.forget_gone_marks().await.unwrap() }
+    });
+    until_one_waits(pg(&store)).await;
+    // Meanwhile the main system inserts the claim again, and it is marked again.
+    store
+        .put_claim_row(&claim("c1", "submitted"))
+        .await
+        .unwrap();
+    sqlx::query(
+        "UPDATE cpor_claim_sync SET dirty = TRUE, dirty_gen = dirty_gen + 1 WHERE claim_id = 'c1'",
+    )
+    .execute(&mut *holder)
+    .await
+    .unwrap();
+    holder.commit().await.unwrap();
+    assert_eq!(clearing.await.unwrap(), 0);
+    let stale = store.stale_claims("fp", false, "", 10).await.unwrap();
+    let ids: Vec<&str> = stale.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(ids, ["c1"]);
 }
