@@ -151,6 +151,8 @@ macro_rules! sync_changes_method {
                 let lost =
                     Self::claim_first_sight(&mut tx, &synced, &mut stored, fingerprint, at).await?;
                 synced.retain(|s| !lost.contains(&s.claim_id));
+                page.lost = lost.iter().cloned().collect();
+                page.lost.sort();
                 held_elsewhere.extend(lost);
                 // The records of claims held elsewhere stay for a later page (their status
                 // changes are kept then): a holder that rolls back leaves nothing else

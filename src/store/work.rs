@@ -122,6 +122,9 @@ pub struct ChangePage {
     /// Records left in place: their claim was held by another transaction (a replica's batch,
     /// the main system), so a later page takes them again.
     pub left: usize,
+    /// Claims this page saw first and computed, whose result it dropped: another transaction
+    /// wrote their sync row first (their records are among `left`).
+    pub lost: Vec<String>,
 }
 
 /// One status change seen by the change capture.

@@ -17,23 +17,34 @@ struct SyncTally {
     more: bool,
 }
 
-/// The problems among computed claims, each logged as it is reported.
-fn claim_problems(synced: &[crate::store::SyncedClaim]) -> Vec<Problem> {
-    let mut out = Vec::new();
-    for s in synced {
-        if let Some(problem) = &s.problem {
-            if s.held.is_empty() {
-                tracing::warn!(claim_id = %s.claim_id, problem = %problem, "claim skipped: its timers cannot be computed");
-            } else {
-                tracing::warn!(claim_id = %s.claim_id, problem = %problem, "claim held: an obligation first seen too late to act on waits for an operator (`claim release`)");
-            }
-            out.push(Problem {
+/// The problems among computed claims, each with whether its runs are held.
+fn claim_problems(synced: &[crate::store::SyncedClaim]) -> Vec<(Problem, bool)> {
+    synced
+        .iter()
+        .filter_map(|s| {
+            let problem = s.problem.as_ref()?;
+            let found = Problem {
                 claim_id: s.claim_id.clone(),
                 problem: problem.clone(),
-            });
-        }
-    }
-    out
+            };
+            Some((found, !s.held.is_empty()))
+        })
+        .collect()
+}
+
+/// Logs each claim's problem (`held`: its runs wait for an operator) and returns them.
+fn report(problems: Vec<(Problem, bool)>) -> Vec<Problem> {
+    problems
+        .into_iter()
+        .map(|(p, held)| {
+            if held {
+                tracing::warn!(claim_id = %p.claim_id, problem = %p.problem, "claim held: an obligation first seen too late to act on waits for an operator (`claim release`)");
+            } else {
+                tracing::warn!(claim_id = %p.claim_id, problem = %p.problem, "claim skipped: its timers cannot be computed");
+            }
+            p
+        })
+        .collect()
 }
 
 impl Engine {
@@ -98,7 +109,7 @@ impl Engine {
     ) -> Result<SyncTally, StoreError> {
         let mut tally = SyncTally::default();
         for _ in 0..max {
-            let found: Handoff<Vec<Problem>> = Handoff::default();
+            let found: Handoff<Vec<(Problem, bool)>> = Handoff::default();
             let (engine, reported) = (self.clone(), found.clone());
             let page = store
                 .sync_changes(SYNC_PAGE, fingerprint, now, move |claims, facts| {
@@ -110,7 +121,10 @@ impl Engine {
                     })
                 })
                 .await?;
+            // A claim another page computed first is that page's to report.
             let mut problems = found.take();
+            problems.retain(|(p, _)| !page.lost.contains(&p.claim_id));
+            let mut problems = report(problems);
             if page.null_ids > 0 {
                 let problem = format!(
                     "{} change(s) to a claims row whose id is NULL: such a row cannot be tracked; give it an id",
@@ -145,7 +159,7 @@ impl Engine {
         let ids: Vec<String> = page.iter().map(|c| c.id.clone()).collect();
         let facts = store.facts(&ids).await?;
         let synced = self.compute(page, &facts, now);
-        out.problems.extend(claim_problems(&synced));
+        out.problems.extend(report(claim_problems(&synced)));
         out.synced += synced.len();
         store.save_sync(&synced, fingerprint, now).await
     }

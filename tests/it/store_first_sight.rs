@@ -1,11 +1,13 @@
 //! A sync page and the transactions it meets on PostgreSQL (SQLite has one writer at a time):
 //! a claim seen before is read under its row lock, a claim seen first without one, and its
-//! sync row, inserted before its timers, decides which of two pages computes it; clearing the
-//! marks of deleted claims keeps a mark made while it waited.
+//! sync row, inserted before its timers, decides which of two pages computes it (and reports
+//! its problem); clearing the marks of deleted claims keeps a mark made while it waited.
 
 use std::time::Duration;
 
+use cpor_worker::claim::ClaimRow;
 use cpor_worker::store::{AnyStore, PgStore, Store, TimerIndex};
+use cpor_worker::worker::TickOutcome;
 
 use crate::harness;
 use crate::store_contract::{T0, claim, migrated, sync_page, synced, t};
@@ -163,6 +165,7 @@ async fn postgres_two_pages_seeing_a_claim_first_compute_it_once() {
                 (2, 2, 0),
                 "{page:?}"
             );
+            assert!(page.lost.is_empty(), "{page:?}");
             assert_eq!(timeline_len(&store, "c1").await, 1);
             continue;
         }
@@ -171,6 +174,7 @@ async fn postgres_two_pages_seeing_a_claim_first_compute_it_once() {
             (2, 1, 1),
             "{page:?}"
         );
+        assert_eq!(page.lost, ["c1"]);
         assert_eq!(timeline_len(&store, "c1").await, 0, "left with its record");
         assert_eq!(timeline_len(&store, "c2").await, 1);
         let (page, asked) = sync_page(&store, 100).await;
@@ -223,6 +227,7 @@ async fn postgres_a_sync_row_written_while_a_first_sight_computes_leaves_the_cla
         (1, 0, 1),
         "{page:?}"
     );
+    assert_eq!(page.lost, ["c1"]);
     let row = || async {
         sqlx::query_as::<_, (i64, bool)>(
             "SELECT version, dirty FROM cpor_claim_sync WHERE claim_id = 'c1'",
@@ -288,4 +293,44 @@ async fn postgres_clearing_a_deleted_claims_mark_keeps_a_mark_made_meanwhile() {
     let stale = store.stale_claims("fp", false, "", 10).await.unwrap();
     let ids: Vec<&str> = stale.iter().map(|c| c.id.as_str()).collect();
     assert_eq!(ids, ["c1"]);
+}
+
+/// A claim another page (or replica) computed first is that page's to report: a pass whose page
+/// lost a claim with a problem does not report it; the pass that computes the claim does, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_problem_of_a_claim_another_page_computed_first_is_reported_once() {
+    let Some(db) = harness::postgres_unmigrated("lost_problem").await else {
+        return;
+    };
+    let store = db.store.clone();
+    migrated(&store).await;
+    let bad = ClaimRow {
+        country: Some("XX".into()),
+        ..claim("c1", "submitted")
+    };
+    store.put_claim_row(&bad).await.unwrap();
+    store
+        .put_claim_row(&claim("c2", "submitted"))
+        .await
+        .unwrap();
+    // The rival, between its sync-row insert for c1 and its commit.
+    let mut rival = pg(&store).pool().begin().await.unwrap();
+    sqlx::query(
+        "INSERT INTO cpor_claim_sync (claim_id, version, fingerprint, dirty, dirty_gen, \
+         synced_at) VALUES ('c1', 1, 'fp', FALSE, 0, now())",
+    )
+    .execute(&mut *rival)
+    .await
+    .unwrap();
+    let pass = tokio::spawn({
+        let store = store.clone();
+        async move { crate::never_miss::tick(&store, T0).await }
+    });
+    until_one_waits(pg(&store)).await;
+    rival.commit().await.unwrap();
+    let first = pass.await.unwrap();
+    let about = |out: &TickOutcome| out.problems.iter().filter(|p| p.claim_id == "c1").count();
+    assert_eq!(about(&first), 0, "{:?}", first.problems);
+    let second = crate::never_miss::tick(&store, T0).await;
+    assert_eq!(about(&second), 1, "{:?}", second.problems);
 }
