@@ -37,6 +37,19 @@ async fn until_one_waits(pg: &PgStore) {
     panic!("the page never waited on the other transaction");
 }
 
+/// A rival page that saw claim `c1` first, between its sync-row insert and its commit.
+async fn rival_seeing_c1_first(store: &AnyStore) -> sqlx::Transaction<'static, sqlx::Postgres> {
+    let mut rival = pg(store).pool().begin().await.unwrap();
+    sqlx::query(
+        "INSERT INTO cpor_claim_sync (claim_id, version, fingerprint, dirty, dirty_gen, \
+         synced_at) VALUES ('c1', 1, 'fp', FALSE, 0, now())",
+    )
+    .execute(&mut *rival)
+    .await
+    .unwrap();
+    rival
+}
+
 /// The status changes the timeline keeps for `id`.
 async fn timeline_len(store: &AnyStore, id: &str) -> usize {
     let facts = store.facts(&[id.to_owned()]).await.unwrap();
@@ -138,15 +151,7 @@ async fn postgres_two_pages_seeing_a_claim_first_compute_it_once() {
             return;
         };
         let store = db.store.clone();
-        // The rival page, between its sync-row insert and its commit.
-        let mut rival = pg(&store).pool().begin().await.unwrap();
-        sqlx::query(
-            "INSERT INTO cpor_claim_sync (claim_id, version, fingerprint, dirty, dirty_gen, \
-             synced_at) VALUES ('c1', 1, 'fp', FALSE, 0, now())",
-        )
-        .execute(&mut *rival)
-        .await
-        .unwrap();
+        let rival = rival_seeing_c1_first(&store).await;
         let page = tokio::spawn({
             let store = store.clone();
             async move { sync_page(&store, 100).await }
@@ -313,15 +318,7 @@ async fn postgres_a_problem_of_a_claim_another_page_computed_first_is_reported_o
         .put_claim_row(&claim("c2", "submitted"))
         .await
         .unwrap();
-    // The rival, between its sync-row insert for c1 and its commit.
-    let mut rival = pg(&store).pool().begin().await.unwrap();
-    sqlx::query(
-        "INSERT INTO cpor_claim_sync (claim_id, version, fingerprint, dirty, dirty_gen, \
-         synced_at) VALUES ('c1', 1, 'fp', FALSE, 0, now())",
-    )
-    .execute(&mut *rival)
-    .await
-    .unwrap();
+    let rival = rival_seeing_c1_first(&store).await;
     let pass = tokio::spawn({
         let store = store.clone();
         async move { crate::never_miss::tick(&store, T0).await }
