@@ -91,9 +91,8 @@ pub trait TimerIndex: Store {
     /// Whether a pass at `now` may find anything to sync or fire: a change record, a claim
     /// (that still exists) marked for recomputation, a pending timer due at `now` of a claim no
     /// operator holds, or timers computed with calendars other than `fingerprint` (or none
-    /// recorded yet). One
-    /// statement, so a pass with nothing to do costs one round trip; false only when sync and
-    /// fire would do nothing.
+    /// recorded yet). One statement, so a pass with nothing to do costs one round trip; false
+    /// only when sync and fire would do nothing.
     fn has_work(
         &self,
         now: DateTime<Utc>,
