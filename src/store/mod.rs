@@ -11,7 +11,8 @@
 //!
 //! Statement text is written once, with `$N` placeholders both drivers accept, in the
 //! `impl_*!` macro of its concern (`claims.rs`, `timer_index.rs` with its sync page and fire
-//! batch in `sync_page.rs` and `fire_batch.rs`, `outbox.rs`, `repair.rs`, `console.rs`); `postgres.rs` and `sqlite.rs` invoke them with their dialect's fragments
+//! batch in `sync_page.rs` and `fire_batch.rs`, `outbox.rs`, `repair.rs`, `console.rs`);
+//! `postgres.rs` and `sqlite.rs` invoke them with their dialect's fragments
 //! (`= ANY($1)` or `json_each`, `SKIP LOCKED` or nothing), and `postgres_writes.rs` with
 //! `postgres_fired.rs` / `sqlite_writes.rs` hold the batch writes that differ by nature
 //! (`UNNEST` arrays or a row at a time). Instants bind through `bind::At` (`timestamptz` or

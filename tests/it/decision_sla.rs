@@ -39,8 +39,16 @@ async fn tick(store: &AnyStore, at: &str) {
     engine().tick(store, t(at)).await.expect("tick");
 }
 
-/// Writes the claim as the main system would at `at`, in `status`, with `f`'s event columns.
+/// Writes the claim as the main system would when it enters `status` at `at`: the status's
+/// event column (`submitted_at`, `review_started_at`, `info_requested_at`) is `at`.
 async fn put(store: &AnyStore, row: &mut ClaimRow, status: &str, at: &str) {
+    let event = match status {
+        "submitted" => &mut row.submitted_at,
+        "under_review" => &mut row.review_started_at,
+        "partner_action_required" => &mut row.info_requested_at,
+        other => panic!("no event column for {other}"),
+    };
+    *event = Some(t(at));
     row.status = status.into();
     row.updated_at = Some(t(at));
     row.version += 1;
@@ -78,12 +86,9 @@ async fn decision_sla_fires_on_the_exact_day_with_two_rounds_paused(store: AnySt
     // Thu 11, Fri 12, Mon 15 (4 days). The reviewer's days: 2, 3 Feb, 8, 9 Feb, 16, 17, 18, 19,
     // 22, 23 Feb: the tenth is Tue 23 Feb (no Swedish holidays in February), which ends at
     // 2027-02-23T23:00Z (CET).
-    row.submitted_at = Some(t("2027-02-01T09:00:00Z"));
     put(&store, &mut row, "submitted", "2027-02-01T09:00:00Z").await;
     tick(&store, "2027-02-01T09:05:00Z").await;
-    row.review_started_at = Some(t("2027-02-02T09:00:00Z"));
     put(&store, &mut row, "under_review", "2027-02-02T09:00:00Z").await;
-    row.info_requested_at = Some(t("2027-02-03T10:00:00Z"));
     put(
         &store,
         &mut row,
@@ -92,12 +97,9 @@ async fn decision_sla_fires_on_the_exact_day_with_two_rounds_paused(store: AnySt
     )
     .await;
     tick(&store, "2027-02-04T09:00:00Z").await;
-    row.submitted_at = Some(t("2027-02-05T10:00:00Z"));
     put(&store, &mut row, "submitted", "2027-02-05T10:00:00Z").await;
-    row.review_started_at = Some(t("2027-02-08T09:00:00Z"));
     put(&store, &mut row, "under_review", "2027-02-08T09:00:00Z").await;
     tick(&store, "2027-02-08T10:00:00Z").await;
-    row.info_requested_at = Some(t("2027-02-09T10:00:00Z"));
     put(
         &store,
         &mut row,
@@ -106,9 +108,7 @@ async fn decision_sla_fires_on_the_exact_day_with_two_rounds_paused(store: AnySt
     )
     .await;
     tick(&store, "2027-02-10T10:00:00Z").await;
-    row.submitted_at = Some(t("2027-02-15T10:00:00Z"));
     put(&store, &mut row, "submitted", "2027-02-15T10:00:00Z").await;
-    row.review_started_at = Some(t("2027-02-16T09:00:00Z"));
     put(&store, &mut row, "under_review", "2027-02-16T09:00:00Z").await;
     tick(&store, "2027-02-16T10:00:00Z").await;
 
@@ -267,9 +267,7 @@ async fn an_answer_whose_record_falls_in_a_later_page_still_resumes_the_decision
     .await;
     let mut row = unwritten_claim();
     // Change records 4,999 and 5,000 (the first page), then 5,001 (a later one).
-    row.submitted_at = Some(t("2027-02-01T09:00:00Z"));
     put(&store, &mut row, "submitted", "2027-02-01T09:00:00Z").await;
-    row.info_requested_at = Some(t("2027-02-03T10:00:00Z"));
     put(
         &store,
         &mut row,
@@ -277,7 +275,6 @@ async fn an_answer_whose_record_falls_in_a_later_page_still_resumes_the_decision
         "2027-02-03T10:00:00Z",
     )
     .await;
-    row.submitted_at = Some(t("2027-02-05T10:00:00Z"));
     put(&store, &mut row, "submitted", "2027-02-05T10:00:00Z").await;
     tick(&store, "2027-02-08T10:00:00Z").await;
     let decision: Vec<_> = store

@@ -655,6 +655,17 @@ where
     move |inputs| std::future::ready(inputs.into_iter().map(&mut one).collect())
 }
 
+/// A history entry of `action` on claim `id` at `at` (the tests need no other actor).
+fn entry(at: DateTime<Utc>, id: &str, action: &str) -> HistoryEntry {
+    HistoryEntry {
+        claim_id: id.into(),
+        occurred_at: at,
+        actor: Actor::System,
+        action: action.into(),
+        details: json!({}).into(),
+    }
+}
+
 /// The probe that lets an idle pass skip its sync page and fire batch answers yes for each
 /// thing one of them would act on, and no once each is dealt with.
 async fn a_pass_has_work_exactly_when_sync_or_fire_would_act(store: AnyStore) {
@@ -692,23 +703,24 @@ async fn a_pass_has_work_exactly_when_sync_or_fire_would_act(store: AnyStore) {
     assert!(!store.has_work(before, "fp").await.unwrap());
     assert!(store.has_work(row.due, "fp").await.unwrap());
     // Held by an operator, it is not the pass's to fire.
-    let entry = |action: &str| HistoryEntry {
-        claim_id: "c1".into(),
-        occurred_at: now,
-        actor: Actor::System,
-        action: action.into(),
-        details: json!({}).into(),
-    };
     let hold = Hold {
         claim_id: "c1".into(),
         reason: "checking".into(),
         held_by: "alice".into(),
         held_at: now,
     };
-    assert!(store.hold_claim(&hold, &entry("held")).await.unwrap());
+    assert!(
+        store
+            .hold_claim(&hold, &entry(now, "c1", "held"))
+            .await
+            .unwrap()
+    );
     assert!(!store.has_work(row.due, "fp").await.unwrap());
     // Marked for recomputation (an operator's resync): until the claim is computed again.
-    store.resync_claim("c1", &entry("resync")).await.unwrap();
+    store
+        .resync_claim("c1", &entry(now, "c1", "resync"))
+        .await
+        .unwrap();
     assert!(store.has_work(before, "fp").await.unwrap());
     let stale = store.stale_claims("fp", false, "", 10).await.unwrap();
     assert_eq!(stale.len(), 1, "{stale:?}");
@@ -753,15 +765,11 @@ async fn a_claim_deleted_while_marked_for_recomputation_does_not_keep_passes_bus
         )
         .await
         .unwrap();
-    let entry = |id: &str| HistoryEntry {
-        claim_id: id.into(),
-        occurred_at: now,
-        actor: Actor::System,
-        action: "resync".into(),
-        details: json!({}).into(),
-    };
     for id in ["c1", "c2"] {
-        store.resync_claim(id, &entry(id)).await.unwrap();
+        store
+            .resync_claim(id, &entry(now, id, "resync"))
+            .await
+            .unwrap();
     }
     harness::exec(&store, "DELETE FROM claims WHERE id = 'c1'").await;
     // c2 still exists: its mark is work, and only its own.
@@ -780,7 +788,10 @@ async fn a_claim_deleted_while_marked_for_recomputation_does_not_keep_passes_bus
     assert_eq!(store.forget_gone_marks().await.unwrap(), 1);
     assert_eq!(store.forget_gone_marks().await.unwrap(), 0);
     // A pass with work (another claim changed) clears such a mark in its sync step.
-    store.resync_claim("c2", &entry("c2")).await.unwrap();
+    store
+        .resync_claim("c2", &entry(now, "c2", "resync"))
+        .await
+        .unwrap();
     harness::exec(&store, "DELETE FROM claims WHERE id = 'c2'").await;
     store
         .put_claim_row(&claim("c3", "partner_action_required"))
