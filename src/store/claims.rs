@@ -279,7 +279,8 @@ macro_rules! impl_store {
                 $crate::store::StoreError,
             > {
                 let mut conn = self.pool().acquire().await?;
-                Ok(Self::read_facts(&mut conn, claim_ids).await?.0)
+                let all: Vec<&str> = claim_ids.iter().map(String::as_str).collect();
+                Ok(Self::read_facts(&mut conn, claim_ids, &all).await?.0)
             }
 
             async fn older_calendar_claims(

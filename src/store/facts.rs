@@ -9,10 +9,13 @@ macro_rules! impl_read_facts {
     ($store:ty, in_ids = $in:literal) => {
         impl $store {
             /// What the worker already did for `ids`, read on `conn`, with the claims'
-            /// timer runs as stored (one read of their timers for both).
+            /// timer runs as stored (one read of their timers for both); the status timeline
+            /// only of `timeline_ids` (those whose status runs the decision SLA, the one
+            /// timer that reads it: [`crate::timers::decision_sla_runs_in`]).
             async fn read_facts(
                 conn: &mut Conn,
                 ids: &[String],
+                timeline_ids: &[&str],
             ) -> Result<
                 (
                     std::collections::HashMap<String, $crate::timers::ClaimFacts>,
@@ -44,13 +47,17 @@ macro_rules! impl_read_facts {
                     .iter()
                     .filter_map(|r| $crate::store::read::ReadRow::text(r, "message_id").ok().flatten())
                     .collect();
-                let timeline = sqlx::query(concat!(
-                    "SELECT claim_id, old_status, new_status, changed_at FROM cpor_status_timeline ",
-                    "WHERE claim_id ", $in, " ORDER BY changed_at, seq"
-                ))
-                .bind(Ids(ids))
-                .fetch_all(&mut *conn)
-                .await?;
+                let timeline = if timeline_ids.is_empty() {
+                    Vec::new()
+                } else {
+                    sqlx::query(concat!(
+                        "SELECT claim_id, old_status, new_status, changed_at FROM cpor_status_timeline ",
+                        "WHERE claim_id ", $in, " ORDER BY changed_at, seq"
+                    ))
+                    .bind(Ids(timeline_ids))
+                    .fetch_all(&mut *conn)
+                    .await?
+                };
                 let facts = $crate::store::row::facts(&fired, &outbox, &timeline)?;
                 Ok((facts, stored))
             }

@@ -85,7 +85,12 @@ macro_rules! fire_batch_method {
                 if ids.is_empty() {
                     return Ok(0);
                 }
-                let (mut facts, mut stored) = Self::read_facts(&mut tx, &ids).await?;
+                let (mut facts, mut stored) = Self::read_facts(
+                    &mut tx,
+                    &ids,
+                    &$crate::store::work::timeline_ids(claims.values()),
+                )
+                .await?;
                 stored.sync_rows = sync_rows;
                 let inputs: Vec<$crate::store::FireInput> = ids
                     .iter()

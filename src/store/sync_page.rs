@@ -131,7 +131,12 @@ macro_rules! sync_changes_method {
                 // The timeline as it was before this page, and the page's status changes
                 // added in memory: reading them back after writing them cost a heap fetch
                 // each (a probe that finds nothing is cheaper).
-                let (mut facts, mut stored) = Self::read_facts(&mut tx, &claim_ids).await?;
+                let (mut facts, mut stored) = Self::read_facts(
+                    &mut tx,
+                    &claim_ids,
+                    &$crate::store::work::timeline_ids(claims.iter()),
+                )
+                .await?;
                 stored.unsynced = unsynced;
                 let computed: std::collections::HashSet<&str> =
                     claim_ids.iter().map(String::as_str).collect();

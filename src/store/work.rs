@@ -141,6 +141,19 @@ pub struct StatusRecord {
     pub at: DateTime<Utc>,
 }
 
+/// The claims among `claims` whose status timeline their timers read: those readable, in a
+/// status the decision SLA runs in.
+pub(crate) fn timeline_ids<'a>(claims: impl Iterator<Item = &'a ChangedClaim>) -> Vec<&'a str> {
+    claims
+        .filter(|c| {
+            c.claim
+                .as_ref()
+                .is_ok_and(|c| crate::timers::decision_sla_runs_in(c.status))
+        })
+        .map(|c| c.id.as_str())
+        .collect()
+}
+
 /// The status changes among change records (`claim_id`, `old_status`, `new_status`, `event_at`,
 /// `recorded_at` rows): records that name no claim or keep the status are left out.
 pub(crate) fn status_records<R: super::row::ReadRow>(records: &[R]) -> Vec<StatusRecord> {

@@ -60,6 +60,15 @@ impl DecisionRun {
     }
 }
 
+/// True when the decision SLA runs for a claim in `status`: the only timer that reads the
+/// status timeline, so a claim in any other status is evaluated without reading it.
+pub fn decision_sla_runs_in(status: ClaimStatus) -> bool {
+    matches!(
+        status,
+        ClaimStatus::Submitted | ClaimStatus::UnderReview | ClaimStatus::PartnerActionRequired
+    )
+}
+
 /// The decision SLA's run for `claim` from `facts.timeline`: it starts at the latest
 /// submission that did not answer an information request (a resubmission continues the run)
 /// and ends with a decision; without a timeline it starts at `submitted_at`, unpaused.

@@ -216,12 +216,7 @@ impl Evaluator<'_> {
                     Ok(Shape::Counting(rejected, calendar(DISPUTE_WINDOW_DAYS)))
                 }
             }
-            K::DecisionSla
-                if !matches!(
-                    c.status,
-                    S::Submitted | S::UnderReview | S::PartnerActionRequired
-                ) =>
-            {
+            K::DecisionSla if !super::decision::decision_sla_runs_in(c.status) => {
                 na("runs from submission until a decision")
             }
             K::DecisionSla => {

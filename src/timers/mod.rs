@@ -14,7 +14,9 @@ use crate::calendar::{Calendar, CalendarError, DayCount, Deadline};
 use crate::claim::Claim;
 use crate::lifecycle::{ClaimStatus, id_enum};
 
-pub use decision::{DECISION_SLA_DAYS, DecisionRun, Paused, StatusSeen, decision_run};
+pub use decision::{
+    DECISION_SLA_DAYS, DecisionRun, Paused, StatusSeen, decision_run, decision_sla_runs_in,
+};
 pub use evaluate::evaluate;
 pub use plan::{Blocked, ClaimPlan, Effect, EmailKind, EmailPlan, Outcome, Recipient, plan};
 pub use provenance::{CalendarRef, SkippedDay, skipped_days};

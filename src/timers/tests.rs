@@ -420,3 +420,52 @@ fn an_event_more_than_the_tolerance_after_now_is_a_future_timestamp() {
         );
     }
 }
+
+/// The store reads the status timeline only of claims in a status the decision SLA runs in:
+/// every other status evaluates the same without it, and the timeline does matter where it
+/// runs (so this test would notice a timer that starts reading it elsewhere).
+#[test]
+fn only_statuses_the_decision_sla_runs_in_read_the_timeline() {
+    use crate::lifecycle::ClaimStatus as S;
+    let seen = |at: &str, old: Option<S>, new: S| StatusSeen {
+        at: t(at),
+        old,
+        new: Some(new),
+    };
+    let with = ClaimFacts {
+        timeline: vec![
+            seen("2026-11-02T09:00:00Z", Some(S::Draft), S::Submitted),
+            seen("2026-11-03T09:00:00Z", Some(S::Submitted), S::UnderReview),
+            seen(
+                "2026-11-04T09:00:00Z",
+                Some(S::UnderReview),
+                S::PartnerActionRequired,
+            ),
+            seen(
+                "2026-11-10T09:00:00Z",
+                Some(S::PartnerActionRequired),
+                S::Submitted,
+            ),
+        ],
+        ..ClaimFacts::default()
+    };
+    let now = "2026-11-25T12:00:00Z";
+    for status in S::ALL {
+        let c = claim(status.as_str(), |r| {
+            r.submitted_at = Some(t("2026-11-16T09:00:00Z"));
+            r.review_started_at = Some(t("2026-11-17T09:00:00Z"));
+            r.info_requested_at = Some(t("2026-11-18T09:00:00Z"));
+            r.approved_at = Some(t("2026-11-19T09:00:00Z"));
+            r.rejected_at = Some(t("2026-11-19T09:00:00Z"));
+            r.rejection_reason = Some("insufficient_poe".into());
+            r.dispute_opened_at = Some(t("2026-11-20T09:00:00Z"));
+        });
+        let without = eval_with(&c, &ClaimFacts::default(), LEAD0, now);
+        let read = eval_with(&c, &with, LEAD0, now);
+        if decision_sla_runs_in(*status) {
+            assert_ne!(read, without, "{status}: the timeline changes nothing");
+        } else {
+            assert_eq!(read, without, "{status} reads the timeline");
+        }
+    }
+}
