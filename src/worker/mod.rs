@@ -105,6 +105,9 @@ impl Serialize for Acted {
     }
 }
 
+/// The first fire batch of a pass takes `batch_size / FIRST_BATCH_SHARE` claims (at least one).
+const FIRST_BATCH_SHARE: i64 = 10;
+
 /// Fire batches one loop runs at most in a pass: each batch settles every claim it takes, so
 /// the bound is never reached unless a bug offers the same claims forever.
 const MAX_BATCHES: usize = 100_000;
@@ -164,18 +167,25 @@ impl Engine {
     ) -> Result<(), StoreError> {
         let fingerprint = self.fingerprint();
         let out = std::sync::Mutex::new(out);
-        // One batch first: a pass with little or nothing due costs one batch's round trips.
-        if !self.fire_batches(store, now, &fingerprint, &out, 1).await? {
+        // One small batch first: a pass with little or nothing due costs one batch's round
+        // trips, and a pass with much due waits for a tenth of a batch before its batches run
+        // side by side (a whole first batch alone left the other cores idle).
+        let first = (self.batch_size / FIRST_BATCH_SHARE).max(1);
+        if !self
+            .fire_batches(store, now, &fingerprint, &out, 1, first)
+            .await?
+        {
             return Ok(());
         }
-        let loops = (0..store.parallel_batches().max(1))
-            .map(|_| self.fire_batches(store, now, &fingerprint, &out, MAX_BATCHES));
+        let loops = (0..store.parallel_batches().max(1)).map(|_| {
+            self.fire_batches(store, now, &fingerprint, &out, MAX_BATCHES, self.batch_size)
+        });
         futures_util::future::try_join_all(loops).await?;
         Ok(())
     }
 
-    /// Up to `max` fire batches one after another, until none is due that no one else holds;
-    /// true when the last one handled claims (more may be due).
+    /// Up to `max` fire batches of up to `limit` claims one after another, until none is due
+    /// that no one else holds; true when the last one handled claims (more may be due).
     async fn fire_batches<S: TimerIndex>(
         &self,
         store: &S,
@@ -183,6 +193,7 @@ impl Engine {
         fingerprint: &str,
         out: &std::sync::Mutex<&mut TickOutcome>,
         max: usize,
+        limit: i64,
     ) -> Result<bool, StoreError> {
         let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
         // Each batch settles every claim it takes (fired, recomputed or marked), so the number
@@ -195,7 +206,7 @@ impl Engine {
             let found: Handoff<Vec<(String, Decided, usize)>> = Handoff::default();
             let (engine, reported) = (self.clone(), found.clone());
             let handled = store
-                .fire_batch(now, self.batch_size, fingerprint, move |inputs| {
+                .fire_batch(now, limit, fingerprint, move |inputs| {
                     // Off the task (batches beside this one go on meanwhile), owning what it uses.
                     off_task(move || {
                         let mut decided = Vec::with_capacity(inputs.len());
