@@ -171,10 +171,17 @@ impl Engine {
         // trips, and a pass with much due waits for a tenth of a batch before its batches run
         // side by side (a whole first batch alone left the other cores idle).
         let first = (self.batch_size / FIRST_BATCH_SHARE).max(1);
-        if !self
+        let mut more = self
             .fire_batches(store, now, &fingerprint, &out, 1, first)
-            .await?
-        {
+            .await?;
+        if !more && first < self.batch_size {
+            // Nothing taken: none due, or the earliest due claims are held elsewhere (their
+            // claim rows locked); a whole batch looks past them, as the first batch used to.
+            more = self
+                .fire_batches(store, now, &fingerprint, &out, 1, self.batch_size)
+                .await?;
+        }
+        if !more {
             return Ok(());
         }
         let loops = (0..store.parallel_batches().max(1)).map(|_| {

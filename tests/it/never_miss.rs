@@ -498,3 +498,52 @@ async fn stale_obligations_on_first_sight_are_held_for_an_operator(store: AnySto
         "{problems:?}"
     );
 }
+
+/// A pass fires what is due behind a claim another transaction holds (the main system
+/// mid-update, a replica's batch). The pass's small first batch can take only the held claim's
+/// timer; finding nothing it could take, the pass looks further with a whole batch instead of
+/// ending, so one long-held claim does not stop every pass of every replica.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_due_claim_behind_one_held_elsewhere_fires() {
+    let Some(db) = harness::postgres_unmigrated("behind_held").await else {
+        return;
+    };
+    let store = db.store.clone();
+    store.migrate().await.unwrap();
+    // The held claim's notice falls due first; a batch of 10 starts with a first batch of 1.
+    for (id, at) in [("held", "09:00"), ("free", "10:00")] {
+        insert(
+            &store,
+            id,
+            "rejected",
+            ", rejected_at, rejection_reason",
+            &format!(", '2026-03-02T{at}:00Z', 'insufficient_poe'"),
+        )
+        .await;
+    }
+    let engine = Engine {
+        batch_size: 10,
+        ..engine()
+    };
+    let now = t("2026-03-02T11:00:00Z");
+    let mut out = TickOutcome::default();
+    engine.sync(&store, now, &mut out).await.unwrap();
+    assert_eq!(out.synced, 2, "{out:?}");
+    let AnyStore::Postgres(pg) = &store else {
+        unreachable!("PostgreSQL test")
+    };
+    let mut main_system = pg.pool().begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM claims WHERE id = 'held' FOR UPDATE")
+        .execute(&mut *main_system)
+        .await
+        .unwrap();
+    engine.fire(&store, now, &mut out).await.unwrap();
+    assert_eq!(emails(&store, "free").await, ["claim_rejected"], "{out:?}");
+    assert!(emails(&store, "held").await.is_empty());
+    main_system.rollback().await.unwrap();
+    let o = engine.tick(&store, now).await.unwrap();
+    assert_eq!(o.fired.values().sum::<usize>(), 1, "{o:?}");
+    for id in ["held", "free"] {
+        assert_eq!(emails(&store, id).await, ["claim_rejected"], "{id}");
+    }
+}
