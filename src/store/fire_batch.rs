@@ -20,71 +20,86 @@ macro_rules! fire_batch_method {
             use $crate::store::bind::{At, Ids};
             let mut tx = self.begin_write().await?;
             let handled = async {
-                // Earliest first, in the due-timer index's order: the scan stops after
-                // `limit` rows (ordering ties by claim too made every batch read and sort
-                // all due timers: a backlog of n cost n²/limit rows).
-                let due = sqlx::query(concat!(
-                    "SELECT claim_id, claim_version FROM cpor_timers WHERE state = ",
-                    $crate::store::state::timer_state!(Pending),
-                    " AND due_at <= $1 AND NOT EXISTS (SELECT 1 FROM cpor_claim_holds h ",
-                    "WHERE h.claim_id = cpor_timers.claim_id) ORDER BY due_at LIMIT $2",
-                    $skip
-                ))
-                .bind(At(now))
-                .bind(limit)
-                .fetch_all(&mut *tx)
-                .await?;
-                let mut synced_version: std::collections::HashMap<String, i64> =
-                    std::collections::HashMap::new();
-                for r in &due {
-                    let id: String = r.try_get("claim_id")?;
-                    let v: i64 = r.try_get("claim_version")?;
-                    synced_version
-                        .entry(id)
-                        .and_modify(|x| *x = (*x).min(v))
-                        .or_insert(v);
-                }
-                let mut ids: Vec<String> = synced_version.keys().cloned().collect();
-                ids.sort();
-                // The claim row lock serialises everyone who writes a claim's timers (a
-                // claim seen first has none yet: its sync row is its lease); a claim
-                // another replica (or the main system) holds is left for a later batch, so a
-                // batch never waits and replicas cannot deadlock.
-                let rows = sqlx::query(concat!(
-                    $crate::store::claims::changed_select!($v),
-                    "WHERE id ",
-                    $in,
-                    " ORDER BY id",
-                    $lock
-                ))
-                .bind(Ids(&ids))
-                .fetch_all(&mut *tx)
-                .await?;
-                let sync_rows = $crate::store::row::sync_rows(&rows);
-                let mut claims: std::collections::HashMap<String, $crate::store::ChangedClaim> =
-                    $crate::store::row::changed_claims(&rows)?
-                        .into_iter()
-                        .map(|c| (c.id.clone(), c))
-                        .collect();
-                let parsed = $crate::store::optional_columns::parsed(claims.values_mut());
-                self.customer_locales_on(&mut tx, parsed).await?;
-                // Of the claims not read, those that exist are held elsewhere (left for a later
-                // batch); the others are gone, and their timers are settled below.
-                let unread: Vec<&String> =
-                    ids.iter().filter(|id| !claims.contains_key(*id)).collect();
-                if !unread.is_empty() {
-                    let existing: std::collections::HashSet<String> =
-                        sqlx::query_scalar(concat!("SELECT id FROM claims WHERE id ", $in))
-                            .bind(Ids(&unread))
-                            .fetch_all(&mut *tx)
-                            .await?
+                // Claims held elsewhere that this batch met first in due order: looked past,
+                // so claims the main system (or a replica) keeps locked delay only themselves.
+                let mut held: Vec<String> = Vec::new();
+                let (ids, synced_version, mut claims, sync_rows) = loop {
+                    // Earliest first, in the due-timer index's order: the scan stops after
+                    // `limit` rows (ordering ties by claim too made every batch read and sort
+                    // all due timers: a backlog of n cost n²/limit rows).
+                    let due = sqlx::query(concat!(
+                        "SELECT claim_id, claim_version FROM cpor_timers WHERE state = ",
+                        $crate::store::state::timer_state!(Pending),
+                        " AND due_at <= $2 AND NOT EXISTS (SELECT 1 FROM cpor_claim_holds h ",
+                        "WHERE h.claim_id = cpor_timers.claim_id) AND NOT (claim_id ",
+                        $in,
+                        ") ORDER BY due_at LIMIT $3",
+                        $skip
+                    ))
+                    .bind(Ids(&held))
+                    .bind(At(now))
+                    .bind(limit)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    if due.is_empty() {
+                        return Ok(0);
+                    }
+                    let mut synced_version: std::collections::HashMap<String, i64> =
+                        std::collections::HashMap::new();
+                    for r in &due {
+                        let id: String = r.try_get("claim_id")?;
+                        let v: i64 = r.try_get("claim_version")?;
+                        synced_version
+                            .entry(id)
+                            .and_modify(|x| *x = (*x).min(v))
+                            .or_insert(v);
+                    }
+                    let mut ids: Vec<String> = synced_version.keys().cloned().collect();
+                    ids.sort();
+                    // The claim row lock serialises everyone who writes a claim's timers (a
+                    // claim seen first has none yet: its sync row is its lease); a claim
+                    // another replica (or the main system) holds is left for a later batch,
+                    // so a batch never waits and replicas cannot deadlock.
+                    let rows = sqlx::query(concat!(
+                        $crate::store::claims::changed_select!($v),
+                        "WHERE id ",
+                        $in,
+                        " ORDER BY id",
+                        $lock
+                    ))
+                    .bind(Ids(&ids))
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    let sync_rows = $crate::store::row::sync_rows(&rows);
+                    let mut claims: std::collections::HashMap<String, $crate::store::ChangedClaim> =
+                        $crate::store::row::changed_claims(&rows)?
                             .into_iter()
+                            .map(|c| (c.id.clone(), c))
                             .collect();
-                    ids.retain(|id| claims.contains_key(id) || !existing.contains(id));
-                }
-                if ids.is_empty() {
-                    return Ok(0);
-                }
+                    let parsed = $crate::store::optional_columns::parsed(claims.values_mut());
+                    self.customer_locales_on(&mut tx, parsed).await?;
+                    // Of the claims not read, those that exist are held elsewhere (left for a
+                    // later batch); the others are gone, and their timers are settled below.
+                    let unread: Vec<&String> =
+                        ids.iter().filter(|id| !claims.contains_key(*id)).collect();
+                    if !unread.is_empty() {
+                        let existing: std::collections::HashSet<String> =
+                            sqlx::query_scalar(concat!("SELECT id FROM claims WHERE id ", $in))
+                                .bind(Ids(&unread))
+                                .fetch_all(&mut *tx)
+                                .await?
+                                .into_iter()
+                                .collect();
+                        let (kept, others): (Vec<String>, Vec<String>) = ids
+                            .into_iter()
+                            .partition(|id| claims.contains_key(id) || !existing.contains(id));
+                        ids = kept;
+                        held.extend(others);
+                    }
+                    if !ids.is_empty() {
+                        break (ids, synced_version, claims, sync_rows);
+                    }
+                };
                 let (mut facts, mut stored) = Self::read_facts(
                     &mut tx,
                     &ids,

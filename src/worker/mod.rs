@@ -170,18 +170,13 @@ impl Engine {
         // One small batch first: a pass with little or nothing due costs one batch's round
         // trips, and a pass with much due waits for a tenth of a batch before its batches run
         // side by side (a whole first batch alone left the other cores idle).
+        // (A batch looks past claims held elsewhere, so taking none means none is due that no
+        // one else holds.)
         let first = (self.batch_size / FIRST_BATCH_SHARE).max(1);
-        let mut more = self
+        if !self
             .fire_batches(store, now, &fingerprint, &out, 1, first)
-            .await?;
-        if !more && first < self.batch_size {
-            // Nothing taken: none due, or the earliest due claims are held elsewhere (their
-            // claim rows locked); a whole batch looks past them, as the first batch used to.
-            more = self
-                .fire_batches(store, now, &fingerprint, &out, 1, self.batch_size)
-                .await?;
-        }
-        if !more {
+            .await?
+        {
             return Ok(());
         }
         let loops = (0..store.parallel_batches().max(1)).map(|_| {

@@ -500,17 +500,23 @@ async fn stale_obligations_on_first_sight_are_held_for_an_operator(store: AnySto
 }
 
 /// A pass fires what is due behind a claim another transaction holds (the main system
-/// mid-update, a replica's batch). The pass's small first batch can take only the held claim's
-/// timer; finding nothing it could take, the pass looks further with a whole batch instead of
-/// ending, so one long-held claim does not stop every pass of every replica.
+/// mid-update, a replica's batch), even when the held claim's timers fill a whole batch: the
+/// batch looks past it, so one long-held claim does not stop every pass of every replica.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_a_due_claim_behind_one_held_elsewhere_fires() {
-    let Some(db) = harness::postgres_unmigrated("behind_held").await else {
+    // 10: the pass's first batch takes one timer row; 1: every batch does.
+    for batch_size in [10, 1] {
+        behind_one_held(batch_size).await;
+    }
+}
+
+async fn behind_one_held(batch_size: i64) {
+    let Some(db) = harness::postgres_unmigrated(&format!("behind_held_{batch_size}")).await else {
         return;
     };
     let store = db.store.clone();
     store.migrate().await.unwrap();
-    // The held claim's notice falls due first; a batch of 10 starts with a first batch of 1.
+    // The held claim's notice falls due first.
     for (id, at) in [("held", "09:00"), ("free", "10:00")] {
         insert(
             &store,
@@ -522,7 +528,7 @@ async fn postgres_a_due_claim_behind_one_held_elsewhere_fires() {
         .await;
     }
     let engine = Engine {
-        batch_size: 10,
+        batch_size,
         ..engine()
     };
     let now = t("2026-03-02T11:00:00Z");
