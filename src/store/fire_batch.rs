@@ -18,12 +18,16 @@ macro_rules! fire_batch_method {
         {
             use sqlx::Row;
             use $crate::store::bind::{At, Ids};
-            let mut tx = self.begin_write().await?;
-            let handled = async {
-                // Claims held elsewhere that this batch met first in due order: looked past,
-                // so claims the main system (or a replica) keeps locked delay only themselves.
-                let mut held: Vec<String> = Vec::new();
-                let (ids, synced_version, mut claims, sync_rows) = loop {
+            use $crate::store::fire_batch::Taken;
+            // Claims held elsewhere that this batch met first in due order: looked past (each
+            // try that met only such claims commits at once, releasing the timer rows it
+            // locked), so claims the main system or a replica keeps locked delay only
+            // themselves.
+            let mut held: Vec<String> = Vec::new();
+            let mut decide = Some(decide);
+            loop {
+                let mut tx = self.begin_write().await?;
+                let handled = async {
                     // Earliest first, in the due-timer index's order: the scan stops after
                     // `limit` rows (ordering ties by claim too made every batch read and sort
                     // all due timers: a backlog of n cost n²/limit rows).
@@ -42,7 +46,7 @@ macro_rules! fire_batch_method {
                     .fetch_all(&mut *tx)
                     .await?;
                     if due.is_empty() {
-                        return Ok(0);
+                        return Ok(Taken::Claims(0));
                     }
                     let mut synced_version: std::collections::HashMap<String, i64> =
                         std::collections::HashMap::new();
@@ -93,83 +97,98 @@ macro_rules! fire_batch_method {
                         let (kept, others): (Vec<String>, Vec<String>) = ids
                             .into_iter()
                             .partition(|id| claims.contains_key(id) || !existing.contains(id));
-                        ids = kept;
-                        held.extend(others);
-                    }
-                    if !ids.is_empty() {
-                        break (ids, synced_version, claims, sync_rows);
-                    }
-                };
-                let (mut facts, mut stored) = Self::read_facts(
-                    &mut tx,
-                    &ids,
-                    &$crate::store::work::timeline_ids(claims.values()),
-                )
-                .await?;
-                stored.sync_rows = sync_rows;
-                let inputs: Vec<$crate::store::FireInput> = ids
-                    .iter()
-                    .map(|id| {
-                        let found = claims.remove(id);
-                        $crate::store::FireInput {
-                            claim_id: id.clone(),
-                            dirty_gen: found.as_ref().map_or(0, |c| c.dirty_gen),
-                            claim: found.map(|c| c.claim),
-                            synced_version: synced_version[id],
-                            facts: facts.remove(id).unwrap_or_default(),
+                        if kept.is_empty() {
+                            return Ok(Taken::OnlyHeld(others));
                         }
-                    })
-                    .collect();
-                let decided = decide(inputs).await;
-                if decided.len() != ids.len() {
-                    return Err($crate::store::StoreError::Corrupt(format!(
-                        "a fire batch of {} claims was given {} writes",
-                        ids.len(),
-                        decided.len()
-                    )));
-                }
-                let writes: Vec<(String, $crate::store::ClaimWrite)> =
-                    ids.iter().cloned().zip(decided).collect();
-                let changed: Vec<&str> = writes
-                    .iter()
-                    .filter(|(_, w)| w.status_change.is_some())
-                    .map(|(id, _)| id.as_str())
-                    .collect();
-                // The change records the batch's own status changes leave (the claims
-                // trigger, under the batch's locks: every later record of these claims).
-                let before: i64 = if changed.is_empty() {
-                    0
-                } else {
-                    sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM cpor_claim_changes")
-                        .fetch_one(&mut *tx)
-                        .await?
-                };
-                Self::write_fired(&mut tx, &writes, fingerprint, now, stored).await?;
-                if !changed.is_empty() {
-                    // Their steps go to the timeline with the batch, which computed the
-                    // claims' timers knowing them; a page would take such a step for one
-                    // the timers missed.
-                    let mut records = sqlx::query(concat!(
-                        "DELETE FROM cpor_claim_changes WHERE claim_id ",
-                        $in,
-                        " AND seq > $2 ",
-                        "RETURNING seq, claim_id, old_status, new_status, event_at, recorded_at"
-                    ))
-                    .bind(Ids(&changed))
-                    .bind(before)
-                    .fetch_all(&mut *tx)
-                    .await?;
-                    records.sort_by_key(|r| r.try_get::<i64, _>("seq").unwrap_or(i64::MAX));
-                    let steps = $crate::store::work::status_records(&records);
-                    if !steps.is_empty() {
-                        Self::write_timeline(&mut tx, &steps).await?;
+                        ids = kept;
                     }
+                    let (mut facts, mut stored) = Self::read_facts(
+                        &mut tx,
+                        &ids,
+                        &$crate::store::work::timeline_ids(claims.values()),
+                    )
+                    .await?;
+                    stored.sync_rows = sync_rows;
+                    let inputs: Vec<$crate::store::FireInput> = ids
+                        .iter()
+                        .map(|id| {
+                            let found = claims.remove(id);
+                            $crate::store::FireInput {
+                                claim_id: id.clone(),
+                                dirty_gen: found.as_ref().map_or(0, |c| c.dirty_gen),
+                                claim: found.map(|c| c.claim),
+                                synced_version: synced_version[id],
+                                facts: facts.remove(id).unwrap_or_default(),
+                            }
+                        })
+                        .collect();
+                    let Some(decide) = decide.take() else {
+                        return Err($crate::store::StoreError::Corrupt(
+                            "a fire batch decided twice".to_owned(),
+                        ));
+                    };
+                    let decided = decide(inputs).await;
+                    if decided.len() != ids.len() {
+                        return Err($crate::store::StoreError::Corrupt(format!(
+                            "a fire batch of {} claims was given {} writes",
+                            ids.len(),
+                            decided.len()
+                        )));
+                    }
+                    let writes: Vec<(String, $crate::store::ClaimWrite)> =
+                        ids.iter().cloned().zip(decided).collect();
+                    let changed: Vec<&str> = writes
+                        .iter()
+                        .filter(|(_, w)| w.status_change.is_some())
+                        .map(|(id, _)| id.as_str())
+                        .collect();
+                    // The change records the batch's own status changes leave (the claims
+                    // trigger, under the batch's locks: every later record of these claims).
+                    let before: i64 = if changed.is_empty() {
+                        0
+                    } else {
+                        sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM cpor_claim_changes")
+                            .fetch_one(&mut *tx)
+                            .await?
+                    };
+                    Self::write_fired(&mut tx, &writes, fingerprint, now, stored).await?;
+                    if !changed.is_empty() {
+                        // Their steps go to the timeline with the batch, which computed the
+                        // claims' timers knowing them; a page would take such a step for one
+                        // the timers missed.
+                        let mut records = sqlx::query(concat!(
+                            "DELETE FROM cpor_claim_changes WHERE claim_id ",
+                            $in,
+                            " AND seq > $2 ",
+                            "RETURNING seq, claim_id, old_status, new_status, event_at, recorded_at"
+                        ))
+                        .bind(Ids(&changed))
+                        .bind(before)
+                        .fetch_all(&mut *tx)
+                        .await?;
+                        records.sort_by_key(|r| r.try_get::<i64, _>("seq").unwrap_or(i64::MAX));
+                        let steps = $crate::store::work::status_records(&records);
+                        if !steps.is_empty() {
+                            Self::write_timeline(&mut tx, &steps).await?;
+                        }
+                    }
+                    Ok::<_, $crate::store::StoreError>(Taken::Claims(ids.len()))
                 }
-                Ok::<_, $crate::store::StoreError>(ids.len())
+                .await;
+                match $crate::store::timer_index::finish(tx, handled).await? {
+                    Taken::Claims(n) => return Ok(n),
+                    Taken::OnlyHeld(ids) => held.extend(ids),
+                }
             }
-            .await;
-            $crate::store::timer_index::finish(tx, handled).await
         }
     };
 }
 pub(crate) use fire_batch_method;
+
+/// What one try of a fire batch took.
+pub(crate) enum Taken {
+    /// Claims handled (0: none due that no one else holds).
+    Claims(usize),
+    /// Only claims held elsewhere: these, to be looked past by the next try.
+    OnlyHeld(Vec<String>),
+}

@@ -108,7 +108,8 @@ pub trait TimerIndex: Store {
     /// (skipping those another replica holds, and claims an operator holds), locks them, asks
     /// `decide` what to write for them (one write per input, in the inputs' order; all at once
     /// and awaited, so the caller may decide on every core off the task that drives other
-    /// batches), and writes it all. Returns how many claims were handled (0: nothing was due).
+    /// batches), and writes it all. Returns how many claims were handled (0: none was due that no
+    /// one else holds).
     fn fire_batch<F, D>(
         &self,
         now: DateTime<Utc>,

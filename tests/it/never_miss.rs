@@ -7,7 +7,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use cpor_worker::calendar::Calendars;
 use cpor_worker::lifecycle::{ClaimStatus, RejectionReason};
-use cpor_worker::store::{AnyStore, Backend, DeliveryResult, Outbox, Store, TimerIndex};
+use cpor_worker::store::{
+    AnyStore, Backend, ClaimWrite, DeliveryResult, Outbox, Store, TimerIndex,
+};
 use cpor_worker::timers::TimerSettings;
 use cpor_worker::worker::{Engine, TickOutcome};
 
@@ -499,9 +501,10 @@ async fn stale_obligations_on_first_sight_are_held_for_an_operator(store: AnySto
     );
 }
 
-/// A pass fires what is due behind a claim another transaction holds (the main system
-/// mid-update, a replica's batch), even when the held claim's timers fill a whole batch: the
-/// batch looks past it, so one long-held claim does not stop every pass of every replica.
+/// A pass fires what is due behind claims another transaction holds (the main system
+/// mid-update, a replica's batch), even when the held claims' timers fill whole batches: the
+/// batch looks past them, so long-held claims do not stop every pass of every replica, and it
+/// keeps none of their timer rows locked.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_a_due_claim_behind_one_held_elsewhere_fires() {
     // 10: the pass's first batch takes one timer row; 1: every batch does.
@@ -516,8 +519,8 @@ async fn behind_one_held(batch_size: i64) {
     };
     let store = db.store.clone();
     store.migrate().await.unwrap();
-    // The held claim's notice falls due first.
-    for (id, at) in [("held", "09:00"), ("free", "10:00")] {
+    // The held claims' notices fall due first.
+    for (id, at) in [("held", "09:00"), ("held2", "09:30"), ("free", "10:00")] {
         insert(
             &store,
             id,
@@ -534,22 +537,48 @@ async fn behind_one_held(batch_size: i64) {
     let now = t("2026-03-02T11:00:00Z");
     let mut out = TickOutcome::default();
     engine.sync(&store, now, &mut out).await.unwrap();
-    assert_eq!(out.synced, 2, "{out:?}");
+    assert_eq!(out.synced, 3, "{out:?}");
     let AnyStore::Postgres(pg) = &store else {
         unreachable!("PostgreSQL test")
     };
     let mut main_system = pg.pool().begin().await.unwrap();
-    sqlx::query("SELECT 1 FROM claims WHERE id = 'held' FOR UPDATE")
+    sqlx::query("SELECT 1 FROM claims WHERE id IN ('held', 'held2') FOR UPDATE")
         .execute(&mut *main_system)
         .await
         .unwrap();
+    // A batch of one timer row meets the held claims first, one try each; the timer rows it
+    // met under them are not kept locked while it goes on: the holder, deciding those claims
+    // itself, can mark them at once.
+    let holder = &mut main_system;
+    let taken = store
+        .fire_batch(now, 1, &engine.fingerprint(), |inputs| async move {
+            let ids: Vec<&str> = inputs.iter().map(|i| i.claim_id.as_str()).collect();
+            assert_eq!(ids, ["free"]);
+            tokio::time::timeout(
+                std::time::Duration::from_secs(10),
+                sqlx::query(
+                    "UPDATE cpor_timers SET outcome = outcome \
+                     WHERE claim_id IN ('held', 'held2')",
+                )
+                .execute(&mut **holder),
+            )
+            .await
+            .expect("the held claims' timer rows are not locked by the batch")
+            .unwrap();
+            inputs.iter().map(|_| ClaimWrite::default()).collect()
+        })
+        .await
+        .unwrap();
+    assert_eq!(taken, 1);
     engine.fire(&store, now, &mut out).await.unwrap();
     assert_eq!(emails(&store, "free").await, ["claim_rejected"], "{out:?}");
-    assert!(emails(&store, "held").await.is_empty());
+    for id in ["held", "held2"] {
+        assert!(emails(&store, id).await.is_empty(), "{id}");
+    }
     main_system.rollback().await.unwrap();
     let o = engine.tick(&store, now).await.unwrap();
-    assert_eq!(o.fired.values().sum::<usize>(), 1, "{o:?}");
-    for id in ["held", "free"] {
+    assert_eq!(o.fired.values().sum::<usize>(), 2, "{o:?}");
+    for id in ["held", "held2", "free"] {
         assert_eq!(emails(&store, id).await, ["claim_rejected"], "{id}");
     }
 }
