@@ -24,10 +24,9 @@ macro_rules! fire_batch_method {
             // locked), so claims the main system or a replica keeps locked delay only
             // themselves.
             let mut held: Vec<String> = Vec::new();
-            let mut decide = Some(decide);
-            loop {
+            let (mut tx, (ids, synced_version, mut claims, sync_rows)) = loop {
                 let mut tx = self.begin_write().await?;
-                let handled = async {
+                let taken = async {
                     // Earliest first, in the due-timer index's order: the scan stops after
                     // `limit` rows (ordering ties by claim too made every batch read and sort
                     // all due timers: a backlog of n cost n²/limit rows).
@@ -46,7 +45,7 @@ macro_rules! fire_batch_method {
                     .fetch_all(&mut *tx)
                     .await?;
                     if due.is_empty() {
-                        return Ok(Taken::Claims(0));
+                        return Ok(Taken::Nothing);
                     }
                     let mut synced_version: std::collections::HashMap<String, i64> =
                         std::collections::HashMap::new();
@@ -102,93 +101,100 @@ macro_rules! fire_batch_method {
                         }
                         ids = kept;
                     }
-                    let (mut facts, mut stored) = Self::read_facts(
-                        &mut tx,
-                        &ids,
-                        &$crate::store::work::timeline_ids(claims.values()),
-                    )
-                    .await?;
-                    stored.sync_rows = sync_rows;
-                    let inputs: Vec<$crate::store::FireInput> = ids
-                        .iter()
-                        .map(|id| {
-                            let found = claims.remove(id);
-                            $crate::store::FireInput {
-                                claim_id: id.clone(),
-                                dirty_gen: found.as_ref().map_or(0, |c| c.dirty_gen),
-                                claim: found.map(|c| c.claim),
-                                synced_version: synced_version[id],
-                                facts: facts.remove(id).unwrap_or_default(),
-                            }
-                        })
-                        .collect();
-                    let Some(decide) = decide.take() else {
-                        return Err($crate::store::StoreError::Corrupt(
-                            "a fire batch decided twice".to_owned(),
-                        ));
-                    };
-                    let decided = decide(inputs).await;
-                    if decided.len() != ids.len() {
-                        return Err($crate::store::StoreError::Corrupt(format!(
-                            "a fire batch of {} claims was given {} writes",
-                            ids.len(),
-                            decided.len()
-                        )));
-                    }
-                    let writes: Vec<(String, $crate::store::ClaimWrite)> =
-                        ids.iter().cloned().zip(decided).collect();
-                    let changed: Vec<&str> = writes
-                        .iter()
-                        .filter(|(_, w)| w.status_change.is_some())
-                        .map(|(id, _)| id.as_str())
-                        .collect();
-                    // The change records the batch's own status changes leave (the claims
-                    // trigger, under the batch's locks: every later record of these claims).
-                    let before: i64 = if changed.is_empty() {
-                        0
-                    } else {
-                        sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM cpor_claim_changes")
-                            .fetch_one(&mut *tx)
-                            .await?
-                    };
-                    Self::write_fired(&mut tx, &writes, fingerprint, now, stored).await?;
-                    if !changed.is_empty() {
-                        // Their steps go to the timeline with the batch, which computed the
-                        // claims' timers knowing them; a page would take such a step for one
-                        // the timers missed.
-                        let mut records = sqlx::query(concat!(
-                            "DELETE FROM cpor_claim_changes WHERE claim_id ",
-                            $in,
-                            " AND seq > $2 ",
-                            "RETURNING seq, claim_id, old_status, new_status, event_at, recorded_at"
-                        ))
-                        .bind(Ids(&changed))
-                        .bind(before)
-                        .fetch_all(&mut *tx)
-                        .await?;
-                        records.sort_by_key(|r| r.try_get::<i64, _>("seq").unwrap_or(i64::MAX));
-                        let steps = $crate::store::work::status_records(&records);
-                        if !steps.is_empty() {
-                            Self::write_timeline(&mut tx, &steps).await?;
-                        }
-                    }
-                    Ok::<_, $crate::store::StoreError>(Taken::Claims(ids.len()))
+                    Ok(Taken::Claims((ids, synced_version, claims, sync_rows)))
                 }
                 .await;
-                match $crate::store::timer_index::finish(tx, handled).await? {
-                    Taken::Claims(n) => return Ok(n),
-                    Taken::OnlyHeld(ids) => held.extend(ids),
+                match taken {
+                    Ok(Taken::Claims(taken)) => break (tx, taken),
+                    Ok(Taken::OnlyHeld(ids)) => {
+                        tx.commit().await?;
+                        held.extend(ids);
+                    }
+                    // None due (committed), or an error (rolled back).
+                    other => return $crate::store::timer_index::finish(tx, other.map(|_| 0)).await,
                 }
+            };
+            let handled = async {
+                let (mut facts, mut stored) = Self::read_facts(
+                    &mut tx,
+                    &ids,
+                    &$crate::store::work::timeline_ids(claims.values()),
+                )
+                .await?;
+                stored.sync_rows = sync_rows;
+                let inputs: Vec<$crate::store::FireInput> = ids
+                    .iter()
+                    .map(|id| {
+                        let found = claims.remove(id);
+                        $crate::store::FireInput {
+                            claim_id: id.clone(),
+                            dirty_gen: found.as_ref().map_or(0, |c| c.dirty_gen),
+                            claim: found.map(|c| c.claim),
+                            synced_version: synced_version[id],
+                            facts: facts.remove(id).unwrap_or_default(),
+                        }
+                    })
+                    .collect();
+                let decided = decide(inputs).await;
+                if decided.len() != ids.len() {
+                    return Err($crate::store::StoreError::Corrupt(format!(
+                        "a fire batch of {} claims was given {} writes",
+                        ids.len(),
+                        decided.len()
+                    )));
+                }
+                let writes: Vec<(String, $crate::store::ClaimWrite)> =
+                    ids.iter().cloned().zip(decided).collect();
+                let changed: Vec<&str> = writes
+                    .iter()
+                    .filter(|(_, w)| w.status_change.is_some())
+                    .map(|(id, _)| id.as_str())
+                    .collect();
+                // The change records the batch's own status changes leave (the claims
+                // trigger, under the batch's locks: every later record of these claims).
+                let before: i64 = if changed.is_empty() {
+                    0
+                } else {
+                    sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM cpor_claim_changes")
+                        .fetch_one(&mut *tx)
+                        .await?
+                };
+                Self::write_fired(&mut tx, &writes, fingerprint, now, stored).await?;
+                if !changed.is_empty() {
+                    // Their steps go to the timeline with the batch, which computed the
+                    // claims' timers knowing them; a page would take such a step for one
+                    // the timers missed.
+                    let mut records = sqlx::query(concat!(
+                        "DELETE FROM cpor_claim_changes WHERE claim_id ",
+                        $in,
+                        " AND seq > $2 ",
+                        "RETURNING seq, claim_id, old_status, new_status, event_at, recorded_at"
+                    ))
+                    .bind(Ids(&changed))
+                    .bind(before)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    records.sort_by_key(|r| r.try_get::<i64, _>("seq").unwrap_or(i64::MAX));
+                    let steps = $crate::store::work::status_records(&records);
+                    if !steps.is_empty() {
+                        Self::write_timeline(&mut tx, &steps).await?;
+                    }
+                }
+                Ok::<_, $crate::store::StoreError>(ids.len())
             }
+            .await;
+            $crate::store::timer_index::finish(tx, handled).await
         }
     };
 }
 pub(crate) use fire_batch_method;
 
 /// What one try of a fire batch took.
-pub(crate) enum Taken {
-    /// Claims handled (0: none due that no one else holds).
-    Claims(usize),
+pub(crate) enum Taken<T> {
+    /// No timer due that no one else holds.
+    Nothing,
     /// Only claims held elsewhere: these, to be looked past by the next try.
     OnlyHeld(Vec<String>),
+    /// Claims to decide (in the try's transaction, which stays open).
+    Claims(T),
 }

@@ -169,9 +169,9 @@ impl Engine {
         let out = std::sync::Mutex::new(out);
         // One small batch first: a pass with little or nothing due costs one batch's round
         // trips, and a pass with much due waits for a tenth of a batch before its batches run
-        // side by side (a whole first batch alone left the other cores idle).
-        // (A batch looks past claims held elsewhere, so taking none means none is due that no
-        // one else holds.)
+        // side by side (a whole first batch alone left the other cores idle). A batch looks
+        // past claims held elsewhere, so one that takes none means none is due that no one
+        // else holds.
         let first = (self.batch_size / FIRST_BATCH_SHARE).max(1);
         if !self
             .fire_batches(store, now, &fingerprint, &out, 1, first)
