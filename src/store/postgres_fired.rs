@@ -1,6 +1,12 @@
 //! `PgStore`'s writes of a fire batch (claims, history, incentive requests, SLA alerts, timers
 //! marked fired) and of the outbox: one statement per table per batch, each row a position in
-//! `UNNEST` arrays.
+//! arrays bound as parameters.
+//!
+//! An insert takes its rows from `unnest` in a select list (`SELECT … FROM (SELECT unnest($1)
+//! AS c, unnest($2) AS d …) u`), which PostgreSQL streams, rather than `FROM UNNEST($1, $2 …)`,
+//! a function scan that first copies every row into a tuplestore: a batch of 5,000 emails
+//! (about 7 MB of payload) spilled past `work_mem` to a temporary file and back. The arrays
+//! have one length, so both forms give the same rows in the same order.
 
 use chrono::{DateTime, Utc};
 
@@ -19,10 +25,13 @@ macro_rules! outbox_insert {
              created_at, not_after, announced_last_day, announced_passes_at, \
              calendar_version, template_version) SELECT m, c, t, s, e, n, a, l, p::jsonb, ",
             outbox_state!(Pending),
-            ", 0, $10, $10, na, ald, apa, cv, tv FROM UNNEST($1::text[], $2::text[], \
-             $3::text[], $4::timestamptz[], $5::text[], $6::text[], $7::text[], $8::text[], \
-             $9::text[], $11::timestamptz[], $12::text[], $13::timestamptz[], $14::text[], \
-             $15::text[]) AS u(m, c, t, s, e, n, a, l, p, na, ald, apa, cv, tv)",
+            ", 0, $10, $10, na, ald, apa, cv, tv FROM (SELECT unnest($1::text[]) AS m, \
+             unnest($2::text[]) AS c, unnest($3::text[]) AS t, unnest($4::timestamptz[]) AS s, \
+             unnest($5::text[]) AS e, unnest($6::text[]) AS n, unnest($7::text[]) AS a, \
+             unnest($8::text[]) AS l, unnest($9::text[]) AS p, \
+             unnest($11::timestamptz[]) AS na, unnest($12::text[]) AS ald, \
+             unnest($13::timestamptz[]) AS apa, unnest($14::text[]) AS cv, \
+             unnest($15::text[]) AS tv) AS u",
             $tail
         )
     };
@@ -112,8 +121,9 @@ impl PgStore {
         if !h_id.is_empty() {
             sqlx::query(
                 "INSERT INTO claim_history (claim_id, occurred_at, actor, action, details) \
-                 SELECT c, o, a, n, d::jsonb FROM UNNEST($1::text[], $2::timestamptz[], $3::text[], \
-                 $4::text[], $5::text[]) AS u(c, o, a, n, d)",
+                 SELECT c, o, a, n, d::jsonb FROM (SELECT unnest($1::text[]) AS c, \
+                 unnest($2::timestamptz[]) AS o, unnest($3::text[]) AS a, \
+                 unnest($4::text[]) AS n, unnest($5::text[]) AS d) AS u",
             )
             .bind(&h_id)
             .bind(&h_at)
@@ -126,7 +136,7 @@ impl PgStore {
         if !inc.is_empty() {
             sqlx::query(
                 "INSERT INTO incentive_evaluation_requests (claim_id, requested_at) \
-                 SELECT c, $2 FROM UNNEST($1::text[]) AS u(c) ON CONFLICT (claim_id) DO NOTHING",
+                 SELECT unnest($1::text[]), $2 ON CONFLICT (claim_id) DO NOTHING",
             )
             .bind(&inc)
             .bind(now)
@@ -136,8 +146,8 @@ impl PgStore {
         if !a_id.is_empty() {
             sqlx::query(
                 "INSERT INTO cpor_sla_alerts (claim_id, timer, started_at, due_at, raised_at) \
-                 SELECT c, t, s, d, $5 FROM UNNEST($1::text[], $2::text[], $3::timestamptz[], \
-                 $4::timestamptz[]) AS u(c, t, s, d) ON CONFLICT DO NOTHING",
+                 SELECT unnest($1::text[]), unnest($2::text[]), unnest($3::timestamptz[]), \
+                 unnest($4::timestamptz[]), $5 ON CONFLICT DO NOTHING",
             )
             .bind(&a_id)
             .bind(&a_timer)
@@ -212,8 +222,9 @@ impl PgStore {
                     "INSERT INTO cpor_timers (claim_id, timer, started_at, due_at, claim_version, \
                      state, fired_at, outcome) SELECT c, t, s, d, 0, ",
                     timer_state!(Fired),
-                    ", $6, o FROM UNNEST($1::text[], $2::text[], $3::timestamptz[], \
-                     $4::timestamptz[], $5::text[]) AS u(c, t, s, d, o)"
+                    ", $6, o FROM (SELECT unnest($1::text[]) AS c, unnest($2::text[]) AS t, \
+                     unnest($3::timestamptz[]) AS s, unnest($4::timestamptz[]) AS d, \
+                     unnest($5::text[]) AS o) AS u"
                 ))
                 .bind(c)
                 .bind(t)

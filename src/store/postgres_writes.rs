@@ -31,13 +31,14 @@ async fn sync_rows(
     at: DateTime<Utc>,
     write: SyncWrite,
 ) -> Result<Vec<String>, sqlx::Error> {
-    /// The claims' rows from `UNNEST` arrays, then `$tail`.
+    /// The claims' rows from arrays, streamed (see `postgres_fired`), then `$tail`.
     macro_rules! insert {
         ($tail:literal) => {
             concat!(
                 "INSERT INTO cpor_claim_sync (claim_id, version, fingerprint, dirty, dirty_gen, \
-                 problem, synced_at) SELECT c, v, $4, FALSE, g, p, $5 FROM UNNEST($1::text[], \
-                 $2::bigint[], $3::text[], $6::bigint[]) AS u(c, v, p, g)",
+                 problem, synced_at) SELECT c, v, $4, FALSE, g, p, $5 FROM (SELECT \
+                 unnest($1::text[]) AS c, unnest($2::bigint[]) AS v, unnest($3::text[]) AS p, \
+                 unnest($6::bigint[]) AS g) AS u",
                 $tail
             )
         };
@@ -271,8 +272,9 @@ impl PgStore {
                 "INSERT INTO cpor_timers (claim_id, timer, started_at, due_at, claim_version, state) \
                  SELECT c, k, s, d, v, ",
                 timer_state!(Pending),
-                " FROM UNNEST($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[], \
-                 $5::bigint[]) AS u(c, k, s, d, v)"
+                " FROM (SELECT unnest($1::text[]) AS c, unnest($2::text[]) AS k, \
+                 unnest($3::timestamptz[]) AS s, unnest($4::timestamptz[]) AS d, \
+                 unnest($5::bigint[]) AS v) AS u"
             ))
             .bind(new.iter().map(|h| h.0).collect::<Vec<_>>())
             .bind(new.iter().map(|h| h.1.kind.as_str()).collect::<Vec<_>>())
@@ -292,8 +294,9 @@ impl PgStore {
                 "INSERT INTO cpor_timers (claim_id, timer, started_at, due_at, claim_version, state, \
                  fired_at, outcome) SELECT c, k, s, d, v, ",
                 timer_state!(Held),
-                ", $6, $7 FROM UNNEST($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[], \
-                 $5::bigint[]) AS u(c, k, s, d, v)"
+                ", $6, $7 FROM (SELECT unnest($1::text[]) AS c, unnest($2::text[]) AS k, \
+                 unnest($3::timestamptz[]) AS s, unnest($4::timestamptz[]) AS d, \
+                 unnest($5::bigint[]) AS v) AS u"
             ))
             .bind(held.iter().map(|h| h.0).collect::<Vec<_>>())
             .bind(held.iter().map(|h| h.1.kind.as_str()).collect::<Vec<_>>())
