@@ -349,11 +349,13 @@ async fn main() {
         }
         let cpu0 = cpu_s();
         let server4 = server_cpu_s(pg.pool()).await;
+        let wal4 = wal(pg.pool()).await;
         let started = Instant::now();
         let busy = engine.tick(&store, at).await.expect("busy pass");
         let busy_s = started.elapsed().as_secs_f64();
         let busy_cpu = cpu_s() - cpu0;
         let server5 = server_cpu_s(pg.pool()).await;
+        let wal5 = wal(pg.pool()).await;
         if statements {
             print_statements(pg.pool()).await;
         }
@@ -379,15 +381,23 @@ async fn main() {
         let mut floors = Vec::new();
         for (pool, docs) in [(&floor_pool, Docs::Shared), (&docs_pool, Docs::PerRow)] {
             let server0 = server_cpu_s(pool).await;
+            let wal0 = wal(pool).await;
             let started = Instant::now();
             let fired = floor_pass(pool, at, sample, docs).await;
             let s = started.elapsed().as_secs_f64();
             let server1 = server_cpu_s(pool).await;
+            let wal1 = wal(pool).await;
             let history = scalar_i64(pool, "SELECT count(*) FROM claim_history").await;
-            floors.push((s, fired, history, cpu_text(server0, server1, 0.0)));
+            floors.push((
+                s,
+                fired,
+                history,
+                cpu_text(server0, server1, 0.0),
+                wal_text(wal0, wal1),
+            ));
         }
-        let (floor_s, floor_fired, floor_history, floor_cpu) = &floors[0];
-        let (docs_s, docs_fired, docs_history, docs_cpu) = &floors[1];
+        let (floor_s, floor_fired, floor_history, floor_cpu, floor_wal) = &floors[0];
+        let (docs_s, docs_fired, docs_history, docs_cpu, _) = &floors[1];
         ratios.push(busy_s / floor_s);
         docs_ratios.push(busy_s / docs_s);
         println!(
@@ -401,6 +411,10 @@ async fn main() {
         println!(
             "  CPU time: firing pass {}; floor {floor_cpu}",
             cpu_text(server4, server5, busy_cpu),
+        );
+        println!(
+            "  the firing pass wrote {}; the floor {floor_wal}",
+            wal_text(wal4, wal5)
         );
         println!(
             "  floor with a JSON document parsed per row (history details and outbox payload, \
