@@ -16,7 +16,7 @@ use super::work::Stored;
 use super::{ClaimWrite, OutboxEmail, PgStore, StoreError};
 use crate::lifecycle::ClaimStatus;
 
-/// The outbox INSERT of emails given as `UNNEST` arrays, then `$tail`.
+/// The outbox INSERT of emails given as arrays (streamed by `unnest`), then `$tail`.
 macro_rules! outbox_insert {
     ($tail:literal) => {
         concat!(
@@ -37,7 +37,7 @@ macro_rules! outbox_insert {
     };
 }
 
-/// Fired runs as `UNNEST` columns: claim, timer, start, due, outcome.
+/// Fired runs as array columns: claim, timer, start, due, outcome.
 type FiredRuns<'a> = (
     Vec<&'a str>,
     Vec<&'a str>,

@@ -1,5 +1,6 @@
 //! `PgStore`'s batch writes: one statement per table per batch whatever its size, each row a
-//! position in `UNNEST` arrays. These are the statements that differ from SQLite's by nature.
+//! position in arrays bound as parameters (an insert streams them with `unnest` in its select
+//! list, see `postgres_fired`). These are the statements that differ from SQLite's by nature.
 
 use chrono::{DateTime, Utc};
 
