@@ -24,35 +24,17 @@ PREPARE streamed(text[], text[], text[], timestamptz[], text[], text[], text[], 
   FROM (SELECT unnest($1) AS m, unnest($2) AS c, unnest($3) AS t, unnest($4) AS s,
     unnest($5) AS e, unnest($6) AS n, unnest($7) AS a, unnest($8) AS l, unnest($9) AS p,
     unnest($10) AS na, unnest($11) AS ald, unnest($12) AS apa, unnest($13) AS cv) AS u;
-SELECT array_agg(m) AS m, array_agg(c) AS c, array_agg(t) AS t, array_agg(s) AS s,
-  array_agg(e) AS e, array_agg(n) AS n, array_agg(a) AS a, array_agg(l) AS l, array_agg(p) AS p,
-  array_agg(na) AS na, array_agg(ald) AS ald, array_agg(apa) AS apa, array_agg(cv) AS cv
-  FROM src \gset
--- In turns, six times each, the table emptied between runs.
-EXPLAIN (ANALYZE, BUFFERS) EXECUTE scan(:'m', :'c', :'t', :'s', :'e', :'n', :'a', :'l', :'p', :'na', :'ald', :'apa', :'cv');
-TRUNCATE dst;
-EXPLAIN (ANALYZE, BUFFERS) EXECUTE streamed(:'m', :'c', :'t', :'s', :'e', :'n', :'a', :'l', :'p', :'na', :'ald', :'apa', :'cv');
-TRUNCATE dst;
-EXPLAIN (ANALYZE, BUFFERS) EXECUTE scan(:'m', :'c', :'t', :'s', :'e', :'n', :'a', :'l', :'p', :'na', :'ald', :'apa', :'cv');
-TRUNCATE dst;
-EXPLAIN (ANALYZE, BUFFERS) EXECUTE streamed(:'m', :'c', :'t', :'s', :'e', :'n', :'a', :'l', :'p', :'na', :'ald', :'apa', :'cv');
-TRUNCATE dst;
-EXPLAIN (ANALYZE, BUFFERS) EXECUTE scan(:'m', :'c', :'t', :'s', :'e', :'n', :'a', :'l', :'p', :'na', :'ald', :'apa', :'cv');
-TRUNCATE dst;
-EXPLAIN (ANALYZE, BUFFERS) EXECUTE streamed(:'m', :'c', :'t', :'s', :'e', :'n', :'a', :'l', :'p', :'na', :'ald', :'apa', :'cv');
-TRUNCATE dst;
-EXPLAIN (ANALYZE, BUFFERS) EXECUTE scan(:'m', :'c', :'t', :'s', :'e', :'n', :'a', :'l', :'p', :'na', :'ald', :'apa', :'cv');
-TRUNCATE dst;
-EXPLAIN (ANALYZE, BUFFERS) EXECUTE streamed(:'m', :'c', :'t', :'s', :'e', :'n', :'a', :'l', :'p', :'na', :'ald', :'apa', :'cv');
-TRUNCATE dst;
-EXPLAIN (ANALYZE, BUFFERS) EXECUTE scan(:'m', :'c', :'t', :'s', :'e', :'n', :'a', :'l', :'p', :'na', :'ald', :'apa', :'cv');
-TRUNCATE dst;
-EXPLAIN (ANALYZE, BUFFERS) EXECUTE streamed(:'m', :'c', :'t', :'s', :'e', :'n', :'a', :'l', :'p', :'na', :'ald', :'apa', :'cv');
-TRUNCATE dst;
-EXPLAIN (ANALYZE, BUFFERS) EXECUTE scan(:'m', :'c', :'t', :'s', :'e', :'n', :'a', :'l', :'p', :'na', :'ald', :'apa', :'cv');
-TRUNCATE dst;
-EXPLAIN (ANALYZE, BUFFERS) EXECUTE streamed(:'m', :'c', :'t', :'s', :'e', :'n', :'a', :'l', :'p', :'na', :'ald', :'apa', :'cv');
-TRUNCATE dst;
+-- In turns, six times each, the table emptied after each run: \gexec runs every column of
+-- every row below as a statement, the arrays bound as literals (a custom plan, as the worker's).
+SELECT format('EXPLAIN (ANALYZE, BUFFERS) EXECUTE %s(%L, %L, %L, %L, %L, %L, %L, %L, %L, %L, %L, %L, %L)',
+    form, a.m, a.c, a.t, a.s, a.e, a.n, a.a, a.l, a.p, a.na, a.ald, a.apa, a.cv),
+  'TRUNCATE dst'
+  FROM (SELECT array_agg(m) AS m, array_agg(c) AS c, array_agg(t) AS t, array_agg(s) AS s,
+      array_agg(e) AS e, array_agg(n) AS n, array_agg(a) AS a, array_agg(l) AS l,
+      array_agg(p) AS p, array_agg(na) AS na, array_agg(ald) AS ald, array_agg(apa) AS apa,
+      array_agg(cv) AS cv FROM src) AS a,
+    generate_series(1, 6), unnest(ARRAY['scan', 'streamed']) AS form
+\gexec
 DEALLOCATE scan;
 DEALLOCATE streamed;
 DROP TABLE src, dst;
@@ -66,31 +48,11 @@ PREPARE scan(text[], text[], timestamptz[]) AS
 PREPARE streamed(text[], text[], timestamptz[]) AS
   INSERT INTO dst SELECT c, to_jsonb(p), t, 'k'
   FROM (SELECT unnest($1) AS c, unnest($2) AS p, unnest($3) AS t) AS u;
-SELECT array_agg(c) AS ac, array_agg(p) AS ap, array_agg(t) AS at FROM src \gset
-EXPLAIN (ANALYZE, BUFFERS) EXECUTE scan(:'ac', :'ap', :'at');
-TRUNCATE dst;
-EXPLAIN (ANALYZE, BUFFERS) EXECUTE streamed(:'ac', :'ap', :'at');
-TRUNCATE dst;
-EXPLAIN (ANALYZE, BUFFERS) EXECUTE scan(:'ac', :'ap', :'at');
-TRUNCATE dst;
-EXPLAIN (ANALYZE, BUFFERS) EXECUTE streamed(:'ac', :'ap', :'at');
-TRUNCATE dst;
-EXPLAIN (ANALYZE, BUFFERS) EXECUTE scan(:'ac', :'ap', :'at');
-TRUNCATE dst;
-EXPLAIN (ANALYZE, BUFFERS) EXECUTE streamed(:'ac', :'ap', :'at');
-TRUNCATE dst;
-EXPLAIN (ANALYZE, BUFFERS) EXECUTE scan(:'ac', :'ap', :'at');
-TRUNCATE dst;
-EXPLAIN (ANALYZE, BUFFERS) EXECUTE streamed(:'ac', :'ap', :'at');
-TRUNCATE dst;
-EXPLAIN (ANALYZE, BUFFERS) EXECUTE scan(:'ac', :'ap', :'at');
-TRUNCATE dst;
-EXPLAIN (ANALYZE, BUFFERS) EXECUTE streamed(:'ac', :'ap', :'at');
-TRUNCATE dst;
-EXPLAIN (ANALYZE, BUFFERS) EXECUTE scan(:'ac', :'ap', :'at');
-TRUNCATE dst;
-EXPLAIN (ANALYZE, BUFFERS) EXECUTE streamed(:'ac', :'ap', :'at');
-TRUNCATE dst;
+SELECT format('EXPLAIN (ANALYZE, BUFFERS) EXECUTE %s(%L, %L, %L)', form, a.c, a.p, a.t),
+  'TRUNCATE dst'
+  FROM (SELECT array_agg(c) AS c, array_agg(p) AS p, array_agg(t) AS t FROM src) AS a,
+    generate_series(1, 6), unnest(ARRAY['scan', 'streamed']) AS form
+\gexec
 DEALLOCATE scan;
 DEALLOCATE streamed;
 DROP TABLE src, dst;

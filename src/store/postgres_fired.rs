@@ -5,9 +5,9 @@
 //! An insert takes its rows from `unnest` in a select list (`SELECT … FROM (SELECT unnest($1)
 //! AS c, unnest($2) AS d …) u`), which PostgreSQL streams, rather than `FROM UNNEST($1, $2 …)`,
 //! a function scan that first copies every row into a tuplestore (and past `work_mem`, 4 MB
-//! by default, into a temporary file and back): 5,000 outbox rows took 22 ms instead of 36
-//! (`benches/unnest_forms.sql`). The arrays have one length, so both forms give the same rows
-//! in the same order.
+//! by default, into a temporary file and back): 5,000 outbox-shaped rows, a median of 22 ms
+//! against 26-36 ms (`benches/unnest_forms.sql`). The arrays have one length, so both forms
+//! give the same rows in the same order.
 
 use chrono::{DateTime, Utc};
 
