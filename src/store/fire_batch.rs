@@ -61,8 +61,11 @@ macro_rules! fire_batch_method {
                     ids.sort();
                     // The claim row lock serialises everyone who writes a claim's timers (a
                     // claim seen first has none yet: its sync row is its lease); a claim
-                    // another replica (or the main system) holds is left for a later batch,
-                    // so a batch never waits and replicas cannot deadlock.
+                    // another replica (or the main system) holds is left for a later batch.
+                    // The due rows locked above under such a claim stay locked until this
+                    // batch ends, so two batches can still wait on each other when each marks
+                    // its claims' timers; the database ends one, and the worker runs it again
+                    // (`StoreError::is_conflict`).
                     let rows = sqlx::query(concat!(
                         $crate::store::claims::changed_select!($v),
                         "WHERE id ",

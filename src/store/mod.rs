@@ -93,6 +93,13 @@ impl StoreError {
     pub(crate) fn corrupt(what: &str, why: impl std::fmt::Display) -> StoreError {
         StoreError::Corrupt(format!("{what}: {why}"))
     }
+
+    /// True when the database ended the transaction to break a deadlock or a serialization
+    /// conflict (SQLSTATE 40P01, 40001): nothing it wrote was kept, and it may run again.
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, StoreError::Db(sqlx::Error::Database(e))
+            if matches!(e.code().as_deref(), Some("40P01" | "40001")))
+    }
 }
 
 /// Which database a store talks to.

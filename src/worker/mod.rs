@@ -207,7 +207,7 @@ impl Engine {
             }
             let found: Handoff<Vec<(String, Decided, usize)>> = Handoff::default();
             let (engine, reported) = (self.clone(), found.clone());
-            let handled = store
+            let handled = match store
                 .fire_batch(now, limit, fingerprint, move |inputs| {
                     // Off the task (batches beside this one go on meanwhile), owning what it uses.
                     off_task(move || {
@@ -224,7 +224,17 @@ impl Engine {
                         writes
                     })
                 })
-                .await?;
+                .await
+            {
+                // Two batches can wait on each other: one's due-timer select locks timer rows
+                // of a claim the other took, then each marks its own claims' rows. The
+                // database ends one of them; it wrote nothing, so it runs again.
+                Err(e) if e.is_conflict() => {
+                    tracing::warn!(error = %e, "fire batch rolled back by the database; running it again");
+                    continue;
+                }
+                other => other?,
+            };
             let decided = found.take();
             if handled == 0 {
                 return Ok(false);

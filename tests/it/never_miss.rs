@@ -582,3 +582,80 @@ async fn behind_one_held(batch_size: i64) {
         assert_eq!(emails(&store, id).await, ["claim_rejected"], "{id}");
     }
 }
+
+/// Two fire batches that wait on each other (one's due-timer select locked timer rows of a
+/// claim the other took, and each marks its own claims' rows) make the database end one; the
+/// pass runs that batch again instead of failing (seen with three replicas in CI).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_fire_batch_ended_by_a_deadlock_runs_again() {
+    let Some(db) = harness::postgres_unmigrated("deadlock_runs_again").await else {
+        return;
+    };
+    let store = db.store.clone();
+    store.migrate().await.unwrap();
+    // Both claims' reminder and response deadline are due.
+    for id in ["theirs", "ours"] {
+        insert(
+            &store,
+            id,
+            "partner_action_required",
+            ", info_requested_at",
+            ", '2026-02-20T09:00:00Z'",
+        )
+        .await;
+    }
+    let engine = Engine {
+        batch_size: 100,
+        ..engine()
+    };
+    let now = t("2026-03-02T11:00:00Z");
+    let mut out = TickOutcome::default();
+    engine.sync(&store, now, &mut out).await.unwrap();
+    let AnyStore::Postgres(pg) = &store else {
+        unreachable!("PostgreSQL test")
+    };
+    // The other side (a replica's batch) holds the claim `theirs` and one due timer row of
+    // `ours`, which the pass takes.
+    let mut other = pg.pool().begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM claims WHERE id = 'theirs' FOR UPDATE")
+        .execute(&mut *other)
+        .await
+        .unwrap();
+    sqlx::query(
+        "SELECT 1 FROM cpor_timers WHERE claim_id = 'ours' \
+         AND timer = 'partner_response_reminder' FOR UPDATE",
+    )
+    .execute(&mut *other)
+    .await
+    .unwrap();
+    let pass = {
+        let (engine, store) = (engine.clone(), store.clone());
+        tokio::spawn(async move {
+            let mut out = TickOutcome::default();
+            engine.fire(&store, now, &mut out).await.map(|()| out)
+        })
+    };
+    // The pass now waits to mark `ours`'s reminder, holding the due rows of `theirs`; marking
+    // those closes the circle, and the database ends the one that waited first: the pass.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        sqlx::query("UPDATE cpor_timers SET outcome = outcome WHERE claim_id = 'theirs'")
+            .execute(&mut *other),
+    )
+    .await
+    .expect("the database broke the circle")
+    .unwrap();
+    other.rollback().await.unwrap();
+    let out = pass
+        .await
+        .unwrap()
+        .expect("the pass ran the ended batch again");
+    assert_eq!(actions(&store, "ours").await.len(), 2, "{out:?}");
+    let o = engine.tick(&store, now).await.unwrap();
+    for id in ["theirs", "ours"] {
+        let mut a = actions(&store, id).await;
+        a.sort();
+        assert_eq!(a, ["auto_rejected", "reminder_skipped"], "{id}: {o:?}");
+    }
+}
