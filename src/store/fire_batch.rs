@@ -19,10 +19,11 @@ macro_rules! fire_batch_method {
             use sqlx::Row;
             use $crate::store::bind::{At, Ids};
             use $crate::store::fire_batch::Taken;
-            // Claims held elsewhere that this batch met first in due order: looked past (each
-            // try that met only such claims commits at once, releasing the timer rows it
-            // locked), so claims the main system or a replica keeps locked delay only
-            // themselves.
+            // Claims held elsewhere that this batch met in due order: looked past. A try that
+            // met any commits at once, releasing every timer row it locked, and the next try
+            // leaves them out; so a batch that writes holds each claim whose due rows it
+            // locked, no two batches wait on each other, and claims the main system or a
+            // replica keeps locked delay only themselves.
             let mut held: Vec<String> = Vec::new();
             let (mut tx, (ids, synced_version, mut claims, sync_rows)) = loop {
                 let mut tx = self.begin_write().await?;
@@ -62,10 +63,6 @@ macro_rules! fire_batch_method {
                     // The claim row lock serialises everyone who writes a claim's timers (a
                     // claim seen first has none yet: its sync row is its lease); a claim
                     // another replica (or the main system) holds is left for a later batch.
-                    // The due rows locked above under such a claim stay locked until this
-                    // batch ends, so two batches can still wait on each other when each marks
-                    // its claims' timers; the database ends one, and the worker runs it again
-                    // (`StoreError::is_conflict`).
                     let rows = sqlx::query(concat!(
                         $crate::store::claims::changed_select!($v),
                         "WHERE id ",
@@ -96,20 +93,24 @@ macro_rules! fire_batch_method {
                                 .await?
                                 .into_iter()
                                 .collect();
-                        let (kept, others): (Vec<String>, Vec<String>) = ids
+                        let held_here: Vec<String> = unread
                             .into_iter()
-                            .partition(|id| claims.contains_key(id) || !existing.contains(id));
-                        if kept.is_empty() {
-                            return Ok(Taken::OnlyHeld(others));
+                            .filter(|id| existing.contains(*id))
+                            .cloned()
+                            .collect();
+                        // The due rows locked above under a held claim would stay locked while
+                        // this batch marks its own claims' rows: two batches doing that to
+                        // each other wait in a circle (seen with three replicas in CI).
+                        if !held_here.is_empty() {
+                            return Ok(Taken::Held(held_here));
                         }
-                        ids = kept;
                     }
                     Ok(Taken::Claims((ids, synced_version, claims, sync_rows)))
                 }
                 .await;
                 match taken {
                     Ok(Taken::Claims(taken)) => break (tx, taken),
-                    Ok(Taken::OnlyHeld(ids)) => {
+                    Ok(Taken::Held(ids)) => {
                         tx.commit().await?;
                         held.extend(ids);
                     }
@@ -196,8 +197,8 @@ pub(crate) use fire_batch_method;
 pub(crate) enum Taken<T> {
     /// No timer due that no one else holds.
     Nothing,
-    /// Only claims held elsewhere: these, to be looked past by the next try.
-    OnlyHeld(Vec<String>),
+    /// Claims held elsewhere among those due: these, to be looked past by the next try.
+    Held(Vec<String>),
     /// Claims to decide (in the try's transaction, which stays open).
     Claims(T),
 }

@@ -226,9 +226,9 @@ impl Engine {
                 })
                 .await
             {
-                // Two batches can wait on each other: one's due-timer select locks timer rows
-                // of a claim the other took, then each marks its own claims' rows. The
-                // database ends one of them; it wrote nothing, so it runs again.
+                // A batch the database ended (a deadlock, which no two batches make: a batch
+                // writes only when it holds every claim whose due rows it locked; but another
+                // writer may lock in another order) wrote nothing, so it runs again.
                 Err(e) if e.is_conflict() => {
                     tracing::warn!(error = %e, "fire batch rolled back by the database; running it again");
                     continue;

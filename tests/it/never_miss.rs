@@ -583,17 +583,11 @@ async fn behind_one_held(batch_size: i64) {
     }
 }
 
-/// Two fire batches that wait on each other (one's due-timer select locked timer rows of a
-/// claim the other took, and each marks its own claims' rows) make the database end one; the
-/// pass runs that batch again instead of failing (seen with three replicas in CI).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_a_fire_batch_ended_by_a_deadlock_runs_again() {
-    let Some(db) = harness::postgres_unmigrated("deadlock_runs_again").await else {
-        return;
-    };
+/// Two claims whose reminder and response deadline are both due, synced, on PostgreSQL.
+async fn two_claims_both_due(name: &str) -> Option<(harness::TestStore, Engine, DateTime<Utc>)> {
+    let db = harness::postgres_unmigrated(name).await?;
     let store = db.store.clone();
     store.migrate().await.unwrap();
-    // Both claims' reminder and response deadline are due.
     for id in ["theirs", "ours"] {
         insert(
             &store,
@@ -611,11 +605,47 @@ async fn postgres_a_fire_batch_ended_by_a_deadlock_runs_again() {
     let now = t("2026-03-02T11:00:00Z");
     let mut out = TickOutcome::default();
     engine.sync(&store, now, &mut out).await.unwrap();
+    Some((db, engine, now))
+}
+
+/// The pass's fire, run on its own task.
+fn fire_in_background(
+    engine: &Engine,
+    store: &AnyStore,
+    now: DateTime<Utc>,
+) -> tokio::task::JoinHandle<Result<TickOutcome, cpor_worker::store::StoreError>> {
+    let (engine, store) = (engine.clone(), store.clone());
+    tokio::spawn(async move {
+        let mut out = TickOutcome::default();
+        engine.fire(&store, now, &mut out).await.map(|()| out)
+    })
+}
+
+/// Each claim fired once, with both its timers, by the pass and the tick after it.
+async fn both_fired_once(engine: &Engine, store: &AnyStore, now: DateTime<Utc>) {
+    let o = engine.tick(store, now).await.unwrap();
+    for id in ["theirs", "ours"] {
+        let mut a = actions(store, id).await;
+        a.sort();
+        assert_eq!(a, ["auto_rejected", "reminder_skipped"], "{id}: {o:?}");
+    }
+}
+
+/// A fire batch locks the claims it takes and no timer row of a claim it did not take, so a
+/// replica's batch holding another claim marks that claim's timers without waiting on it (a
+/// due-timer select that locked timer rows made two batches wait on each other, seen with
+/// three replicas in CI).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_fire_batch_locks_no_timer_row_of_a_claim_it_did_not_take() {
+    let Some((db, engine, now)) = two_claims_both_due("locks_no_timer_row").await else {
+        return;
+    };
+    let store = db.store.clone();
     let AnyStore::Postgres(pg) = &store else {
         unreachable!("PostgreSQL test")
     };
     // The other side (a replica's batch) holds the claim `theirs` and one due timer row of
-    // `ours`, which the pass takes.
+    // `ours`, which the pass takes: the pass waits to mark that row.
     let mut other = pg.pool().begin().await.unwrap();
     sqlx::query("SELECT 1 FROM claims WHERE id = 'theirs' FOR UPDATE")
         .execute(&mut *other)
@@ -628,20 +658,48 @@ async fn postgres_a_fire_batch_ended_by_a_deadlock_runs_again() {
     .execute(&mut *other)
     .await
     .unwrap();
-    let pass = {
-        let (engine, store) = (engine.clone(), store.clone());
-        tokio::spawn(async move {
-            let mut out = TickOutcome::default();
-            engine.fire(&store, now, &mut out).await.map(|()| out)
-        })
+    let pass = fire_in_background(&engine, &store, now);
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    // Marking `theirs`'s timers meets no lock of the waiting pass: it ends well before the
+    // database would look for a circle (`deadlock_timeout`, 1 s).
+    sqlx::query("SET LOCAL lock_timeout = '200ms'")
+        .execute(&mut *other)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE cpor_timers SET outcome = outcome WHERE claim_id = 'theirs'")
+        .execute(&mut *other)
+        .await
+        .expect("the pass holds no timer row of a claim it did not take");
+    other.rollback().await.unwrap();
+    let out = pass.await.unwrap().expect("the pass");
+    assert_eq!(actions(&store, "ours").await.len(), 2, "{out:?}");
+    both_fired_once(&engine, &store, now).await;
+}
+
+/// A fire batch the database ends to break a circle of waits runs again instead of failing
+/// the pass: here the other side holds the sync row of the pass's claim, then asks for the
+/// claim itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_fire_batch_ended_by_a_deadlock_runs_again() {
+    let Some((db, engine, now)) = two_claims_both_due("deadlock_runs_again").await else {
+        return;
     };
-    // The pass now waits to mark `ours`'s reminder, holding the due rows of `theirs`; marking
-    // those closes the circle, and the database ends the one that waited first: the pass.
+    let store = db.store.clone();
+    let AnyStore::Postgres(pg) = &store else {
+        unreachable!("PostgreSQL test")
+    };
+    let mut other = pg.pool().begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM cpor_claim_sync WHERE claim_id = 'ours' FOR UPDATE")
+        .execute(&mut *other)
+        .await
+        .unwrap();
+    let pass = fire_in_background(&engine, &store, now);
+    // The pass takes both claims and waits to write the sync row of `ours`; asking for that
+    // claim closes the circle, and the database ends the one that waited first: the pass.
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     tokio::time::timeout(
         std::time::Duration::from_secs(20),
-        sqlx::query("UPDATE cpor_timers SET outcome = outcome WHERE claim_id = 'theirs'")
-            .execute(&mut *other),
+        sqlx::query("SELECT 1 FROM claims WHERE id = 'ours' FOR UPDATE").execute(&mut *other),
     )
     .await
     .expect("the database broke the circle")
@@ -651,11 +709,8 @@ async fn postgres_a_fire_batch_ended_by_a_deadlock_runs_again() {
         .await
         .unwrap()
         .expect("the pass ran the ended batch again");
-    assert_eq!(actions(&store, "ours").await.len(), 2, "{out:?}");
-    let o = engine.tick(&store, now).await.unwrap();
     for id in ["theirs", "ours"] {
-        let mut a = actions(&store, id).await;
-        a.sort();
-        assert_eq!(a, ["auto_rejected", "reminder_skipped"], "{id}: {o:?}");
+        assert_eq!(actions(&store, id).await.len(), 2, "{id}: {out:?}");
     }
+    both_fired_once(&engine, &store, now).await;
 }
