@@ -211,7 +211,7 @@ pub async fn hold<S: Repairs>(
         held_at: op.at,
     };
     if !store
-        .hold_claim(&h, &op.history(claim_id, "hold", json!({})))
+        .hold_claim(&h, Some(&op.history(claim_id, "hold", json!({}))))
         .await?
     {
         return Err(RepairError::AlreadyHeld(claim_id.to_owned()));

@@ -265,7 +265,11 @@ impl Repairs for AnyStore {
         dispatch!(self, s => s.discard_email(id, history).await)
     }
 
-    async fn hold_claim(&self, hold: &Hold, history: &HistoryEntry) -> Result<bool, StoreError> {
+    async fn hold_claim(
+        &self,
+        hold: &Hold,
+        history: Option<&HistoryEntry>,
+    ) -> Result<bool, StoreError> {
         dispatch!(self, s => s.hold_claim(hold, history).await)
     }
 

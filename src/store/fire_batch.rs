@@ -187,7 +187,18 @@ macro_rules! fire_batch_method {
                 Ok::<_, $crate::store::StoreError>(ids.len())
             }
             .await;
-            $crate::store::timer_index::finish(tx, handled).await
+            $crate::store::timer_index::finish(tx, handled)
+                .await
+                .map_err(|e| {
+                    if e.is_refused() {
+                        $crate::store::StoreError::Refused {
+                            claims: ids,
+                            source: Box::new(e),
+                        }
+                    } else {
+                        e
+                    }
+                })
         }
     };
 }

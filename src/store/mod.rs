@@ -86,6 +86,23 @@ pub enum StoreError {
     /// A stored value could not be decoded.
     #[error("{0}")]
     Corrupt(String),
+    /// The database refused a fire batch's writes for what they hold ([`StoreError::is_refused`]);
+    /// nothing was kept. `claims` are the batch's.
+    #[error("the database refused the writes of {}: {source}", claims_text(claims))]
+    Refused {
+        /// The claims of the batch.
+        claims: Vec<String>,
+        /// The database's error.
+        source: Box<StoreError>,
+    },
+}
+
+/// `claim X`, or `a batch of N claims`.
+fn claims_text(claims: &[String]) -> String {
+    match claims {
+        [one] => format!("claim {one}"),
+        many => format!("a batch of {} claims", many.len()),
+    }
 }
 
 impl StoreError {
@@ -99,6 +116,25 @@ impl StoreError {
     pub fn is_conflict(&self) -> bool {
         matches!(self, StoreError::Db(sqlx::Error::Database(e))
             if matches!(e.code().as_deref(), Some("40P01" | "40001")))
+    }
+
+    /// True when the database refused a write for the values it holds: a constraint or a
+    /// trigger of the schema (on PostgreSQL SQLSTATE class 22, data exception, class 23,
+    /// integrity constraint violation, and `P0001`, raised by a trigger; on SQLite a
+    /// constraint, a trigger's `RAISE` included), as opposed to a connection or server failure.
+    pub fn is_refused(&self) -> bool {
+        let StoreError::Db(sqlx::Error::Database(e)) = self else {
+            return false;
+        };
+        if e.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+            // The primary result code, in the low byte of the extended one: SQLITE_CONSTRAINT.
+            return e
+                .code()
+                .and_then(|c| c.parse::<u32>().ok())
+                .is_some_and(|c| c & 0xff == 19);
+        }
+        e.code()
+            .is_some_and(|c| c.starts_with("22") || c.starts_with("23") || c == "P0001")
     }
 }
 

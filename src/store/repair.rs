@@ -92,11 +92,12 @@ pub trait Repairs: Outbox {
         history: &HistoryEntry,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
-    /// Holds a claim; false if it was already held (nothing written). `NotFound` if no such claim.
+    /// Holds a claim, with its `history` row if given; false if it was already held (nothing
+    /// written). `NotFound` if no such claim.
     fn hold_claim(
         &self,
         hold: &Hold,
-        history: &HistoryEntry,
+        history: Option<&HistoryEntry>,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Releases a claim's hold and its runs held on first sight, marking it for recomputation;
@@ -250,7 +251,7 @@ macro_rules! impl_repairs {
             async fn hold_claim(
                 &self,
                 hold: &$crate::store::Hold,
-                h: &$crate::store::HistoryEntry,
+                h: Option<&$crate::store::HistoryEntry>,
             ) -> Result<bool, $crate::store::StoreError> {
                 let mut tx = self.begin_write().await?;
                 Self::lock_claim(&mut tx, &hold.claim_id).await?;
@@ -266,7 +267,13 @@ macro_rules! impl_repairs {
                 .await?
                 .rows_affected()
                     > 0;
-                Self::commit_done(tx, done, h).await
+                match h {
+                    Some(h) => Self::commit_done(tx, done, h).await,
+                    None => {
+                        tx.commit().await?;
+                        Ok(done)
+                    }
+                }
             }
 
             async fn release_claim(

@@ -3,6 +3,7 @@
 
 mod cores;
 mod decide;
+mod refused;
 mod sync;
 
 use cores::{Handoff, off_task, par_map};
@@ -16,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::calendar::Calendars;
 use crate::mail::{DeliverOutcome, Mailer};
-use crate::store::{Outbox, StoreError, TimerIndex};
+use crate::store::{Repairs, StoreError, TimerIndex};
 use crate::timers::{Outcome, TimerKind, TimerSettings};
 
 pub use decide::{Decided, decide, sync_claim};
@@ -112,6 +113,14 @@ const FIRST_BATCH_SHARE: i64 = 10;
 /// the bound is never reached unless a bug offers the same claims forever.
 const MAX_BATCHES: usize = 100_000;
 
+/// What the fire batches of one pass share.
+struct FireShared<'a> {
+    /// What the pass did.
+    out: &'a mut TickOutcome,
+    /// Claims held because the database refused their writes.
+    refused_holds: usize,
+}
+
 /// What one pass did.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct TickOutcome {
@@ -159,14 +168,17 @@ impl Engine {
 
     /// Fires every timer due at `now`, batch by batch, until none is left; batches run side by
     /// side where the store allows (each takes due claims no other batch holds).
-    pub async fn fire<S: TimerIndex>(
+    pub async fn fire<S: TimerIndex + Repairs>(
         &self,
         store: &S,
         now: DateTime<Utc>,
         out: &mut TickOutcome,
     ) -> Result<(), StoreError> {
         let fingerprint = self.fingerprint();
-        let out = std::sync::Mutex::new(out);
+        let out = std::sync::Mutex::new(FireShared {
+            out,
+            refused_holds: 0,
+        });
         // One small batch first: a pass with little or nothing due costs one batch's round
         // trips, and a pass with much due waits for a tenth of a batch before its batches run
         // side by side (a whole first batch alone left the other cores idle). A batch looks
@@ -188,16 +200,18 @@ impl Engine {
 
     /// Up to `max` fire batches of up to `limit` claims one after another, until none is due
     /// that no one else holds; true when the last one handled claims (more may be due).
-    async fn fire_batches<S: TimerIndex>(
+    async fn fire_batches<S: TimerIndex + Repairs>(
         &self,
         store: &S,
         now: DateTime<Utc>,
         fingerprint: &str,
-        out: &std::sync::Mutex<&mut TickOutcome>,
+        out: &std::sync::Mutex<FireShared<'_>>,
         max: usize,
         limit: i64,
     ) -> Result<bool, StoreError> {
         let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
+        // Smaller than `limit` while a claim whose writes the database refuses is looked for.
+        let mut size = limit;
         // Each batch settles every claim it takes (fired, recomputed or marked), so the number
         // of batches is bounded; the cap only guards against a bug looping forever.
         for _ in 0..max {
@@ -208,7 +222,7 @@ impl Engine {
             let found: Handoff<Vec<(String, Decided, usize)>> = Handoff::default();
             let (engine, reported) = (self.clone(), found.clone());
             let handled = match store
-                .fire_batch(now, limit, fingerprint, move |inputs| {
+                .fire_batch(now, size, fingerprint, move |inputs| {
                     // Off the task (batches beside this one go on meanwhile), owning what it uses.
                     off_task(move || {
                         let mut decided = Vec::with_capacity(inputs.len());
@@ -233,8 +247,38 @@ impl Engine {
                     tracing::warn!(error = %e, "fire batch rolled back by the database; running it again");
                     continue;
                 }
+                // One claim's writes, refused for what they hold, must not stop the claims
+                // behind it: halve the batch until that claim is alone, then hold it.
+                Err(StoreError::Refused { claims, source }) => {
+                    if let [claim_id] = claims.as_slice() {
+                        // Many refused claims in one pass say the schema refuses the worker's
+                        // writes, not these claims: the pass fails as it would have, loudly.
+                        let shared = || {
+                            out.lock()
+                                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        };
+                        {
+                            let mut shared = shared();
+                            if shared.refused_holds >= refused::MAX_HOLDS_PER_PASS {
+                                let claims = claims.clone();
+                                return Err(StoreError::Refused { claims, source });
+                            }
+                            shared.refused_holds += 1;
+                        }
+                        match refused::hold(store, claim_id, &source, now).await? {
+                            Some(problem) => shared().out.problems.push(problem),
+                            // Another batch met the claim alone too, and held it first.
+                            None => shared().refused_holds -= 1,
+                        }
+                    } else {
+                        tracing::warn!(claims = claims.len(), error = %source, "the database refused a fire batch's writes: trying its claims in smaller batches");
+                        size = refused::smaller(claims.len());
+                    }
+                    continue;
+                }
                 other => other?,
             };
+            size = refused::larger(size, limit);
             let decided = found.take();
             if handled == 0 {
                 return Ok(false);
@@ -254,12 +298,12 @@ impl Engine {
                 );
                 return Ok(false);
             }
-            let mut out = out
+            let mut shared = out
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             for (claim_id, d, emails) in decided {
-                out.emails_queued += emails;
-                self.tally(&claim_id, d, &mut out);
+                shared.out.emails_queued += emails;
+                self.tally(&claim_id, d, shared.out);
             }
         }
         Ok(true)
@@ -313,7 +357,7 @@ impl Engine {
     }
 
     /// One pass at `now` without delivery: sync, then fire.
-    pub async fn tick<S: TimerIndex + Outbox>(
+    pub async fn tick<S: TimerIndex + Repairs>(
         &self,
         store: &S,
         now: DateTime<Utc>,
@@ -324,7 +368,7 @@ impl Engine {
     /// One pass at `now`: sync, fire (both skipped when [`TimerIndex::has_work`] finds nothing),
     /// deliver the outbox with `mailer` (if any). A delivered consent email starts its claim's
     /// window, so the pass then runs again (at most twice more) to act on it.
-    pub async fn pass<S: TimerIndex + Outbox>(
+    pub async fn pass<S: TimerIndex + Repairs>(
         &self,
         store: &S,
         mailer: Option<&Mailer>,

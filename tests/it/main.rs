@@ -33,6 +33,7 @@ mod never_miss_mail;
 mod older_calendars;
 mod outages;
 mod provenance;
+mod refused;
 mod repair_cli;
 mod repair_store;
 mod replicas;

@@ -711,7 +711,7 @@ async fn a_pass_has_work_exactly_when_sync_or_fire_would_act(store: AnyStore) {
     };
     assert!(
         store
-            .hold_claim(&hold, &entry(now, "c1", "held"))
+            .hold_claim(&hold, Some(&entry(now, "c1", "held")))
             .await
             .unwrap()
     );

@@ -1,0 +1,191 @@
+//! A claim whose writes the database refuses (a constraint or trigger of the main system's
+//! schema): held for an operator with the database's reason, while every other due claim
+//! fires in the same pass.
+
+use cpor_worker::lifecycle::{Actor, HistoryEntry};
+use cpor_worker::store::{AnyStore, Repairs, Store};
+use cpor_worker::worker::Engine;
+
+use crate::harness::exec;
+use crate::never_miss::{actions, engine, insert, t};
+
+backend_tests!(
+    a_claim_whose_writes_the_database_refuses_is_held_and_the_rest_fire,
+    a_claim_whose_status_change_is_refused_is_held_with_a_history_row,
+    a_schema_refusing_every_claim_fails_the_pass_after_a_few_holds,
+);
+
+/// A trigger of the main system on `claim_history` that refuses rows of claims whose id
+/// starts with `bad`.
+async fn refuse_history_of_bad(store: &AnyStore) {
+    match store {
+        AnyStore::Postgres(_) => {
+            exec(
+                store,
+                "CREATE FUNCTION refuse_bad() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+                 RAISE EXCEPTION 'claim % is archived: history is closed', NEW.claim_id; END $$",
+            )
+            .await;
+            exec(
+                store,
+                "CREATE TRIGGER refuse_bad BEFORE INSERT ON claim_history FOR EACH ROW \
+                 WHEN (NEW.claim_id LIKE 'bad%') EXECUTE FUNCTION refuse_bad()",
+            )
+            .await;
+        }
+        AnyStore::Sqlite(_) => {
+            exec(
+                store,
+                "CREATE TRIGGER refuse_bad BEFORE INSERT ON claim_history \
+                 WHEN NEW.claim_id LIKE 'bad%' BEGIN \
+                 SELECT RAISE(ABORT, 'claim is archived: history is closed'); END",
+            )
+            .await;
+        }
+    }
+}
+
+/// Claims `ids`, each with its response deadline and reminder due at [`NOW`].
+async fn due_claims(store: &AnyStore, ids: &[String]) {
+    for id in ids {
+        insert(
+            store,
+            id,
+            "partner_action_required",
+            ", info_requested_at",
+            ", '2026-02-20T09:00:00Z'",
+        )
+        .await;
+    }
+}
+
+/// A trigger of the main system on `claims` that refuses updates of the claim `bad`.
+async fn refuse_updates_of_bad(store: &AnyStore) {
+    match store {
+        AnyStore::Postgres(_) => {
+            exec(
+                store,
+                "CREATE FUNCTION refuse_update() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+                 RAISE EXCEPTION 'claim % is under audit', NEW.id; END $$",
+            )
+            .await;
+            exec(
+                store,
+                "CREATE TRIGGER refuse_update BEFORE UPDATE ON claims FOR EACH ROW \
+                 WHEN (NEW.id = 'bad') EXECUTE FUNCTION refuse_update()",
+            )
+            .await;
+        }
+        AnyStore::Sqlite(_) => {
+            exec(
+                store,
+                "CREATE TRIGGER refuse_update BEFORE UPDATE ON claims WHEN NEW.id = 'bad' \
+                 BEGIN SELECT RAISE(ABORT, 'claim bad is under audit'); END",
+            )
+            .await;
+        }
+    }
+}
+
+const NOW: &str = "2026-03-02T11:00:00Z";
+
+fn small_batches() -> Engine {
+    Engine {
+        batch_size: 4,
+        ..engine()
+    }
+}
+
+async fn a_claim_whose_writes_the_database_refuses_is_held_and_the_rest_fire(store: AnyStore) {
+    store.migrate().await.unwrap();
+    // 24 claims due at once, `bad` among them; batches of 4, so it shares a batch.
+    let mut ids: Vec<String> = (0..24).map(|i| format!("c{i:02}")).collect();
+    ids.insert(9, "bad".to_owned());
+    due_claims(&store, &ids).await;
+    refuse_history_of_bad(&store).await;
+    let (engine, now) = (small_batches(), t(NOW));
+    let out = engine.tick(&store, now).await.expect("the pass goes on");
+    for id in ids.iter().filter(|id| *id != "bad") {
+        let mut a = actions(&store, id).await;
+        a.sort();
+        assert_eq!(a, ["auto_rejected", "reminder_skipped"], "{id}: {out:?}");
+    }
+    assert!(actions(&store, "bad").await.is_empty());
+    let holds = store.holds(Some(&["bad".to_owned()])).await.unwrap();
+    assert_eq!(holds.len(), 1, "{holds:?}");
+    assert!(holds[0].reason.contains("history is closed"), "{holds:?}");
+    assert_eq!(holds[0].held_by, "cpor-worker");
+    let problems: Vec<&str> = out.problems.iter().map(|p| p.claim_id.as_str()).collect();
+    assert_eq!(problems, ["bad"], "{out:?}");
+    // Held, it is left alone by later passes.
+    let again = engine.tick(&store, now).await.expect("a later pass");
+    assert!(again.fired.is_empty(), "{again:?}");
+    assert!(again.problems.is_empty(), "{again:?}");
+    // Once the cause is fixed and the claim released, it fires.
+    let drop = match &store {
+        AnyStore::Postgres(_) => "DROP TRIGGER refuse_bad ON claim_history",
+        AnyStore::Sqlite(_) => "DROP TRIGGER refuse_bad",
+    };
+    exec(&store, drop).await;
+    let release = HistoryEntry {
+        claim_id: "bad".to_owned(),
+        occurred_at: now,
+        actor: Actor::System,
+        action: "operator_release".to_owned(),
+        details: serde_json::json!({}).into(),
+    };
+    store.release_claim("bad", &release).await.unwrap();
+    engine
+        .tick(&store, now)
+        .await
+        .expect("the pass after the release");
+    let mut a = actions(&store, "bad").await;
+    a.sort();
+    assert_eq!(a, ["auto_rejected", "operator_release", "reminder_skipped"]);
+}
+
+async fn a_schema_refusing_every_claim_fails_the_pass_after_a_few_holds(store: AnyStore) {
+    store.migrate().await.unwrap();
+    let ids: Vec<String> = (0..14).map(|i| format!("bad{i:02}")).collect();
+    due_claims(&store, &ids).await;
+    refuse_history_of_bad(&store).await;
+    let err = small_batches()
+        .tick(&store, t(NOW))
+        .await
+        .expect_err("every claim refused");
+    assert!(err.to_string().contains("history is closed"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("the database refused the writes of claim bad"),
+        "{err}"
+    );
+    // Up to ten (a batch side by side may be cut short by the failing one), not all fourteen.
+    let holds = store.holds(None).await.unwrap();
+    assert!((1..=10).contains(&holds.len()), "{holds:?}");
+}
+
+async fn a_claim_whose_status_change_is_refused_is_held_with_a_history_row(store: AnyStore) {
+    store.migrate().await.unwrap();
+    let ids: Vec<String> = ["a", "bad", "c"].map(str::to_owned).to_vec();
+    due_claims(&store, &ids).await;
+    refuse_updates_of_bad(&store).await;
+    let out = small_batches()
+        .tick(&store, t(NOW))
+        .await
+        .expect("the pass");
+    assert_eq!(out.problems.len(), 1, "{out:?}");
+    assert!(out.problems[0].problem.contains("under audit"), "{out:?}");
+    for id in ["a", "c"] {
+        assert_eq!(actions(&store, id).await.len(), 2, "{id}");
+    }
+    let h = store.history("bad").await.unwrap();
+    assert_eq!(h.len(), 1, "{h:?}");
+    assert_eq!(h[0].action, "held_writes_refused");
+    assert!(
+        h[0].details["reason"]
+            .as_str()
+            .unwrap()
+            .contains("under audit"),
+        "{h:?}"
+    );
+}
