@@ -621,6 +621,30 @@ fn fire_in_background(
     })
 }
 
+/// Waits (up to 20 s) until a backend other than `other`'s waits on a lock: the pass, which
+/// then holds what it took before it.
+async fn until_the_pass_waits(pool: &sqlx::PgPool, other: &mut sqlx::PgConnection) {
+    let mine: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&mut *other)
+        .await
+        .unwrap();
+    for _ in 0..400 {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' \
+             AND pid <> $1 AND datname = current_database()",
+        )
+        .bind(mine)
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        if waiting > 0 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the pass never waited on the other side's lock");
+}
+
 /// Each claim fired once, with both its timers, by the pass and the tick after it.
 async fn both_fired_once(engine: &Engine, store: &AnyStore, now: DateTime<Utc>) {
     let o = engine.tick(store, now).await.unwrap();
@@ -659,7 +683,7 @@ async fn postgres_a_fire_batch_locks_no_timer_row_of_a_claim_it_did_not_take() {
     .await
     .unwrap();
     let pass = fire_in_background(&engine, &store, now);
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    until_the_pass_waits(pg.pool(), &mut other).await;
     // Marking `theirs`'s timers meets no lock of the waiting pass: it ends well before the
     // database would look for a circle (`deadlock_timeout`, 1 s).
     sqlx::query("SET LOCAL lock_timeout = '200ms'")
@@ -689,21 +713,26 @@ async fn postgres_a_fire_batch_ended_by_a_deadlock_runs_again() {
         unreachable!("PostgreSQL test")
     };
     let mut other = pg.pool().begin().await.unwrap();
+    // The pass (1 s, the default) looks for the circle first, and is the one ended.
+    sqlx::query("SET LOCAL deadlock_timeout = '20s'")
+        .execute(&mut *other)
+        .await
+        .unwrap();
     sqlx::query("SELECT 1 FROM cpor_claim_sync WHERE claim_id = 'ours' FOR UPDATE")
         .execute(&mut *other)
         .await
         .unwrap();
     let pass = fire_in_background(&engine, &store, now);
     // The pass takes both claims and waits to write the sync row of `ours`; asking for that
-    // claim closes the circle, and the database ends the one that waited first: the pass.
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    // claim closes the circle, and the database ends the pass.
+    until_the_pass_waits(pg.pool(), &mut other).await;
     tokio::time::timeout(
         std::time::Duration::from_secs(20),
         sqlx::query("SELECT 1 FROM claims WHERE id = 'ours' FOR UPDATE").execute(&mut *other),
     )
     .await
     .expect("the database broke the circle")
-    .unwrap();
+    .expect("the database ended the pass, not the other side");
     other.rollback().await.unwrap();
     let out = pass
         .await
