@@ -38,6 +38,9 @@ pub const CLAIMS_CHANGED_MEANWHILE: &str = "cpor_claims_changed_meanwhile_total"
 pub const LOCALE_FALLBACKS: &str = "cpor_email_locale_fallbacks_total";
 /// Emails waiting in the outbox / dead-lettered, by `state`.
 pub const OUTBOX: &str = "cpor_outbox_emails";
+/// Claims held, by `by`: `worker` (the database refused the worker's writes for them) or
+/// `operator`.
+pub const CLAIMS_HELD: &str = "cpor_claims_held";
 
 /// Installs the global subscriber writing to stderr; a second call does nothing. Colours only
 /// when stderr is a terminal; in text lines, line breaks and other control characters inside

@@ -17,8 +17,9 @@ use crate::config::Secret;
 use crate::console::{Console, PassLog, PassRecord};
 use crate::http::{AppState, router};
 use crate::mail::Mailer;
-use crate::store::{AnyStore, Outbox, TimerIndex};
+use crate::store::{AnyStore, Outbox, Repairs, TimerIndex};
 use crate::telemetry;
+use crate::worker::refused::HELD_BY;
 use crate::worker::{Engine, TickOutcome};
 
 /// Everything `run` needs, handed in by the caller.
@@ -178,6 +179,19 @@ impl Daemon {
                 metrics::gauge!(telemetry::OUTBOX, "state" => "dead").set(c.dead as f64);
             }
             Err(e) => tracing::warn!(error = %e, "cannot count outbox emails"),
+        }
+        // A claim the worker held because the database refused its writes fires no more
+        // until an operator releases it, and is not overdue: the alert reads this.
+        match self.store.holds(None).await {
+            Ok(holds) => {
+                let by_worker = holds.iter().filter(|h| h.held_by == HELD_BY).count();
+                let gauge = |by: &'static str, n: usize| {
+                    metrics::gauge!(telemetry::CLAIMS_HELD, "by" => by).set(n as f64);
+                };
+                gauge("worker", by_worker);
+                gauge("operator", holds.len() - by_worker);
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot count held claims"),
         }
     }
 }

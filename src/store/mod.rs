@@ -95,6 +95,18 @@ pub enum StoreError {
         /// The database's error.
         source: Box<StoreError>,
     },
+    /// A claim's writes were refused while `held` claims are held already for refused writes:
+    /// not held, so that a schema refusing every claim does not hold them all.
+    #[error(
+        "{refusal}; {held} claims are held already because the database refused their writes, \
+         so no more are held: fix the cause, then release them (`claim release`)"
+    )]
+    TooManyRefused {
+        /// Claims held by the worker for refused writes.
+        held: usize,
+        /// The refusal.
+        refusal: Box<StoreError>,
+    },
 }
 
 /// `claim X`, or `a batch of N claims`.

@@ -45,6 +45,12 @@ impl SqliteStore {
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections)
+            // A transaction SQLite ended itself (a trigger's `RAISE(ROLLBACK, …)`) fails its
+            // rollback, and sqlx then counts the connection as still in it: every later
+            // `BEGIN` on it would fail, so it is closed rather than used again.
+            .after_release(|conn, _| {
+                Box::pin(async move { Ok(!sqlx::Connection::is_in_transaction(conn)) })
+            })
             .connect_with(options)
             .await?;
         Ok(Self {

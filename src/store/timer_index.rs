@@ -26,7 +26,8 @@ pub(crate) async fn finish<DB: sqlx::Database, T>(
             Ok(v)
         }
         Err(e) => {
-            // The batch's own error is the one to report; a failed rollback closes the connection.
+            // The batch's own error is the one to report; a connection whose rollback failed
+            // is not used again (PostgreSQL: sqlx closes it; SQLite: the pool's release check).
             let _ = tx.rollback().await;
             Err(e)
         }

@@ -3,7 +3,7 @@
 
 mod cores;
 mod decide;
-mod refused;
+pub mod refused;
 mod sync;
 
 use cores::{Handoff, off_task, par_map};
@@ -113,14 +113,6 @@ const FIRST_BATCH_SHARE: i64 = 10;
 /// the bound is never reached unless a bug offers the same claims forever.
 const MAX_BATCHES: usize = 100_000;
 
-/// What the fire batches of one pass share.
-struct FireShared<'a> {
-    /// What the pass did.
-    out: &'a mut TickOutcome,
-    /// Claims held because the database refused their writes.
-    refused_holds: usize,
-}
-
 /// What one pass did.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct TickOutcome {
@@ -175,10 +167,7 @@ impl Engine {
         out: &mut TickOutcome,
     ) -> Result<(), StoreError> {
         let fingerprint = self.fingerprint();
-        let out = std::sync::Mutex::new(FireShared {
-            out,
-            refused_holds: 0,
-        });
+        let out = std::sync::Mutex::new(out);
         // One small batch first: a pass with little or nothing due costs one batch's round
         // trips, and a pass with much due waits for a tenth of a batch before its batches run
         // side by side (a whole first batch alone left the other cores idle). A batch looks
@@ -205,13 +194,15 @@ impl Engine {
         store: &S,
         now: DateTime<Utc>,
         fingerprint: &str,
-        out: &std::sync::Mutex<FireShared<'_>>,
+        out: &std::sync::Mutex<&mut TickOutcome>,
         max: usize,
         limit: i64,
     ) -> Result<bool, StoreError> {
         let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
         // Smaller than `limit` while a claim whose writes the database refuses is looked for.
         let mut size = limit;
+        // Claims refused alone once: held when refused alone again.
+        let mut refused_alone: std::collections::HashSet<String> = std::collections::HashSet::new();
         // Each batch settles every claim it takes (fired, recomputed or marked), so the number
         // of batches is bounded; the cap only guards against a bug looping forever.
         for _ in 0..max {
@@ -250,29 +241,26 @@ impl Engine {
                 // One claim's writes, refused for what they hold, must not stop the claims
                 // behind it: halve the batch until that claim is alone, then hold it.
                 Err(StoreError::Refused { claims, source }) => {
-                    if let [claim_id] = claims.as_slice() {
-                        // Many refused claims in one pass say the schema refuses the worker's
-                        // writes, not these claims: the pass fails as it would have, loudly.
-                        let shared = || {
-                            out.lock()
-                                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        };
-                        {
-                            let mut shared = shared();
-                            if shared.refused_holds >= refused::MAX_HOLDS_PER_PASS {
-                                let claims = claims.clone();
-                                return Err(StoreError::Refused { claims, source });
+                    match claims.as_slice() {
+                        // Alone, once more in a transaction of its own before it is held (a
+                        // refusal may pass: a trigger that looks at other rows).
+                        [claim_id] if refused_alone.insert(claim_id.clone()) => {
+                            tracing::warn!(claim_id = %claim_id, error = %source, "the database refused a claim's writes: trying it once more");
+                        }
+                        [claim_id] => {
+                            if let Some(problem) =
+                                refused::hold(store, claim_id, *source, now).await?
+                            {
+                                out.lock()
+                                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                                    .problems
+                                    .push(problem);
                             }
-                            shared.refused_holds += 1;
                         }
-                        match refused::hold(store, claim_id, &source, now).await? {
-                            Some(problem) => shared().out.problems.push(problem),
-                            // Another batch met the claim alone too, and held it first.
-                            None => shared().refused_holds -= 1,
+                        _ => {
+                            tracing::warn!(claims = claims.len(), error = %source, "the database refused a fire batch's writes: trying its claims in smaller batches");
+                            size = refused::smaller(claims.len());
                         }
-                    } else {
-                        tracing::warn!(claims = claims.len(), error = %source, "the database refused a fire batch's writes: trying its claims in smaller batches");
-                        size = refused::smaller(claims.len());
                     }
                     continue;
                 }
@@ -298,12 +286,12 @@ impl Engine {
                 );
                 return Ok(false);
             }
-            let mut shared = out
+            let mut out = out
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             for (claim_id, d, emails) in decided {
-                shared.out.emails_queued += emails;
-                self.tally(&claim_id, d, shared.out);
+                out.emails_queued += emails;
+                self.tally(&claim_id, d, &mut out);
             }
         }
         Ok(true)

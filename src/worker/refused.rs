@@ -17,9 +17,9 @@ pub const HELD_BY: &str = "cpor-worker";
 /// The history action of such a hold.
 pub const ACTION: &str = "held_writes_refused";
 
-/// Claims one pass holds for refused writes at most; past that, the pass fails with the
-/// refusal (a schema that refuses every claim's writes is not the claims' fault).
-pub(super) const MAX_HOLDS_PER_PASS: usize = 10;
+/// Claims held for refused writes at most, in all (until released): past that, a refusal
+/// ends the pass instead (a schema that refuses every claim's writes is not the claims' fault).
+pub(super) const MAX_HOLDS: usize = 10;
 
 /// The batch size after a batch of `refused` claims was refused: half of it.
 pub(super) fn smaller(refused: usize) -> i64 {
@@ -34,16 +34,30 @@ pub(super) fn larger(now: i64, full: i64) -> i64 {
 
 /// Holds `claim_id`, whose writes the database refused with `refusal`, with a history row if
 /// the database takes one (the refused write may be that very row); the problem to report,
-/// or None if the claim was held already.
+/// or None if the claim was held already or is gone. Past [`MAX_HOLDS`] such holds, the
+/// refusal is the error.
 pub(super) async fn hold<S: Repairs>(
     store: &S,
     claim_id: &str,
-    refusal: &StoreError,
+    refusal: StoreError,
     now: DateTime<Utc>,
 ) -> Result<Option<Problem>, StoreError> {
+    let held = store
+        .holds(None)
+        .await?
+        .iter()
+        .filter(|h| h.held_by == HELD_BY)
+        .count();
+    if held >= MAX_HOLDS {
+        return Err(StoreError::TooManyRefused {
+            held,
+            refusal: Box::new(refusal),
+        });
+    }
     let reason = format!(
-        "the database refused the worker's writes for this claim ({refusal}); release it \
-         (`claim release`) once the cause is fixed"
+        "the database refused the worker's writes for this claim: {}; release it (`claim \
+         release`) once the cause is fixed",
+        refusal_text(&refusal)
     );
     let hold = Hold {
         claim_id: claim_id.to_owned(),
@@ -59,17 +73,44 @@ pub(super) async fn hold<S: Repairs>(
         details: json!({ "reason": reason, "held_by": HELD_BY }).into(),
     };
     let held = match store.hold_claim(&hold, Some(&history)).await {
-        Err(e) if e.is_refused() => store.hold_claim(&hold, None).await?,
-        other => other?,
+        Err(e) if e.is_refused() => store.hold_claim(&hold, None).await,
+        other => other,
     };
-    if !held {
-        return Ok(None);
+    match held {
+        Ok(true) => {}
+        Ok(false) | Err(StoreError::NotFound(_)) => return Ok(None),
+        Err(e) => return Err(e),
     }
     tracing::error!(claim_id = %claim_id, problem = %reason, "claim held: the database refused its writes");
     Ok(Some(Problem {
         claim_id: claim_id.to_owned(),
         problem: reason,
     }))
+}
+
+/// What the database said, with what it named (SQLSTATE or SQLite code, table, column,
+/// constraint, detail), for a reader of the hold.
+pub(crate) fn refusal_text(e: &StoreError) -> String {
+    let StoreError::Db(sqlx::Error::Database(d)) = e else {
+        return e.to_string();
+    };
+    let mut named = Vec::new();
+    if let Some(pg) = d.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+        named.push(format!("SQLSTATE {}", pg.code()));
+        named.extend(pg.table().map(|t| format!("table {t}")));
+        named.extend(pg.column().map(|c| format!("column {c}")));
+        named.extend(pg.constraint().map(|c| format!("constraint {c}")));
+        named.extend(pg.detail().map(str::to_owned));
+    } else {
+        named.extend(d.code().map(|c| format!("code {c}")));
+        named.extend(d.table().map(|t| format!("table {t}")));
+        named.extend(d.constraint().map(|c| format!("constraint {c}")));
+    }
+    if named.is_empty() {
+        d.message().to_owned()
+    } else {
+        format!("{} ({})", d.message(), named.join(", "))
+    }
 }
 
 #[cfg(test)]

@@ -114,6 +114,13 @@ async fn a_claim_whose_writes_the_database_refuses_is_held_and_the_rest_fire(sto
     let holds = store.holds(Some(&["bad".to_owned()])).await.unwrap();
     assert_eq!(holds.len(), 1, "{holds:?}");
     assert!(holds[0].reason.contains("history is closed"), "{holds:?}");
+    // What the database named, not sqlx's wording around it.
+    let named = match &store {
+        AnyStore::Postgres(_) => "(SQLSTATE P0001)",
+        AnyStore::Sqlite(_) => "(code 1811)",
+    };
+    assert!(holds[0].reason.contains(named), "{holds:?}");
+    assert!(!holds[0].reason.contains(" at line "), "{holds:?}");
     assert_eq!(holds[0].held_by, "cpor-worker");
     let problems: Vec<&str> = out.problems.iter().map(|p| p.claim_id.as_str()).collect();
     assert_eq!(problems, ["bad"], "{out:?}");
@@ -153,15 +160,18 @@ async fn a_schema_refusing_every_claim_fails_the_pass_after_a_few_holds(store: A
         .tick(&store, t(NOW))
         .await
         .expect_err("every claim refused");
-    assert!(err.to_string().contains("history is closed"), "{err}");
-    assert!(
-        err.to_string()
-            .contains("the database refused the writes of claim bad"),
-        "{err}"
-    );
-    // Up to ten (a batch side by side may be cut short by the failing one), not all fourteen.
+    let text = err.to_string();
+    assert!(text.contains("history is closed"), "{text}");
+    assert!(text.contains("claims are held already"), "{text}");
+    // Ten (a batch beside the one that found ten may have held one more), not all fourteen.
     let holds = store.holds(None).await.unwrap();
-    assert!((1..=10).contains(&holds.len()), "{holds:?}");
+    assert!((10..=12).contains(&holds.len()), "{holds:?}");
+    // Nor more in later passes, until they are released.
+    small_batches()
+        .tick(&store, t(NOW))
+        .await
+        .expect_err("still refused");
+    assert_eq!(store.holds(None).await.unwrap().len(), holds.len());
 }
 
 async fn a_claim_whose_status_change_is_refused_is_held_with_a_history_row(store: AnyStore) {
@@ -187,5 +197,114 @@ async fn a_claim_whose_status_change_is_refused_is_held_with_a_history_row(store
             .unwrap()
             .contains("under audit"),
         "{h:?}"
+    );
+}
+
+/// A trigger that ends SQLite's transaction itself (`RAISE(ROLLBACK)`) is a refusal like
+/// `RAISE(ABORT)`: the claim is held, the others fire, and the connection whose rollback then
+/// failed is not used again (it would refuse every later `BEGIN`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_a_trigger_that_rolls_back_is_held_like_one_that_aborts() {
+    let db = crate::harness::sqlite_unmigrated().await;
+    let store = db.store.clone();
+    store.migrate().await.unwrap();
+    let ids: Vec<String> = ["a", "bad", "c"].map(str::to_owned).to_vec();
+    due_claims(&store, &ids).await;
+    exec(
+        &store,
+        "CREATE TRIGGER refuse_bad BEFORE INSERT ON claim_history \
+         WHEN NEW.claim_id = 'bad' BEGIN SELECT RAISE(ROLLBACK, 'claim bad is archived'); END",
+    )
+    .await;
+    let (engine, now) = (small_batches(), t(NOW));
+    let out = engine.tick(&store, now).await.expect("the pass");
+    assert_eq!(out.problems.len(), 1, "{out:?}");
+    for id in ["a", "c"] {
+        assert_eq!(actions(&store, id).await.len(), 2, "{id}");
+    }
+    assert_eq!(store.holds(None).await.unwrap().len(), 1);
+    for _ in 0..3 {
+        engine.tick(&store, now).await.expect("later passes");
+    }
+}
+
+/// A refusal that passes (a trigger that looks at other rows, here one that refuses once) does
+/// not hold the claim: refused alone, it is tried once more before it is held.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_claim_refused_once_is_tried_again_not_held() {
+    let Some(db) = crate::harness::postgres_unmigrated("refused_once").await else {
+        return;
+    };
+    let store = db.store.clone();
+    store.migrate().await.unwrap();
+    due_claims(&store, &["bad".to_owned()]).await;
+    exec(&store, "CREATE SEQUENCE once").await;
+    exec(
+        &store,
+        "CREATE FUNCTION refuse_once() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+         IF nextval('once') = 1 THEN RAISE EXCEPTION 'busy, try again'; END IF; \
+         RETURN NEW; END $$",
+    )
+    .await;
+    exec(
+        &store,
+        "CREATE TRIGGER refuse_once BEFORE INSERT ON claim_history FOR EACH ROW \
+         EXECUTE FUNCTION refuse_once()",
+    )
+    .await;
+    let out = small_batches()
+        .tick(&store, t(NOW))
+        .await
+        .expect("the pass");
+    assert!(out.problems.is_empty(), "{out:?}");
+    assert!(store.holds(None).await.unwrap().is_empty());
+    let mut a = actions(&store, "bad").await;
+    a.sort();
+    assert_eq!(a, ["auto_rejected", "reminder_skipped"]);
+}
+
+/// The daemon says how many claims it holds for refused writes (`cpor_claims_held{by="worker"}`,
+/// which the alert rules read): such a claim fires no more and is not counted overdue.
+#[test]
+fn the_daemon_exports_the_claims_it_held_for_refused_writes() {
+    use crate::cli_run::{http_get, start_daemon, stop, wait_for};
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("cpor.db").display());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let store = AnyStore::Sqlite(
+            cpor_worker::store::SqliteStore::connect(&url, 1)
+                .await
+                .unwrap(),
+        );
+        store.migrate().await.unwrap();
+        // Asked for information nine days before the real time the daemon runs at: the
+        // reminder and the response deadline have passed, within the first-sight window.
+        let asked = (chrono::Utc::now() - chrono::Duration::days(9)).format("%Y-%m-%dT%H:%M:%SZ");
+        for id in ["a", "bad"] {
+            let at = format!(", '{asked}'");
+            insert(
+                &store,
+                id,
+                "partner_action_required",
+                ", info_requested_at",
+                &at,
+            )
+            .await;
+        }
+        refuse_history_of_bad(&store).await;
+    });
+    let (child, port) = start_daemon(dir.path(), &[], &[("CPOR_DATABASE_URL", &url)]);
+    let line = "cpor_claims_held{by=\"worker\"} 1";
+    let ok = wait_for(30, || {
+        http_get(port, "/metrics").is_some_and(|(_, b)| b.lines().any(|l| l == line))
+    });
+    let body = http_get(port, "/metrics").map(|(_, b)| b);
+    let (code, log) = stop(child);
+    assert!(ok, "no `{line}`: {body:?}\n{log}");
+    assert_eq!(code, Some(0), "{log}");
+    assert!(
+        log.contains("claim held: the database refused its writes"),
+        "{log}"
     );
 }
