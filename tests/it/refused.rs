@@ -15,34 +15,42 @@ backend_tests!(
     a_schema_refusing_every_claim_fails_the_pass_after_a_few_holds,
 );
 
-/// A trigger of the main system on `claim_history` that refuses rows of claims whose id
-/// starts with `bad`.
-async fn refuse_history_of_bad(store: &AnyStore) {
-    match store {
-        AnyStore::Postgres(_) => {
-            exec(
-                store,
-                "CREATE FUNCTION refuse_bad() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
-                 RAISE EXCEPTION 'claim % is archived: history is closed', NEW.claim_id; END $$",
-            )
-            .await;
-            exec(
-                store,
-                "CREATE TRIGGER refuse_bad BEFORE INSERT ON claim_history FOR EACH ROW \
-                 WHEN (NEW.claim_id LIKE 'bad%') EXECUTE FUNCTION refuse_bad()",
-            )
-            .await;
-        }
-        AnyStore::Sqlite(_) => {
-            exec(
-                store,
-                "CREATE TRIGGER refuse_bad BEFORE INSERT ON claim_history \
-                 WHEN NEW.claim_id LIKE 'bad%' BEGIN \
-                 SELECT RAISE(ABORT, 'claim is archived: history is closed'); END",
-            )
-            .await;
-        }
+/// A trigger `name` of the main system, `BEFORE {event}` (`INSERT ON claim_history`), that
+/// refuses the rows `when` (an SQL test of `NEW`) says with `message`.
+async fn refusing_trigger(store: &AnyStore, name: &str, event: &str, when: &str, message: &str) {
+    let sql = match store {
+        AnyStore::Postgres(_) => vec![
+            format!(
+                "CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+                 RAISE EXCEPTION '{message}'; END $$"
+            ),
+            format!(
+                "CREATE TRIGGER {name} BEFORE {event} FOR EACH ROW WHEN ({when}) \
+                 EXECUTE FUNCTION {name}()"
+            ),
+        ],
+        AnyStore::Sqlite(_) => vec![format!(
+            "CREATE TRIGGER {name} BEFORE {event} WHEN {when} BEGIN \
+             SELECT RAISE(ABORT, '{message}'); END"
+        )],
+    };
+    for statement in sql {
+        exec(store, &statement).await;
     }
+}
+
+/// A trigger on `claim_history` that refuses rows of claims whose id starts with `bad`.
+async fn refuse_history_of_bad(store: &AnyStore) {
+    let message = "claim is archived: history is closed";
+    let when = "NEW.claim_id LIKE 'bad%'";
+    refusing_trigger(
+        store,
+        "refuse_bad",
+        "INSERT ON claim_history",
+        when,
+        message,
+    )
+    .await;
 }
 
 /// Claims `ids`, each with its response deadline and reminder due at [`NOW`].
@@ -59,32 +67,17 @@ async fn due_claims(store: &AnyStore, ids: &[String]) {
     }
 }
 
-/// A trigger of the main system on `claims` that refuses updates of the claim `bad`.
+/// A trigger on `claims` that refuses updates of the claim `bad`.
 async fn refuse_updates_of_bad(store: &AnyStore) {
-    match store {
-        AnyStore::Postgres(_) => {
-            exec(
-                store,
-                "CREATE FUNCTION refuse_update() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
-                 RAISE EXCEPTION 'claim % is under audit', NEW.id; END $$",
-            )
-            .await;
-            exec(
-                store,
-                "CREATE TRIGGER refuse_update BEFORE UPDATE ON claims FOR EACH ROW \
-                 WHEN (NEW.id = 'bad') EXECUTE FUNCTION refuse_update()",
-            )
-            .await;
-        }
-        AnyStore::Sqlite(_) => {
-            exec(
-                store,
-                "CREATE TRIGGER refuse_update BEFORE UPDATE ON claims WHEN NEW.id = 'bad' \
-                 BEGIN SELECT RAISE(ABORT, 'claim bad is under audit'); END",
-            )
-            .await;
-        }
-    }
+    let message = "claim bad is under audit";
+    refusing_trigger(
+        store,
+        "refuse_update",
+        "UPDATE ON claims",
+        "NEW.id = 'bad'",
+        message,
+    )
+    .await;
 }
 
 const NOW: &str = "2026-03-02T11:00:00Z";
