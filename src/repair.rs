@@ -237,7 +237,7 @@ pub async fn release<S: Repairs>(
     }
     let mut what = Vec::new();
     if released.hold {
-        what.push("the operator's hold".to_owned());
+        what.push("its hold".to_owned());
     }
     if released.first_sight > 0 {
         what.push(format!(

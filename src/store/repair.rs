@@ -283,13 +283,27 @@ macro_rules! impl_repairs {
             ) -> Result<$crate::store::Released, $crate::store::StoreError> {
                 use $crate::store::state::timer_state;
                 let mut tx = self.begin_write().await?;
-                Self::lock_claim(&mut tx, claim_id).await?;
+                let exists = match Self::lock_claim(&mut tx, claim_id).await {
+                    Ok(()) => true,
+                    Err($crate::store::StoreError::NotFound(_)) => false,
+                    Err(e) => return Err(e),
+                };
                 let hold = sqlx::query("DELETE FROM cpor_claim_holds WHERE claim_id = $1")
                     .bind(claim_id)
                     .execute(&mut *tx)
                     .await?
                     .rows_affected()
                     > 0;
+                // The hold of a claim the main system deleted since goes too (it would count
+                // against the worker's holds for refused writes for good); there is no claim
+                // to write history for.
+                if !exists {
+                    if !hold {
+                        return Err($crate::store::StoreError::NotFound(claim_id.to_owned()));
+                    }
+                    tx.commit().await?;
+                    return Ok($crate::store::Released { hold, first_sight: 0 });
+                }
                 let first_sight = sqlx::query(concat!(
                     "UPDATE cpor_timers SET state = ", timer_state!(Pending),
                     ", fired_at = NULL, outcome = NULL WHERE claim_id = $1 AND state = ",

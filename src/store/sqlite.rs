@@ -49,7 +49,11 @@ impl SqliteStore {
             // rollback, and sqlx then counts the connection as still in it: every later
             // `BEGIN` on it would fail, so it is closed rather than used again.
             .after_release(|conn, _| {
-                Box::pin(async move { Ok(!sqlx::Connection::is_in_transaction(conn)) })
+                Box::pin(async move {
+                    // A dropped transaction's rollback is queued: the ping runs after it.
+                    sqlx::Connection::ping(&mut *conn).await?;
+                    Ok(!sqlx::Connection::is_in_transaction(conn))
+                })
             })
             .connect_with(options)
             .await?;

@@ -248,8 +248,12 @@ impl Engine {
                             tracing::warn!(claim_id = %claim_id, error = %source, "the database refused a claim's writes: trying it once more");
                         }
                         [claim_id] => {
+                            let refusal = StoreError::Refused {
+                                claims: vec![claim_id.clone()],
+                                source,
+                            };
                             if let Some(problem) =
-                                refused::hold(store, claim_id, *source, now).await?
+                                refused::hold(store, claim_id, refusal, now).await?
                             {
                                 out.lock()
                                     .unwrap_or_else(std::sync::PoisonError::into_inner)

@@ -19,6 +19,7 @@ pub const ACTION: &str = "held_writes_refused";
 
 /// Claims held for refused writes at most, in all (until released): past that, a refusal
 /// ends the pass instead (a schema that refuses every claim's writes is not the claims' fault).
+/// Batches side by side that count at once may each hold one more.
 pub(super) const MAX_HOLDS: usize = 10;
 
 /// The batch size after a batch of `refused` claims was refused: half of it.
@@ -91,16 +92,18 @@ pub(super) async fn hold<S: Repairs>(
 /// What the database said, with what it named (SQLSTATE or SQLite code, table, column,
 /// constraint, detail), for a reader of the hold.
 pub(crate) fn refusal_text(e: &StoreError) -> String {
-    let StoreError::Db(sqlx::Error::Database(d)) = e else {
-        return e.to_string();
+    let d = match e {
+        StoreError::Refused { source, .. } => return refusal_text(source),
+        StoreError::Db(sqlx::Error::Database(d)) => d,
+        other => return other.to_string(),
     };
     let mut named = Vec::new();
     if let Some(pg) = d.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
         named.push(format!("SQLSTATE {}", pg.code()));
         named.extend(pg.table().map(|t| format!("table {t}")));
         named.extend(pg.column().map(|c| format!("column {c}")));
+        // Not the detail: for a NOT NULL or CHECK violation it is the whole failing row.
         named.extend(pg.constraint().map(|c| format!("constraint {c}")));
-        named.extend(pg.detail().map(str::to_owned));
     } else {
         named.extend(d.code().map(|c| format!("code {c}")));
         named.extend(d.table().map(|t| format!("table {t}")));
