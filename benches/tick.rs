@@ -193,11 +193,15 @@ async fn wal(pool: &PgPool) -> (i64, i64) {
     .expect("pg_stat_wal")
 }
 
-/// What a phase wrote to the WAL, from two [`wal`] readings.
+/// What a phase wrote to the WAL, from two [`wal`] readings, with its range of positions
+/// (for `pg_waldump --stats=record -s FROM -e TO`, on a cluster that keeps its WAL).
 fn wal_text(from: (i64, i64), to: (i64, i64)) -> String {
+    let lsn = |pos: i64| format!("{:X}/{:X}", pos >> 32, pos & 0xffff_ffff);
     format!(
-        "{:.0} MiB WAL, {} full-page images",
+        "{:.0} MiB WAL ({} to {}), {} full-page images",
         (to.0 - from.0) as f64 / 1048576.0,
+        lsn(from.0),
+        lsn(to.0),
         to.1 - from.1
     )
 }

@@ -19,7 +19,7 @@ use crate::http::{AppState, router};
 use crate::mail::Mailer;
 use crate::store::{AnyStore, Outbox, Repairs, TimerIndex};
 use crate::telemetry;
-use crate::worker::refused::HELD_BY;
+use crate::worker::refused;
 use crate::worker::{Engine, TickOutcome};
 
 /// Everything `run` needs, handed in by the caller.
@@ -184,7 +184,7 @@ impl Daemon {
         // until an operator releases it, and is not overdue: the alert reads this.
         match self.store.holds(None).await {
             Ok(holds) => {
-                let by_worker = holds.iter().filter(|h| h.held_by == HELD_BY).count();
+                let by_worker = refused::by_worker(&holds);
                 let gauge = |by: &'static str, n: usize| {
                     metrics::gauge!(telemetry::CLAIMS_HELD, "by" => by).set(n as f64);
                 };

@@ -43,12 +43,7 @@ pub(super) async fn hold<S: Repairs>(
     refusal: StoreError,
     now: DateTime<Utc>,
 ) -> Result<Option<Problem>, StoreError> {
-    let held = store
-        .holds(None)
-        .await?
-        .iter()
-        .filter(|h| h.held_by == HELD_BY)
-        .count();
+    let held = by_worker(&store.holds(None).await?);
     if held >= MAX_HOLDS {
         return Err(StoreError::TooManyRefused {
             held,
@@ -90,30 +85,35 @@ pub(super) async fn hold<S: Repairs>(
 }
 
 /// What the database said, with what it named (SQLSTATE or SQLite code, table, column,
-/// constraint, detail), for a reader of the hold.
+/// constraint), for a reader of the hold.
 pub(crate) fn refusal_text(e: &StoreError) -> String {
     let d = match e {
         StoreError::Refused { source, .. } => return refusal_text(source),
         StoreError::Db(sqlx::Error::Database(d)) => d,
         other => return other.to_string(),
     };
-    let mut named = Vec::new();
-    if let Some(pg) = d.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
-        named.push(format!("SQLSTATE {}", pg.code()));
-        named.extend(pg.table().map(|t| format!("table {t}")));
-        named.extend(pg.column().map(|c| format!("column {c}")));
-        // Not the detail: for a NOT NULL or CHECK violation it is the whole failing row.
-        named.extend(pg.constraint().map(|c| format!("constraint {c}")));
-    } else {
-        named.extend(d.code().map(|c| format!("code {c}")));
-        named.extend(d.table().map(|t| format!("table {t}")));
-        named.extend(d.constraint().map(|c| format!("constraint {c}")));
-    }
+    let pg = d.try_downcast_ref::<sqlx::postgres::PgDatabaseError>();
+    let code = if pg.is_some() { "SQLSTATE" } else { "code" };
+    // Not PostgreSQL's detail: for a NOT NULL or CHECK violation it is the whole failing row.
+    let named: Vec<String> = [
+        d.code().map(|c| format!("{code} {c}")),
+        d.table().map(|t| format!("table {t}")),
+        pg.and_then(|p| p.column()).map(|c| format!("column {c}")),
+        d.constraint().map(|c| format!("constraint {c}")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     if named.is_empty() {
         d.message().to_owned()
     } else {
         format!("{} ({})", d.message(), named.join(", "))
     }
+}
+
+/// How many of `holds` the worker made for refused writes.
+pub fn by_worker(holds: &[Hold]) -> usize {
+    holds.iter().filter(|h| h.held_by == HELD_BY).count()
 }
 
 #[cfg(test)]

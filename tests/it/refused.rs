@@ -83,6 +83,17 @@ async fn refuse_updates_of_bad(store: &AnyStore) {
 
 const NOW: &str = "2026-03-02T11:00:00Z";
 
+/// The history row of an operator's release of the claim `bad`.
+fn release_of_bad() -> HistoryEntry {
+    HistoryEntry {
+        claim_id: "bad".to_owned(),
+        occurred_at: t(NOW),
+        actor: Actor::System,
+        action: "operator_release".to_owned(),
+        details: serde_json::json!({}).into(),
+    }
+}
+
 fn small_batches() -> Engine {
     Engine {
         batch_size: 4,
@@ -128,14 +139,7 @@ async fn a_claim_whose_writes_the_database_refuses_is_held_and_the_rest_fire(sto
         AnyStore::Sqlite(_) => "DROP TRIGGER refuse_bad",
     };
     exec(&store, drop).await;
-    let release = HistoryEntry {
-        claim_id: "bad".to_owned(),
-        occurred_at: now,
-        actor: Actor::System,
-        action: "operator_release".to_owned(),
-        details: serde_json::json!({}).into(),
-    };
-    store.release_claim("bad", &release).await.unwrap();
+    store.release_claim("bad", &release_of_bad()).await.unwrap();
     engine
         .tick(&store, now)
         .await
@@ -321,13 +325,7 @@ async fn a_hold_of_a_claim_deleted_since_can_be_released(store: AnyStore) {
         .expect("the pass");
     assert_eq!(store.holds(None).await.unwrap().len(), 1);
     exec(&store, "DELETE FROM claims WHERE id = 'bad'").await;
-    let release = HistoryEntry {
-        claim_id: "bad".to_owned(),
-        occurred_at: t(NOW),
-        actor: Actor::System,
-        action: "operator_release".to_owned(),
-        details: serde_json::json!({}).into(),
-    };
+    let release = release_of_bad();
     let released = store.release_claim("bad", &release).await.unwrap();
     assert!(released.hold, "{released:?}");
     assert!(store.holds(None).await.unwrap().is_empty());
