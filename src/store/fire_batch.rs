@@ -48,8 +48,8 @@ macro_rules! fire_batch_method {
                     if due.is_empty() {
                         return Ok(Taken::Nothing);
                     }
-                    let mut synced_version: std::collections::HashMap<String, i64> =
-                        std::collections::HashMap::new();
+                    let mut synced_version: $crate::store::Map<String, i64> =
+                        $crate::store::Map::default();
                     for r in &due {
                         let id: String = r.try_get("claim_id")?;
                         let v: i64 = r.try_get("claim_version")?;
@@ -74,7 +74,7 @@ macro_rules! fire_batch_method {
                     .fetch_all(&mut *tx)
                     .await?;
                     let sync_rows = $crate::store::row::sync_rows(&rows);
-                    let mut claims: std::collections::HashMap<String, $crate::store::ChangedClaim> =
+                    let mut claims: $crate::store::Map<String, $crate::store::ChangedClaim> =
                         $crate::store::row::changed_claims(&rows)?
                             .into_iter()
                             .map(|c| (c.id.clone(), c))
@@ -86,7 +86,7 @@ macro_rules! fire_batch_method {
                     let unread: Vec<&String> =
                         ids.iter().filter(|id| !claims.contains_key(*id)).collect();
                     if !unread.is_empty() {
-                        let existing: std::collections::HashSet<String> =
+                        let existing: $crate::store::Set<String> =
                             sqlx::query_scalar(concat!("SELECT id FROM claims WHERE id ", $in))
                                 .bind(Ids(&unread))
                                 .fetch_all(&mut *tx)
@@ -147,11 +147,12 @@ macro_rules! fire_batch_method {
                         decided.len()
                     )));
                 }
-                let writes: Vec<(String, $crate::store::ClaimWrite)> =
+                let mut writes: Vec<(String, $crate::store::ClaimWrite)> =
                     ids.iter().cloned().zip(decided).collect();
-                let changed: Vec<&str> = writes
+                let changed: Vec<&str> = ids
                     .iter()
-                    .filter(|(_, w)| w.status_change.is_some())
+                    .zip(&writes)
+                    .filter(|(_, (_, w))| w.status_change.is_some())
                     .map(|(id, _)| id.as_str())
                     .collect();
                 // The change records the batch's own status changes leave (the claims
@@ -163,7 +164,7 @@ macro_rules! fire_batch_method {
                         .fetch_one(&mut *tx)
                         .await?
                 };
-                Self::write_fired(&mut tx, &writes, fingerprint, now, stored).await?;
+                Self::write_fired(&mut tx, &mut writes, fingerprint, now, stored).await?;
                 if !changed.is_empty() {
                     // Their steps go to the timeline with the batch, which computed the
                     // claims' timers knowing them; a page would take such a step for one

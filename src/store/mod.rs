@@ -46,6 +46,12 @@ mod timer_index;
 mod work;
 
 use crate::claim::{BadClaim, Claim};
+
+/// A hash set of a batch's claim ids or runs: foldhash (seeded per set) instead of SipHash,
+/// which was a twentieth of a fire batch's worker CPU.
+pub(crate) type Set<T> = std::collections::HashSet<T, foldhash::fast::RandomState>;
+/// A hash map keyed by a batch's claim ids or runs (see [`Set`]).
+pub(crate) type Map<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 pub use crate::lifecycle::{HistoryEntry, StatusChange};
 
 /// What a delivery attempt came to (mail's, recorded by [`Outbox::record_delivery`]).

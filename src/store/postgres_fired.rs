@@ -51,11 +51,17 @@ impl PgStore {
     /// Writes what a fire batch decided for its claims (locked, versions checked by `decide`).
     pub(super) async fn write_fired(
         conn: &mut Conn,
-        writes: &[(String, ClaimWrite)],
+        writes: &mut [(String, ClaimWrite)],
         fingerprint: &str,
         now: DateTime<Utc>,
         stored: Stored,
     ) -> Result<(), StoreError> {
+        // Moved out, not copied: the claims' recomputed timers are written last.
+        let resync: Vec<_> = writes
+            .iter_mut()
+            .filter_map(|(_, w)| w.resync.take())
+            .collect();
+        let writes = &*writes;
         let (mut sc_id, mut sc_to, mut sc_reason, mut sc_rejected) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let (mut h_id, mut h_at, mut h_actor, mut h_action, mut h_details) =
@@ -66,7 +72,6 @@ impl PgStore {
         let (mut f_id, mut f_timer, mut f_start, mut f_due, mut f_out) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let mut emails: Vec<&OutboxEmail> = Vec::new();
-        let mut resync = Vec::new();
         for (id, w) in writes {
             if let Some(sc) = &w.status_change {
                 sc_id.push(id.as_str());
@@ -99,9 +104,6 @@ impl PgStore {
                 f_out.push(o.as_str());
             }
             emails.extend(w.emails.iter());
-            if let Some(r) = &w.resync {
-                resync.push(r.clone());
-            }
         }
         if !sc_id.is_empty() {
             sqlx::query(
@@ -162,7 +164,7 @@ impl PgStore {
             // The claims' emails were read under their locks: those that exist stay as they
             // are and the others are inserted without a conflict check (an email given twice
             // once).
-            let mut once = std::collections::HashSet::new();
+            let mut once = super::Set::default();
             emails.retain(|e| {
                 !stored.message_ids.contains(&e.message_id) && once.insert(e.message_id.as_str())
             });
@@ -174,12 +176,12 @@ impl PgStore {
             // A run fired has its row marked, or gets one (a run settled without ever being
             // pending); the rows were read under the claims' locks, so which is known (an
             // upsert's speculative insertion per row cost more than the update).
-            let existing: std::collections::HashSet<(&str, &str, DateTime<Utc>)> = stored
+            let existing: super::Set<(&str, &str, DateTime<Utc>)> = stored
                 .keys
                 .iter()
                 .map(|k| (k.0.as_str(), k.1.as_str(), k.2))
                 .collect();
-            let mut once = std::collections::HashSet::new();
+            let mut once = super::Set::default();
             let (mut marked, mut added) = (Vec::new(), Vec::new());
             for i in 0..f_id.len() {
                 let run = (f_id[i], f_timer[i], f_start[i]);
@@ -239,9 +241,8 @@ impl PgStore {
         }
         // The claims' pending runs were read under their locks at the start of the batch;
         // only the recomputed claims' are compared, and not the runs just marked fired.
-        let resynced: std::collections::HashSet<&str> =
-            resync.iter().map(|r| r.claim_id.as_str()).collect();
-        let fired: std::collections::HashSet<(&str, &str, DateTime<Utc>)> = f_id
+        let resynced: super::Set<&str> = resync.iter().map(|r| r.claim_id.as_str()).collect();
+        let fired: super::Set<(&str, &str, DateTime<Utc>)> = f_id
             .iter()
             .zip(&f_timer)
             .zip(&f_start)

@@ -230,7 +230,7 @@ impl PgStore {
         };
         // Borrowed keys: a first pass compares a million claims' runs.
         type Key<'k> = (&'k str, &'k str, DateTime<Utc>);
-        let wanted: std::collections::HashSet<(Key, DateTime<Utc>, i64)> = pending
+        let wanted: super::Set<(Key, DateTime<Utc>, i64)> = pending
             .iter()
             .map(|(c, t, v)| ((*c, t.kind.as_str(), t.start), t.due, *v))
             .collect();
@@ -239,7 +239,7 @@ impl PgStore {
             .iter()
             .filter(|r| !wanted.contains(&((r.0.as_str(), r.1.as_str(), r.2), r.3, r.4)))
             .collect();
-        let mut existing: std::collections::HashSet<Key> = stored
+        let mut existing: super::Set<Key> = stored
             .keys
             .iter()
             .map(|k| (k.0.as_str(), k.1.as_str(), k.2))

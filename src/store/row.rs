@@ -126,7 +126,7 @@ pub(crate) fn changed<R: ReadRow>(row: &R) -> Result<ChangedClaim, StoreError> {
 /// The sync rows joined by [`super::claims::changed_select!`], by claim (claims without one
 /// are left out; so is a row whose values do not read, which is then written as for a claim
 /// without one).
-pub(crate) fn sync_rows<R: ReadRow>(rows: &[R]) -> HashMap<String, super::work::SyncRow> {
+pub(crate) fn sync_rows<R: ReadRow>(rows: &[R]) -> super::Map<String, super::work::SyncRow> {
     rows.iter()
         .filter_map(|r| {
             let row = super::work::SyncRow {

@@ -123,12 +123,12 @@ impl SqliteStore {
     /// Writes what a fire batch decided for its claims, claim by claim.
     pub(super) async fn write_fired(
         conn: &mut Conn,
-        writes: &[(String, ClaimWrite)],
+        writes: &mut [(String, ClaimWrite)],
         fingerprint: &str,
         now: DateTime<Utc>,
         _stored: Stored,
     ) -> Result<(), StoreError> {
-        for (id, w) in writes {
+        for (id, w) in writes.iter() {
             if let Some(sc) = &w.status_change {
                 sqlx::query(
                     "UPDATE claims SET status = $2, rejection_reason = COALESCE($3, rejection_reason), \

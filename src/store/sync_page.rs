@@ -123,7 +123,7 @@ macro_rules! sync_changes_method {
                     }
                 }
                 let claim_ids: Vec<String> = claims.iter().map(|c| c.id.clone()).collect();
-                let unsynced: std::collections::HashSet<String> = claims
+                let unsynced: $crate::store::Set<String> = claims
                     .iter()
                     .filter(|c| c.first_sight)
                     .map(|c| c.id.clone())

@@ -86,15 +86,15 @@ pub(crate) struct Stored {
     /// The pending runs.
     pub pending: Vec<StoredRun>,
     /// The key of every row read, whatever its state.
-    pub keys: std::collections::HashSet<RunKey>,
+    pub keys: super::Set<RunKey>,
     /// Claims that had no `cpor_claim_sync` row when read (first sight, read without a row
     /// lock): the backend's `claim_first_sight` inserts theirs before their other writes.
-    pub unsynced: std::collections::HashSet<String>,
+    pub unsynced: super::Set<String>,
     /// The claims' `cpor_claim_sync` rows as read (a row the write would leave as it is is
     /// not written: no lock taken on it).
-    pub sync_rows: std::collections::HashMap<String, SyncRow>,
+    pub sync_rows: super::Map<String, SyncRow>,
     /// The Message-ID of every email of the claims (a fire batch inserts only its others).
-    pub message_ids: std::collections::HashSet<String>,
+    pub message_ids: super::Set<String>,
 }
 
 /// A claim's `cpor_claim_sync` row: what its stored timers were computed from.

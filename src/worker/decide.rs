@@ -294,11 +294,13 @@ pub fn decide(
         }
     };
     let mut w = ClaimWrite::default();
-    let mut after = claim.clone();
+    // The claim as the plan leaves it: copied only when a status changes (a notice leaves it).
+    let mut after = std::borrow::Cow::Borrowed(claim);
     let mut facts = std::mem::take(&mut input.facts);
     for e in &mut plan.effects {
         if let Some(sc) = &e.status_change {
             w.status_change = Some(sc.clone());
+            let after = after.to_mut();
             after.status = sc.to;
             if sc.to == ClaimStatus::Rejected {
                 after.rejected_at = Some(now);

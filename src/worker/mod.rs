@@ -6,7 +6,7 @@ mod decide;
 pub mod refused;
 mod sync;
 
-use cores::{Handoff, off_task, par_map};
+use cores::{Handoff, off_task_map};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -140,22 +140,25 @@ impl Engine {
         self.calendars.fingerprint()
     }
 
-    /// What to write for each claim of a fire batch, decided on every core when the batch is
-    /// large (pure, like [`Self::compute`]), with what each came to for the tally.
-    fn decide_all(
+    /// What to write for each claim of a fire batch, decided off the task and on every core
+    /// when the batch is large (pure, like [`Self::compute`]), with what each came to for the
+    /// tally.
+    async fn decide_all(
         &self,
         inputs: Vec<crate::store::FireInput>,
         now: DateTime<Utc>,
     ) -> Vec<(String, crate::store::ClaimWrite, Decided)> {
-        par_map(inputs, |input: crate::store::FireInput| {
+        let engine = self.clone();
+        off_task_map(inputs, move |input: crate::store::FireInput| {
             let id = input.claim_id.clone();
             let _claim = tracing::info_span!("claim", claim_id = %id).entered();
-            let (mut write, d) = decide(&self.calendars, self.settings, input, now);
+            let (mut write, d) = decide(&engine.calendars, engine.settings, input, now);
             for e in &mut write.emails {
-                e.template_version.clone_from(&self.template_version);
+                e.template_version.clone_from(&engine.template_version);
             }
             (id, write, d)
         })
+        .await
     }
 
     /// Fires every timer due at `now`, batch by batch, until none is left; batches run side by
@@ -213,21 +216,20 @@ impl Engine {
             let found: Handoff<Vec<(String, Decided, usize)>> = Handoff::default();
             let (engine, reported) = (self.clone(), found.clone());
             let handled = match store
-                .fire_batch(now, size, fingerprint, move |inputs| {
+                .fire_batch(now, size, fingerprint, move |inputs| async move {
                     // Off the task (batches beside this one go on meanwhile), owning what it uses.
-                    off_task(move || {
-                        let mut decided = Vec::with_capacity(inputs.len());
-                        let writes = engine
-                            .decide_all(inputs, now)
-                            .into_iter()
-                            .map(|(id, write, d)| {
-                                decided.push((id, d, write.emails.len()));
-                                write
-                            })
-                            .collect();
-                        reported.put(decided);
-                        writes
-                    })
+                    let mut decided = Vec::with_capacity(inputs.len());
+                    let writes = engine
+                        .decide_all(inputs, now)
+                        .await
+                        .into_iter()
+                        .map(|(id, write, d)| {
+                            decided.push((id, d, write.emails.len()));
+                            write
+                        })
+                        .collect();
+                    reported.put(decided);
+                    writes
                 })
                 .await
             {

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::cores::{Handoff, off_task, par_map};
+use super::cores::{Handoff, off_task_map, par_map};
 use super::{Engine, FINGERPRINT_KEY, Problem, SYNC_PAGE, TickOutcome, sync_claim};
 use crate::store::{ChangedClaim, NULL_ID, StoreError, TimerIndex};
 
@@ -112,14 +112,23 @@ impl Engine {
             let found: Handoff<Vec<(Problem, bool)>> = Handoff::default();
             let (engine, reported) = (self.clone(), found.clone());
             let page = store
-                .sync_changes(SYNC_PAGE, fingerprint, now, move |claims, facts| {
-                    // Off the task (pages beside this one go on meanwhile), owning what it uses.
-                    off_task(move || {
-                        let synced = engine.compute(&claims, &facts, now);
+                .sync_changes(
+                    SYNC_PAGE,
+                    fingerprint,
+                    now,
+                    move |claims, facts| async move {
+                        // Off the task (pages beside this one go on meanwhile), owning what it uses.
+                        let facts = std::sync::Arc::new(facts);
+                        let none = crate::timers::ClaimFacts::default();
+                        let synced = off_task_map(claims, move |c: ChangedClaim| {
+                            let f = facts.get(&c.id).unwrap_or(&none);
+                            sync_claim(&engine.calendars, engine.settings, &c, f, now)
+                        })
+                        .await;
                         reported.put(claim_problems(&synced));
                         synced
-                    })
-                })
+                    },
+                )
                 .await?;
             // A claim another page computed first is that page's to report.
             let mut problems = found.take();
