@@ -36,10 +36,11 @@ impl<T: Default> Handoff<T> {
 
 /// `f` over `items` on the runtime's blocking threads, a part per core when there are many
 /// (at least `PARALLEL_FROM`), the results in the items' order; the task that awaits it, and
-/// the batches it drives side by side, are not held up meanwhile. The threads live on, so
-/// their allocator keeps its pages (threads started per batch, as [`par_map`] does, began with
-/// none: a tenth of a fire batch's decisions went to page faults). A panic in `f` is resumed
-/// here; if the runtime cancels a part (shutting down), nothing comes back and the batch or
+/// the batches it drives side by side, are not held up meanwhile. The threads stay between
+/// the batches of a pass (tokio keeps an idle one 10 s), so their allocator keeps its pages
+/// (threads started per batch, as [`par_map`] does, began with none: a tenth of a fire batch's
+/// decisions went to page faults). Every part is awaited; then a panic in `f` is resumed here,
+/// or, if the runtime cancelled a part (shutting down), nothing comes back and the batch or
 /// page that asked rolls back on the count mismatch.
 pub(super) async fn off_task_map<T, R, F>(items: Vec<T>, f: F) -> Vec<R>
 where
@@ -64,17 +65,20 @@ where
             span.in_scope(|| part.into_iter().map(|x| f(x)).collect::<Vec<R>>())
         }));
     }
-    let mut out = Vec::with_capacity(n);
+    let (mut out, mut panic, mut cancelled) = (Vec::with_capacity(n), None, false);
     for part in parts {
         match part.await {
             Ok(done) => out.extend(done),
             Err(e) => match e.try_into_panic() {
-                Ok(panic) => std::panic::resume_unwind(panic),
-                Err(_) => return Vec::new(),
+                Ok(p) => panic = panic.or(Some(p)),
+                Err(_) => cancelled = true,
             },
         }
     }
-    out
+    if let Some(p) = panic {
+        std::panic::resume_unwind(p);
+    }
+    if cancelled { Vec::new() } else { out }
 }
 
 /// `f` over `items` on every core when there are many (at least `PARALLEL_FROM`), the results
@@ -145,20 +149,50 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn off_task_map_runs_a_small_batch_in_one_part_and_an_empty_one_to_nothing() {
+    async fn off_task_map_runs_a_small_batch_in_one_part_off_the_task_and_an_empty_one_to_nothing()
+    {
+        let caller = std::thread::current().id();
         let out = off_task_map((0..10).collect(), |_: i32| std::thread::current().id()).await;
         assert_eq!(out.len(), 10);
-        assert!(out.iter().all(|t| *t == out[0]));
+        assert!(out.iter().all(|t| *t == out[0]), "one part");
+        assert_ne!(out[0], caller, "off the task");
         assert!(off_task_map(Vec::<i32>::new(), |i| i).await.is_empty());
     }
 
-    #[tokio::test]
-    #[should_panic(expected = "claim 7 broke")]
-    async fn off_task_map_resumes_a_panic_of_its_work() {
-        off_task_map((0..10).collect(), |i: i32| {
-            assert_ne!(i, 7, "claim 7 broke");
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn off_task_map_resumes_a_panic_of_one_part_after_every_part_ended() {
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+        let n = 2 * PARALLEL_FROM;
+        let (ended, release) = (
+            std::sync::Arc::new(AtomicUsize::new(0)),
+            std::sync::Arc::new(AtomicBool::new(false)),
+        );
+        let (count, released) = (ended.clone(), release.clone());
+        // The first part fails at once; the last item of the last part waits to be released.
+        let run = tokio::spawn(off_task_map((0..n).collect(), move |i: usize| {
+            if i == 0 {
+                panic!("claim {i} broke");
+            }
+            let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while i == n - 1 && !released.load(SeqCst) && std::time::Instant::now() < until {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            count.fetch_add(1, SeqCst);
             i
-        })
-        .await;
+        }));
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        if cores > 1 {
+            assert!(!run.is_finished(), "came back while a part still ran");
+        }
+        release.store(true, SeqCst);
+        let payload = run.await.expect_err("the panic comes back").into_panic();
+        let message = payload.downcast_ref::<String>().map(String::as_str);
+        assert_eq!(message, Some("claim 0 broke"));
+        assert_eq!(
+            ended.load(SeqCst),
+            n - n.div_ceil(cores),
+            "the other parts ran to their end"
+        );
     }
 }
