@@ -1,6 +1,6 @@
 //! Running the pass's pure work where it does not hold up the batches: on the runtime's
 //! blocking threads, off the task that drives them, a part per core ([`off_task_map`], with a
-//! [`Handoff`] for what the caller keeps), or on every core from where it is ([`par_map`]).
+//! [`Handoff`] for what the caller keeps).
 
 use std::sync::PoisonError;
 
@@ -38,7 +38,7 @@ impl<T: Default> Handoff<T> {
 /// (at least `PARALLEL_FROM`), the results in the items' order; the task that awaits it, and
 /// the batches it drives side by side, are not held up meanwhile. The threads stay between
 /// the batches of a pass (tokio keeps an idle one 10 s), so their allocator keeps its pages
-/// (threads started per batch, as [`par_map`] does, began with none: a tenth of a fire batch's
+/// (threads started per batch began with none: a tenth of a fire batch's
 /// decisions went to page faults). Every part is awaited; then a panic in `f` is resumed here,
 /// or, if the runtime cancelled a part (shutting down), nothing comes back and the batch or
 /// page that asked rolls back on the count mismatch.
@@ -79,36 +79,6 @@ where
         std::panic::resume_unwind(p);
     }
     if cancelled { Vec::new() } else { out }
-}
-
-/// `f` over `items` on every core when there are many (at least `PARALLEL_FROM`), the results
-/// in the items' order.
-pub(super) fn par_map<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync) -> Vec<R> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
-    if threads < 2 || items.len() < PARALLEL_FROM {
-        return items.into_iter().map(f).collect();
-    }
-    let chunk = items.len().div_ceil(threads);
-    let mut parts: Vec<Vec<T>> = Vec::with_capacity(threads);
-    let mut rest = items.into_iter();
-    loop {
-        let part: Vec<T> = rest.by_ref().take(chunk).collect();
-        if part.is_empty() {
-            break;
-        }
-        parts.push(part);
-    }
-    let f = &f;
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = parts
-            .into_iter()
-            .map(|part| scope.spawn(move || part.into_iter().map(f).collect::<Vec<_>>()))
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-            .collect()
-    })
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::cores::{Handoff, off_task_map, par_map};
+use super::cores::{Handoff, off_task_map};
 use super::{Engine, FINGERPRINT_KEY, Problem, SYNC_PAGE, TickOutcome, sync_claim};
 use crate::store::{ChangedClaim, NULL_ID, StoreError, TimerIndex};
 
@@ -90,7 +90,7 @@ impl Engine {
                 .await?;
             let Some(last) = page.last() else { break };
             after_id = last.id.clone();
-            self.save(store, &page, &fingerprint, now, out).await?;
+            self.save(store, page, &fingerprint, now, out).await?;
         }
         if calendars_changed {
             store.state_set(FINGERPRINT_KEY, &fingerprint, now).await?;
@@ -118,13 +118,7 @@ impl Engine {
                     now,
                     move |claims, facts| async move {
                         // Off the task (pages beside this one go on meanwhile), owning what it uses.
-                        let facts = std::sync::Arc::new(facts);
-                        let none = crate::timers::ClaimFacts::default();
-                        let synced = off_task_map(claims, move |c: ChangedClaim| {
-                            let f = facts.get(&c.id).unwrap_or(&none);
-                            sync_claim(&engine.calendars, engine.settings, &c, f, now)
-                        })
-                        .await;
+                        let synced = engine.compute(claims, facts, now).await;
                         reported.put(claim_problems(&synced));
                         synced
                     },
@@ -160,31 +154,32 @@ impl Engine {
     async fn save<S: TimerIndex>(
         &self,
         store: &S,
-        page: &[ChangedClaim],
+        page: Vec<ChangedClaim>,
         fingerprint: &str,
         now: DateTime<Utc>,
         out: &mut TickOutcome,
     ) -> Result<(), StoreError> {
         let ids: Vec<String> = page.iter().map(|c| c.id.clone()).collect();
         let facts = store.facts(&ids).await?;
-        let synced = self.compute(page, &facts, now);
+        let synced = self.compute(page, facts, now).await;
         out.problems.extend(report(claim_problems(&synced)));
         out.synced += synced.len();
         store.save_sync(&synced, fingerprint, now).await
     }
 
-    /// The timers of a page of claims, computed on every core when the page is large (the
-    /// computation is pure; the order of the result is the page's).
-    fn compute(
+    /// The timers of a page of claims, computed off the task and on every core when the page
+    /// is large (the computation is pure; the order of the result is the page's).
+    async fn compute(
         &self,
-        page: &[ChangedClaim],
-        facts: &std::collections::HashMap<String, crate::timers::ClaimFacts>,
+        page: Vec<ChangedClaim>,
+        facts: std::collections::HashMap<String, crate::timers::ClaimFacts>,
         now: DateTime<Utc>,
     ) -> Vec<crate::store::SyncedClaim> {
-        let none = crate::timers::ClaimFacts::default();
-        par_map(page.iter().collect(), |c: &ChangedClaim| {
+        let (engine, none) = (self.clone(), crate::timers::ClaimFacts::default());
+        off_task_map(page, move |c: ChangedClaim| {
             let f = facts.get(&c.id).unwrap_or(&none);
-            sync_claim(&self.calendars, self.settings, c, f, now)
+            sync_claim(&engine.calendars, engine.settings, &c, f, now)
         })
+        .await
     }
 }
