@@ -83,7 +83,25 @@ fn spread(v: &[f64]) -> (f64, f64, f64) {
     (s[0], s[s.len() / 2], s[s.len() - 1])
 }
 
+/// Stops the bench before any work when `python3` cannot import what the peer needs.
+fn check_peer_python() {
+    let ok = Command::new("python3")
+        .args(["-c", "import json, zoneinfo, numpy"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        eprintln!(
+            "the Python peer needs python3 with numpy (and zoneinfo, Python 3.9 or later) on \
+             PATH: python3 -m pip install numpy"
+        );
+        std::process::exit(2);
+    }
+}
+
 fn main() {
+    check_peer_python();
     let lines = env("CPOR_BENCH_LINES", 1_000_000);
     let rounds = env("CPOR_BENCH_ROUNDS", 3).max(1);
     let dir = tempfile::tempdir().expect("temp dir");

@@ -193,6 +193,15 @@ async fn wal(pool: &PgPool) -> (i64, i64) {
     .expect("pg_stat_wal")
 }
 
+/// A checkpoint before a timed phase: the cluster checkpoints about every half GiB of WAL
+/// (`max_wal_size` 1 GB by default) and a round writes about 0.9 GiB, so without one a
+/// checkpoint, and the full-page images after it, fell in whichever phase came next (most
+/// often a third round's floor). False when the server refuses it (`CHECKPOINT` needs a
+/// superuser or `pg_checkpoint`).
+async fn checkpoint(pool: &PgPool) -> bool {
+    sqlx::query("CHECKPOINT").execute(pool).await.is_ok()
+}
+
 /// What a phase wrote to the WAL, from two [`wal`] readings, with its range of positions
 /// (for `pg_waldump --stats=record -s FROM -e TO`, on a cluster that keeps its WAL).
 fn wal_text(from: (i64, i64), to: (i64, i64)) -> String {
@@ -356,6 +365,7 @@ async fn main() {
         if statements {
             reset_statements(pg.pool()).await;
         }
+        let mut checkpoints = checkpoint(pg.pool()).await;
         let cpu0 = cpu_s();
         let server4 = server_cpu_s(pg.pool()).await;
         let wal4 = wal(pg.pool()).await;
@@ -389,6 +399,7 @@ async fn main() {
         let sample = (details.as_str(), payload.as_str(), sample_id.as_str());
         let mut floors = Vec::new();
         for (pool, docs) in [(&floor_pool, Docs::Shared), (&docs_pool, Docs::PerRow)] {
+            checkpoints &= checkpoint(pool).await;
             let server0 = server_cpu_s(pool).await;
             let wal0 = wal(pool).await;
             let started = Instant::now();
@@ -421,6 +432,9 @@ async fn main() {
             "  CPU time: firing pass {}; floor {floor_cpu}",
             cpu_text(server4, server5, busy_cpu),
         );
+        if !checkpoints {
+            println!("  no CHECKPOINT before each phase (refused): a checkpoint may fall in one");
+        }
         println!(
             "  the firing pass wrote {}; the floor {floor_wal}",
             wal_text(wal4, wal5)
