@@ -83,21 +83,26 @@ fn spread(v: &[f64]) -> (f64, f64, f64) {
     (s[0], s[s.len() / 2], s[s.len() - 1])
 }
 
-/// Stops the bench before any work when `python3` cannot import what the peer needs.
+/// Stops the bench before any work when `python3` cannot run what the peer needs (numpy,
+/// zoneinfo with its time-zone data), with Python's own error.
 fn check_peer_python() {
-    let ok = Command::new("python3")
-        .args(["-c", "import json, zoneinfo, numpy"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        eprintln!(
-            "the Python peer needs python3 with numpy (and zoneinfo, Python 3.9 or later) on \
-             PATH: python3 -m pip install numpy"
-        );
-        std::process::exit(2);
-    }
+    let probe = Command::new("python3")
+        .args([
+            "-c",
+            "import json, numpy, zoneinfo; zoneinfo.ZoneInfo('America/Havana')",
+        ])
+        .output();
+    let error = match probe {
+        Ok(out) if out.status.success() => return,
+        Ok(out) => String::from_utf8_lossy(&out.stderr).into_owned(),
+        Err(e) => e.to_string(),
+    };
+    eprintln!(
+        "the Python peer needs python3 (3.9 or later) with numpy and time-zone data on PATH \
+         (Debian: apt-get install python3-numpy tzdata; elsewhere: python3 -m pip install \
+         numpy tzdata):\n{error}"
+    );
+    std::process::exit(2);
 }
 
 fn main() {

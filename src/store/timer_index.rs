@@ -278,21 +278,22 @@ macro_rules! impl_timer_index {
                 now: chrono::DateTime<chrono::Utc>,
                 fingerprint: &str,
             ) -> Result<bool, $crate::store::StoreError> {
-                // Scalar subqueries keep their ORDER BY … LIMIT 1, so each is one probe of an
-                // index (an EXISTS may become a scan past the dead rows a large sync left). The
-                // marks' claims are checked by a subquery per mark, not a join: with statistics
-                // that predate a first sight of 1,000,000 claims, PostgreSQL joined every claim
-                // to the marks' index to find none marked (0.45 s a pass at 1,000,000 claims,
-                // `benches/scale.rs`); ordered by the marks' partial index, the scan starts there.
+                // Scalar subqueries keep their ORDER BY … LIMIT 1, so each starts at one probe
+                // of an index (an EXISTS may become a scan past the dead rows a large sync left).
+                // A mark's claim is checked by a scalar subquery, not EXISTS: PostgreSQL turns
+                // EXISTS and IN into joins it may drive from the claims, never a scalar
+                // subquery. With statistics that predate a first sight of 1,000,000 claims it
+                // walked every claim to find none marked (0.44-1.13 s a pass, 1-4 replicas,
+                // `benches/scale.rs`). Do not turn it back into EXISTS.
                 let busy: bool = sqlx::query_scalar(concat!(
                     "SELECT (SELECT seq FROM cpor_claim_changes ORDER BY seq LIMIT 1) IS NOT NULL ",
                     "OR (SELECT due_at FROM cpor_timers WHERE state = ",
                     $crate::store::state::timer_state!(Pending),
                     " AND due_at <= $1 AND NOT EXISTS (SELECT 1 FROM cpor_claim_holds h ",
                     "WHERE h.claim_id = cpor_timers.claim_id) ORDER BY due_at LIMIT 1) IS NOT NULL ",
-                    "OR (SELECT s.claim_id FROM cpor_claim_sync s WHERE s.dirty AND (SELECT c.id ",
-                    "FROM claims c WHERE c.id = s.claim_id) IS NOT NULL ORDER BY s.claim_id ",
-                    "LIMIT 1) IS NOT NULL ",
+                    "OR (SELECT s.claim_id FROM cpor_claim_sync s WHERE s.dirty AND (SELECT 1 ",
+                    "FROM claims c WHERE c.id = s.claim_id LIMIT 1) IS NOT NULL ",
+                    "ORDER BY s.claim_id LIMIT 1) IS NOT NULL ",
                     "OR NOT EXISTS (SELECT 1 FROM cpor_worker_state WHERE key = $2 AND value = $3)"
                 ))
                 .bind($crate::store::bind::At(now))
