@@ -41,5 +41,6 @@ mod report_browser;
 mod store_conformance;
 mod store_contract;
 mod store_first_sight;
+mod store_idle_probe;
 mod store_outbox;
 mod timers_lifecycle;
