@@ -7,6 +7,13 @@ use std::sync::PoisonError;
 /// Pages at least this large are computed on every core.
 const PARALLEL_FROM: usize = 1000;
 
+/// The parts a large batch is split into: the cores this process may use (at most 8), read
+/// once (the standard library reads the cgroup's CPU quota from files at each call).
+fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get().min(8)))
+}
+
 /// A value handed out of work done off the task, beside the result the store receives.
 pub(super) struct Handoff<T>(std::sync::Arc<std::sync::Mutex<T>>);
 
@@ -51,7 +58,7 @@ where
     let threads = if items.len() < PARALLEL_FROM {
         1
     } else {
-        std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
+        cores()
     };
     let n = items.len();
     let f = std::sync::Arc::new(f);
@@ -87,7 +94,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn off_task_map_keeps_the_order_and_runs_the_parts_of_a_large_batch_at_once() {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+        let cores = cores();
         let n = 2 * PARALLEL_FROM + 7;
         let part = n.div_ceil(cores);
         // The first item of each part waits (up to 10 s) until every part has begun.
@@ -132,7 +139,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn off_task_map_resumes_a_panic_of_one_part_after_every_part_ended() {
         use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+        let cores = cores();
         let n = 2 * PARALLEL_FROM;
         let (ended, release) = (
             std::sync::Arc::new(AtomicUsize::new(0)),

@@ -144,17 +144,16 @@ impl Engine {
     /// when the batch is large (pure, like [`Self::compute`]), with what each came to for the
     /// tally.
     async fn decide_all(
-        &self,
+        self,
         inputs: Vec<crate::store::FireInput>,
         now: DateTime<Utc>,
     ) -> Vec<(String, crate::store::ClaimWrite, Decided)> {
-        let engine = self.clone();
         off_task_map(inputs, move |input: crate::store::FireInput| {
             let id = input.claim_id.clone();
             let _claim = tracing::info_span!("claim", claim_id = %id).entered();
-            let (mut write, d) = decide(&engine.calendars, engine.settings, input, now);
+            let (mut write, d) = decide(&self.calendars, self.settings, input, now);
             for e in &mut write.emails {
-                e.template_version.clone_from(&engine.template_version);
+                e.template_version.clone_from(&self.template_version);
             }
             (id, write, d)
         })

@@ -5,7 +5,7 @@
 //! autovacuum analysed the table).
 
 use chrono::{DateTime, Utc};
-use cpor_worker::store::{CALENDAR_FINGERPRINT_KEY, PgStore, Store, TimerIndex};
+use cpor_worker::store::{AnyStore, CALENDAR_FINGERPRINT_KEY, PgStore, Store, TimerIndex};
 
 use crate::harness;
 use crate::store_contract::{T0, migrated, t};
@@ -14,23 +14,16 @@ const CLAIMS: i64 = 20_000;
 
 /// Rows of the claims and their sync rows the probe's backend has read (sequential scans,
 /// index fetches, index scans begun), after forcing that backend to flush its statistics.
-async fn rows_read(one: &PgStore) -> i64 {
-    run(one, "SELECT pg_stat_force_next_flush()").await;
+async fn rows_read(one: &AnyStore, pg: &PgStore) -> i64 {
+    harness::exec(one, "SELECT pg_stat_force_next_flush()").await;
     sqlx::query_scalar(
         "SELECT sum(COALESCE(seq_tup_read, 0) + COALESCE(idx_tup_fetch, 0) \
          + COALESCE(idx_scan, 0))::bigint FROM pg_stat_user_tables \
          WHERE relname IN ('claims', 'cpor_claim_sync')",
     )
-    .fetch_one(one.pool())
+    .fetch_one(pg.pool())
     .await
     .unwrap()
-}
-
-async fn run(one: &PgStore, sql: &str) {
-    sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
-        .execute(one.pool())
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
 }
 
 /// No claim is marked, but the statistics were taken while every claim was: the probe answers
@@ -45,7 +38,8 @@ async fn postgres_an_idle_probe_reads_no_claims_when_stale_statistics_say_all_ar
     migrated(&db.store).await;
     // One connection: every statement below, the probe's too, runs in one backend, whose
     // settings it keeps and whose statistics the test flushes and reads.
-    let one = PgStore::connect(&db.url, 1).await.unwrap();
+    let pg = PgStore::connect(&db.url, 1).await.unwrap();
+    let one = AnyStore::Postgres(pg.clone());
     let now: DateTime<Utc> = t(T0);
     one.state_set(CALENDAR_FINGERPRINT_KEY, "fp", now)
         .await
@@ -66,12 +60,12 @@ async fn postgres_an_idle_probe_reads_no_claims_when_stale_statistics_say_all_ar
         "SET enable_mergejoin = off",
         "SET enable_hashjoin = off",
     ] {
-        run(&one, sql).await;
+        harness::exec(&one, sql).await;
     }
 
-    let before = rows_read(&one).await;
+    let before = rows_read(&one, &pg).await;
     assert!(!one.has_work(now, "fp").await.unwrap());
-    let read = rows_read(&one).await - before;
+    let read = rows_read(&one, &pg).await - before;
     assert!(
         read < 100,
         "the probe read {read} rows of {CLAIMS} claims and their sync rows to find that none \
@@ -79,12 +73,12 @@ async fn postgres_an_idle_probe_reads_no_claims_when_stale_statistics_say_all_ar
     );
 
     // The same probe still sees a marked claim, and only one whose claim exists.
-    run(
+    harness::exec(
         &one,
         "UPDATE cpor_claim_sync SET dirty = TRUE WHERE claim_id = 'c000002'",
     )
     .await;
     assert!(one.has_work(now, "fp").await.unwrap());
-    run(&one, "DELETE FROM claims WHERE id = 'c000002'").await;
+    harness::exec(&one, "DELETE FROM claims WHERE id = 'c000002'").await;
     assert!(!one.has_work(now, "fp").await.unwrap());
 }
