@@ -11,7 +11,8 @@ macro_rules! impl_read_facts {
             /// What the worker already did for `ids`, read on `conn`, with the claims'
             /// timer runs as stored (one read of their timers for both); the status timeline
             /// only of `timeline_ids` (those whose status runs the decision SLA, the one
-            /// timer that reads it: [`crate::timers::decision_sla_runs_in`]).
+            /// timer that reads it: [`crate::timers::decision_sla_runs_in`]), which may name
+            /// claims not in `ids` (a sync page's claims seen first).
             async fn read_facts(
                 conn: &mut Conn,
                 ids: &[String],
@@ -24,25 +25,31 @@ macro_rules! impl_read_facts {
                 $crate::store::StoreError,
             > {
                 use $crate::store::bind::Ids;
-                let timers = sqlx::query(concat!(
-                    "SELECT claim_id, timer, started_at, due_at, claim_version, state, fired_at, ",
-                    "outcome FROM cpor_timers WHERE claim_id ", $in
-                ))
-                .bind(Ids(ids))
-                .fetch_all(&mut *conn)
-                .await?;
+                // (A sync page whose claims are all seen first has no `ids`.)
+                let (timers, outbox) = if ids.is_empty() {
+                    (Vec::new(), Vec::new())
+                } else {
+                    let timers = sqlx::query(concat!(
+                        "SELECT claim_id, timer, started_at, due_at, claim_version, state, ",
+                        "fired_at, outcome FROM cpor_timers WHERE claim_id ", $in
+                    ))
+                    .bind(Ids(ids))
+                    .fetch_all(&mut *conn)
+                    .await?;
+                    // Every email of the claims, in one read: the facts take the consent
+                    // emails delivered and dead-lettered and the deadlines announced; the
+                    // Message-IDs tell a fire batch which of its emails exist.
+                    let outbox = sqlx::query(concat!(
+                        "SELECT claim_id, message_id, timer, email, state, started_at, ",
+                        "created_at, sent_at, to_address, last_error, announced_last_day, ",
+                        "announced_passes_at FROM cpor_outbox WHERE claim_id ", $in
+                    ))
+                    .bind(Ids(ids))
+                    .fetch_all(&mut *conn)
+                    .await?;
+                    (timers, outbox)
+                };
                 let (mut stored, fired) = $crate::store::row::pending_runs(timers)?;
-                // Every email of the claims, in one read: the facts take the consent emails
-                // delivered and dead-lettered and the deadlines announced; the Message-IDs
-                // tell a fire batch which of its emails exist.
-                let outbox = sqlx::query(concat!(
-                    "SELECT claim_id, message_id, timer, email, state, started_at, created_at, ",
-                    "sent_at, to_address, last_error, announced_last_day, announced_passes_at ",
-                    "FROM cpor_outbox WHERE claim_id ", $in
-                ))
-                .bind(Ids(ids))
-                .fetch_all(&mut *conn)
-                .await?;
                 stored.message_ids = outbox
                     .iter()
                     .filter_map(|r| $crate::store::read::ReadRow::text(r, "message_id").ok().flatten())

@@ -55,36 +55,38 @@ macro_rules! sync_changes_method {
                 let mut statuses = $crate::store::work::status_records(&records);
                 ids.sort();
                 ids.dedup();
-                // Claims seen before are locked for the page: the timers saved below are
-                // those of the version read. (Found through their sync rows: on a first
-                // pass a probe of that index finds nothing, where one of the claims'
-                // reads a claim.)
+                // Claims never seen (no sync row) are read first, without a lock (it would
+                // write to every claim page: a first pass over a million claims wrote each
+                // page whole to the WAL); the sync row `claim_first_sight` inserts before
+                // their timers is their lease instead.
                 let rows = sqlx::query(concat!(
                     $crate::store::claims::changed_select!($v),
-                    "WHERE s.claim_id ",
+                    "WHERE id ",
                     $in,
-                    " AND NOT ",
-                    $crate::store::claims::synced_current!(),
-                    " ORDER BY id",
-                    $lock
+                    " AND s.claim_id IS NULL ORDER BY id"
                 ))
                 .bind(Ids(&ids))
                 .fetch_all(&mut *tx)
                 .await?;
                 let mut claims = $crate::store::row::changed_claims(&rows)?;
-                // Claims never seen are read without a lock (it would write to every
-                // claim page: a first pass over a million claims wrote each page whole to
-                // the WAL); the sync row `claim_first_sight` inserts before their timers
-                // is their lease instead.
-                let locked: std::collections::HashSet<String> =
-                    claims.iter().map(|c| c.id.clone()).collect();
-                let rest: Vec<&String> = ids.iter().filter(|id| !locked.contains(*id)).collect();
+                // The others, seen before, are locked for the page: the timers saved below
+                // are those of the version read. Found through their sync rows, a probe of
+                // that index each, which a first pass (every claim seen first) does not make.
+                let first: std::collections::HashSet<&str> =
+                    claims.iter().map(|c| c.id.as_str()).collect();
+                let rest: Vec<&String> = ids
+                    .iter()
+                    .filter(|id| !first.contains(id.as_str()))
+                    .collect();
                 if !rest.is_empty() {
                     let rows = sqlx::query(concat!(
                         $crate::store::claims::changed_select!($v),
-                        "WHERE id ",
+                        "WHERE s.claim_id ",
                         $in,
-                        " AND s.claim_id IS NULL ORDER BY id"
+                        " AND NOT ",
+                        $crate::store::claims::synced_current!(),
+                        " ORDER BY id",
+                        $lock
                     ))
                     .bind(Ids(&rest))
                     .fetch_all(&mut *tx)
@@ -131,9 +133,17 @@ macro_rules! sync_changes_method {
                 // The timeline as it was before this page, and the page's status changes
                 // added in memory: reading them back after writing them cost a heap fetch
                 // each (a probe that finds nothing is cheaper).
+                // A claim seen first has no timers and no emails (they are written only after
+                // its sync row, which stays when the claim is deleted): only the timeline of
+                // those seen first is read.
+                let seen: Vec<String> = claims
+                    .iter()
+                    .filter(|c| !c.first_sight)
+                    .map(|c| c.id.clone())
+                    .collect();
                 let (mut facts, mut stored) = Self::read_facts(
                     &mut tx,
-                    &claim_ids,
+                    &seen,
                     &$crate::store::work::timeline_ids(claims.iter()),
                 )
                 .await?;

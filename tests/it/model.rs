@@ -426,6 +426,20 @@ impl World<'_> {
             .await
             .unwrap_or_else(|e| panic!("seed {}: the pass at {at} failed: {e}", self.seed));
         let t_pass = t0.elapsed();
+        // A claim with no sync row has no timers and no emails: a first sight reads neither.
+        let orphans = harness::scalar(
+            self.store,
+            "SELECT (SELECT count(*) FROM cpor_timers t WHERE NOT EXISTS (SELECT 1 FROM \
+             cpor_claim_sync s WHERE s.claim_id = t.claim_id)) + (SELECT count(*) FROM \
+             cpor_outbox o WHERE NOT EXISTS (SELECT 1 FROM cpor_claim_sync s WHERE \
+             s.claim_id = o.claim_id))",
+        )
+        .await;
+        assert_eq!(
+            orphans, 0,
+            "seed {}: timers or emails of a claim with no sync row after the pass at {at}",
+            self.seed
+        );
         let listed = self.store.claim_problems().await.expect("problems");
         let visible = |id: &str| {
             problem_of(&o, id)

@@ -74,7 +74,7 @@ pub(crate) async fn actions(store: &AnyStore, id: &str) -> Vec<String> {
         .collect()
 }
 
-async fn emails(store: &AnyStore, id: &str) -> Vec<String> {
+pub(crate) async fn emails(store: &AnyStore, id: &str) -> Vec<String> {
     store
         .claim_emails(id)
         .await

@@ -1,12 +1,17 @@
 //! Bad rows from the main system never stop a pass: a NULL id, a version that is not an
-//! integer, two rows with one id. Each is named; every other claim proceeds. Both backends.
+//! integer, two rows with one id. Each is named; every other claim proceeds. A claim deleted
+//! and inserted again is not new to the worker. Both backends.
 
 use cpor_worker::store::{AnyStore, Backend, Store};
 
 use crate::harness::{self, TestStore, exec};
+use crate::never_miss::emails;
 use crate::never_miss::{actions, engine, insert, problem_of, t, tick};
 
-backend_tests_db!(bad_rows_never_stop_a_pass);
+backend_tests_db!(
+    bad_rows_never_stop_a_pass,
+    a_claim_deleted_and_inserted_again_keeps_what_was_done_for_it
+);
 
 /// A claims table the main system made without a key, before the worker's migrations.
 async fn keyless_claims_table(store: &AnyStore) {
@@ -98,4 +103,34 @@ async fn bad_rows_never_stop_a_pass(db: &TestStore) {
         .await
         .expect("the next pass runs");
     assert!(again.fired.is_empty(), "{again:#?}");
+}
+
+/// A claim the main system deletes and inserts again under its id (restored from a backup) is
+/// the claim the worker already acted on: its notice is not sent again, its dispute window
+/// closes once. (The worker keeps the claim's sync row when the claim is deleted, so the claim
+/// is not seen for the first time again; a first sight reads neither timers nor emails.)
+async fn a_claim_deleted_and_inserted_again_keeps_what_was_done_for_it(db: &TestStore) {
+    let store = &db.store;
+    store.migrate().await.unwrap();
+    let rejected = ", rejected_at, rejection_reason, updated_at";
+    let at = ", '2026-03-02T09:00:00Z', 'insufficient_poe', '2026-03-02T09:00:00Z'";
+    insert(store, "c1", "rejected", rejected, at).await;
+    tick(store, "2026-03-02T10:00:00Z").await;
+    assert_eq!(actions(store, "c1").await, ["rejection_notice_sent"]);
+    assert_eq!(emails(store, "c1").await.len(), 1);
+    exec(store, "DELETE FROM claims WHERE id = 'c1'").await;
+    tick(store, "2026-03-02T11:00:00Z").await;
+    insert(store, "c1", "rejected", rejected, at).await;
+    let o = tick(store, "2026-03-02T12:00:00Z").await;
+    assert!(o.problems.is_empty(), "{o:#?}");
+    assert!(o.fired.is_empty(), "{o:#?}");
+    assert_eq!(actions(store, "c1").await, ["rejection_notice_sent"]);
+    assert_eq!(emails(store, "c1").await.len(), 1);
+    // The dispute window (30 days from 2 March) closes once.
+    tick(store, "2026-04-10T00:00:00Z").await;
+    tick(store, "2026-04-11T00:00:00Z").await;
+    assert_eq!(
+        actions(store, "c1").await,
+        ["rejection_notice_sent", "dispute_window_closed"]
+    );
 }

@@ -116,6 +116,16 @@ pub async fn postgres_unmigrated(test: &str) -> Option<TestStore> {
     })
 }
 
+/// The integer a literal SQL query (no binds) returns, on either backend.
+pub async fn scalar(store: &AnyStore, sql: &str) -> i64 {
+    let sql = sqlx::AssertSqlSafe(sql.to_owned());
+    match store {
+        AnyStore::Postgres(s) => sqlx::query_scalar(sql).fetch_one(s.pool()).await,
+        AnyStore::Sqlite(s) => sqlx::query_scalar(sql).fetch_one(s.pool()).await,
+    }
+    .unwrap_or_else(|e| panic!("SQL failed: {e}"))
+}
+
 /// Runs a literal SQL statement (no binds) on either backend, as the main system would.
 pub async fn exec(store: &AnyStore, sql: &str) {
     let sql = sqlx::AssertSqlSafe(sql.to_owned());
