@@ -128,6 +128,7 @@ impl TimerIndex for AnyStore {
     async fn sync_changes<F, C>(
         &self,
         limit: i64,
+        after_seq: i64,
         fingerprint: &str,
         at: DateTime<Utc>,
         compute: F,
@@ -136,7 +137,7 @@ impl TimerIndex for AnyStore {
         F: FnOnce(Vec<ChangedClaim>, HashMap<String, ClaimFacts>) -> C + Send,
         C: Future<Output = Vec<SyncedClaim>> + Send,
     {
-        dispatch!(self, s => s.sync_changes(limit, fingerprint, at, compute).await)
+        dispatch!(self, s => s.sync_changes(limit, after_seq, fingerprint, at, compute).await)
     }
 
     fn parallel_batches(&self) -> usize {

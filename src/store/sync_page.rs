@@ -9,6 +9,7 @@ macro_rules! sync_changes_method {
         async fn sync_changes<F, C>(
             &self,
             limit: i64,
+            after_seq: i64,
             fingerprint: &str,
             at: chrono::DateTime<chrono::Utc>,
             compute: F,
@@ -27,16 +28,21 @@ macro_rules! sync_changes_method {
             let taken = async {
                 // The records are the page's lease: locked until this transaction ends, so a
                 // concurrent page (this process's or another replica's) takes the next ones.
+                // After `after_seq`: the index entries of the records earlier pages deleted
+                // stay until a vacuum, and a page that walked them all from the start spent
+                // a tenth of a first pass's PostgreSQL time on it.
                 let records = sqlx::query(concat!(
                     "SELECT seq, claim_id, old_status, new_status, event_at, recorded_at ",
-                    "FROM cpor_claim_changes ORDER BY seq LIMIT $1",
+                    "FROM cpor_claim_changes WHERE seq > $2 ORDER BY seq LIMIT $1",
                     $skip
                 ))
                 .bind(limit)
+                .bind(after_seq)
                 .fetch_all(&mut *tx)
                 .await?;
                 let mut page = $crate::store::ChangePage {
                     records: records.len(),
+                    last_seq: after_seq,
                     ..Default::default()
                 };
                 if records.is_empty() {
@@ -51,6 +57,9 @@ macro_rules! sync_changes_method {
                         None => page.null_ids += 1,
                     }
                     seqs.push((r.try_get("seq")?, claim));
+                }
+                if let Some((seq, _)) = seqs.last() {
+                    page.last_seq = *seq;
                 }
                 let mut statuses = $crate::store::work::status_records(&records);
                 ids.sort();

@@ -36,9 +36,9 @@ pub(crate) async fn finish<DB: sqlx::Database, T>(
 
 /// The timer index every backend keeps.
 pub trait TimerIndex: Store {
-    /// One sync page in one transaction: takes the oldest `limit` change records the claims
-    /// trigger wrote that no other transaction holds (so replicas and concurrent pages split
-    /// them), keeps their status changes in the timeline, reads and locks the changed claims
+    /// One sync page in one transaction: takes the oldest `limit` change records after
+    /// `after_seq` the claims trigger wrote that no other transaction holds (so replicas and
+    /// concurrent pages split them), keeps their status changes in the timeline, reads and locks the changed claims
     /// whose timers were not computed from their current version, asks `compute` for their
     /// timers (one [`SyncedClaim`] per claim, in any order, given with what the worker already
     /// did for it; awaited, so the caller may compute off the task that drives other pages),
@@ -47,6 +47,7 @@ pub trait TimerIndex: Store {
     fn sync_changes<F, C>(
         &self,
         limit: i64,
+        after_seq: i64,
         fingerprint: &str,
         at: DateTime<Utc>,
         compute: F,

@@ -125,6 +125,9 @@ pub struct ChangePage {
     /// Claims this page saw first and computed, whose result it dropped: another transaction
     /// wrote their sync row first (their records are among `left`).
     pub lost: Vec<String>,
+    /// The last record's sequence number (the page's `after_seq` when it took none): the next
+    /// page of the pass takes records after it.
+    pub last_seq: i64,
 }
 
 /// One status change seen by the change capture.

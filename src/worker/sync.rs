@@ -2,6 +2,8 @@
 //! store allows), each page's claims' timers computed on every core and saved with it; then
 //! the claims marked for recomputation.
 
+use std::sync::atomic::{AtomicI64, Ordering};
+
 use chrono::{DateTime, Utc};
 
 use super::cores::{Handoff, off_task_map};
@@ -61,13 +63,16 @@ impl Engine {
         // Every insert or update of a claim left a change record (a trigger, in the writer's
         // own transaction); a page deletes its records when it saves its claims. Pages run
         // side by side where the store allows (each takes records no other page holds).
-        // One page first: a pass with few changes costs one page's round trips.
-        let first = self.sync_pages(store, &fingerprint, now, 1).await?;
+        // One page first: a pass with few changes costs one page's round trips. Each page takes
+        // records after the last one any page of this pass took: a record left behind (its
+        // claim held elsewhere) or committed late under a lower number waits for the next pass.
+        let taken = AtomicI64::new(0);
+        let first = self.sync_pages(store, &fingerprint, now, 1, &taken).await?;
         let more = first.more;
         let mut tallies = vec![first];
         if more {
             let loops = (0..store.parallel_batches().max(1))
-                .map(|_| self.sync_pages(store, &fingerprint, now, usize::MAX));
+                .map(|_| self.sync_pages(store, &fingerprint, now, usize::MAX, &taken));
             tallies.extend(futures_util::future::try_join_all(loops).await?);
         }
         for tally in tallies {
@@ -99,13 +104,14 @@ impl Engine {
     }
 
     /// Up to `max` sync pages one after another, until no change record is left that no one
-    /// else holds.
+    /// else holds after the last one taken (`taken`, shared by the pass's pages).
     async fn sync_pages<S: TimerIndex>(
         &self,
         store: &S,
         fingerprint: &str,
         now: DateTime<Utc>,
         max: usize,
+        taken: &AtomicI64,
     ) -> Result<SyncTally, StoreError> {
         let mut tally = SyncTally::default();
         for _ in 0..max {
@@ -114,6 +120,7 @@ impl Engine {
             let page = store
                 .sync_changes(
                     SYNC_PAGE,
+                    taken.load(Ordering::Relaxed),
                     fingerprint,
                     now,
                     move |claims, facts| async move {
@@ -124,6 +131,7 @@ impl Engine {
                     },
                 )
                 .await?;
+            taken.fetch_max(page.last_seq, Ordering::Relaxed);
             // A claim another page computed first is that page's to report.
             let mut problems = found.take();
             problems.retain(|(p, _)| !page.lost.contains(&p.claim_id));
@@ -141,9 +149,7 @@ impl Engine {
             }
             tally.synced += page.synced;
             tally.problems.extend(problems);
-            // A page that could only leave its records (every claim held elsewhere) would take
-            // the same ones again: the next pass does.
-            if (page.records as i64) < SYNC_PAGE || page.left == page.records {
+            if (page.records as i64) < SYNC_PAGE {
                 return Ok(tally);
             }
         }

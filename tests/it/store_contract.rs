@@ -22,6 +22,7 @@ use crate::harness;
 backend_tests!(
     change_records_stay_until_their_page_commits_and_catch_a_bare_version_bump,
     concurrent_sync_pages_take_each_change_record_once,
+    a_page_takes_only_the_records_after_the_one_it_is_given,
     save_sync_replaces_pending_timers_only_from_the_current_version,
     a_run_saved_again_after_it_fired_or_twice_in_one_save_is_one_row,
     a_status_change_seen_twice_is_one_step_of_the_timeline,
@@ -142,7 +143,7 @@ async fn sync_page_given(
     let mut asked = Vec::new();
     let mut given = HashMap::new();
     let page = store
-        .sync_changes(limit, "fp", t(T0), |claims, facts| {
+        .sync_changes(limit, 0, "fp", t(T0), |claims, facts| {
             asked = claims.iter().map(|c| (c.id.clone(), c.version)).collect();
             given = facts;
             std::future::ready(
@@ -157,6 +158,57 @@ async fn sync_page_given(
     (page, asked, given)
 }
 
+/// A sync page takes the records after `after_seq` (a pass's later pages start after the last
+/// record taken) and says the last it took; a record before it stays for a page that starts
+/// earlier (the next pass).
+async fn a_page_takes_only_the_records_after_the_one_it_is_given(store: AnyStore) {
+    migrated(&store).await;
+    for id in ["c1", "c2", "c3"] {
+        store.put_claim_row(&claim(id, "submitted")).await.unwrap();
+    }
+    let c1_seq = harness::scalar(
+        &store,
+        "SELECT seq FROM cpor_claim_changes WHERE claim_id = 'c1'",
+    )
+    .await;
+    let c3_seq = harness::scalar(
+        &store,
+        "SELECT seq FROM cpor_claim_changes WHERE claim_id = 'c3'",
+    )
+    .await;
+    let take = |after: i64| {
+        let store = store.clone();
+        async move {
+            let mut asked = Vec::new();
+            let page = store
+                .sync_changes(100, after, "fp", t(T0), |claims, _facts| {
+                    asked = claims.iter().map(|c| c.id.clone()).collect();
+                    std::future::ready(
+                        claims
+                            .iter()
+                            .map(|c| synced(&c.id, c.version, Vec::new()))
+                            .collect(),
+                    )
+                })
+                .await
+                .unwrap();
+            asked.sort();
+            (page, asked)
+        }
+    };
+    let (page, asked) = take(c1_seq).await;
+    assert_eq!(asked, ["c2", "c3"]);
+    assert_eq!((page.records, page.last_seq), (2, c3_seq), "{page:?}");
+    // Nothing after the last: the page says where it started.
+    let (page, asked) = take(c3_seq).await;
+    assert!(asked.is_empty());
+    assert_eq!((page.records, page.last_seq), (0, c3_seq), "{page:?}");
+    // c1's record stayed for a page that starts before it.
+    let (page, asked) = take(0).await;
+    assert_eq!(asked, ["c1"]);
+    assert_eq!((page.records, page.last_seq), (1, c1_seq), "{page:?}");
+}
+
 async fn change_records_stay_until_their_page_commits_and_catch_a_bare_version_bump(
     store: AnyStore,
 ) {
@@ -167,7 +219,7 @@ async fn change_records_stay_until_their_page_commits_and_catch_a_bare_version_b
         .unwrap();
     // A page that fails (here: one result short) commits nothing: its record stays.
     let failed = store
-        .sync_changes(100, "fp", t(T0), |_claims, _facts| {
+        .sync_changes(100, 0, "fp", t(T0), |_claims, _facts| {
             std::future::ready(Vec::new())
         })
         .await;

@@ -210,7 +210,7 @@ async fn postgres_a_sync_row_written_while_a_first_sight_computes_leaves_the_cla
     let other = store.clone();
     let at = t(T0);
     let page = store
-        .sync_changes(100, "fp", at, {
+        .sync_changes(100, 0, "fp", at, {
             move |claims, _facts| async move {
                 assert!(claims[0].first_sight);
                 harness::exec(
@@ -243,7 +243,7 @@ async fn postgres_a_sync_row_written_while_a_first_sight_computes_leaves_the_cla
     };
     assert_eq!(row().await, (-1, true), "the mark, as written");
     let page = store
-        .sync_changes(100, "fp", at, |claims, _facts| {
+        .sync_changes(100, 0, "fp", at, |claims, _facts| {
             assert_eq!(claims.len(), 1);
             assert!(!claims[0].first_sight);
             let mut later = synced(&claims[0].id, claims[0].version, Vec::new());
