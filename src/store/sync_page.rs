@@ -49,9 +49,11 @@ macro_rules! sync_changes_method {
                     return Ok(page);
                 }
                 let mut seqs: Vec<(i64, Option<String>)> = Vec::with_capacity(records.len());
+                let mut inserts: Vec<bool> = Vec::with_capacity(records.len());
                 let mut ids: Vec<String> = Vec::with_capacity(records.len());
                 for r in &records {
                     let claim: Option<String> = r.try_get("claim_id")?;
+                    inserts.push(r.try_get::<Option<String>, _>("old_status")?.is_none());
                     match &claim {
                         Some(id) => ids.push(id.clone()),
                         None => page.null_ids += 1,
@@ -64,23 +66,42 @@ macro_rules! sync_changes_method {
                 let mut statuses = $crate::store::work::status_records(&records);
                 ids.sort();
                 ids.dedup();
-                // Claims never seen (no sync row) are read first, without a lock (it would
-                // write to every claim page: a first pass over a million claims wrote each
-                // page whole to the WAL); the sync row `claim_first_sight` inserts before
-                // their timers is their lease instead.
-                let rows = sqlx::query(concat!(
-                    $crate::store::claims::changed_select!($v),
-                    "WHERE id ",
-                    $in,
-                    " AND s.claim_id IS NULL ORDER BY id"
-                ))
-                .bind(Ids(&ids))
-                .fetch_all(&mut *tx)
-                .await?;
-                let mut claims = $crate::store::row::changed_claims(&rows)?;
-                // The others, seen before, are locked for the page: the timers saved below
-                // are those of the version read. Found through their sync rows, a probe of
-                // that index each, which a first pass (every claim seen first) does not make.
+                // A claim the page has an insert's record of (no old status: the trigger's
+                // INSERT, or the records the migration wrote for every claim) is most likely
+                // new to the worker; the others most likely seen before. Each group is read
+                // the way that finds it at the least cost, and what it does not find is read
+                // the other way.
+                let likely_new: Vec<&String> = {
+                    let mut v: Vec<&String> = seqs
+                        .iter()
+                        .zip(&inserts)
+                        .filter(|(_, insert)| **insert)
+                        .filter_map(|((_, c), _)| c.as_ref())
+                        .collect();
+                    v.sort();
+                    v.dedup();
+                    v
+                };
+                // Claims never seen (no sync row) are read without a lock (it would write to
+                // every claim page: a first pass over a million claims wrote each page whole
+                // to the WAL); the sync row `claim_first_sight` inserts before their timers
+                // is their lease instead.
+                let mut claims = Vec::new();
+                if !likely_new.is_empty() {
+                    let rows = sqlx::query(concat!(
+                        $crate::store::claims::changed_select!($v),
+                        "WHERE id ",
+                        $in,
+                        " AND s.claim_id IS NULL ORDER BY id"
+                    ))
+                    .bind(Ids(&likely_new))
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    claims = $crate::store::row::changed_claims(&rows)?;
+                }
+                // Claims seen before are locked for the page: the timers saved below are
+                // those of the version read. Found through their sync rows (a probe of that
+                // index each: a first pass, every claim new, makes none).
                 let first: std::collections::HashSet<&str> =
                     claims.iter().map(|c| c.id.as_str()).collect();
                 let rest: Vec<&String> = ids
@@ -98,6 +119,28 @@ macro_rules! sync_changes_method {
                         $lock
                     ))
                     .bind(Ids(&rest))
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    claims.extend($crate::store::row::changed_claims(&rows)?);
+                }
+                // Claims of update records the worker has never seen (updated before its first
+                // pass, or before it saw their insert): read as new.
+                let found: std::collections::HashSet<&str> =
+                    claims.iter().map(|c| c.id.as_str()).collect();
+                let likely_new: std::collections::HashSet<&String> =
+                    likely_new.into_iter().collect();
+                let unseen: Vec<&String> = ids
+                    .iter()
+                    .filter(|id| !found.contains(id.as_str()) && !likely_new.contains(id))
+                    .collect();
+                if !unseen.is_empty() {
+                    let rows = sqlx::query(concat!(
+                        $crate::store::claims::changed_select!($v),
+                        "WHERE id ",
+                        $in,
+                        " AND s.claim_id IS NULL ORDER BY id"
+                    ))
+                    .bind(Ids(&unseen))
                     .fetch_all(&mut *tx)
                     .await?;
                     claims.extend($crate::store::row::changed_claims(&rows)?);
@@ -143,8 +186,8 @@ macro_rules! sync_changes_method {
                 // added in memory: reading them back after writing them cost a heap fetch
                 // each (a probe that finds nothing is cheaper).
                 // A claim seen first has no timers and no emails (they are written only after
-                // its sync row, which stays when the claim is deleted): only the timeline of
-                // those seen first is read.
+                // its sync row, which stays when the claim is deleted): for those seen first
+                // only the timeline is read.
                 let seen: Vec<String> = claims
                     .iter()
                     .filter(|c| !c.first_sight)

@@ -17,6 +17,8 @@ struct SyncTally {
     problems: Vec<Problem>,
     /// The last page was full: more records may wait.
     more: bool,
+    /// Records the pages left in place (their claims held elsewhere).
+    left: usize,
 }
 
 /// The problems among computed claims, each with whether its runs are held.
@@ -64,9 +66,9 @@ impl Engine {
         // own transaction); a page deletes its records when it saves its claims. Pages run
         // side by side where the store allows (each takes records no other page holds).
         // One page first: a pass with few changes costs one page's round trips. Each page takes
-        // records after the last one any page of this pass took: a record left behind (its
-        // claim held elsewhere) or committed late under a lower number waits for the next pass.
-        let taken = AtomicI64::new(0);
+        // records after the last one any page of this pass took (the index entries of deleted
+        // records stay until a vacuum: walking them from the start cost each page more).
+        let taken = AtomicI64::new(i64::MIN);
         let first = self.sync_pages(store, &fingerprint, now, 1, &taken).await?;
         let more = first.more;
         let mut tallies = vec![first];
@@ -74,6 +76,15 @@ impl Engine {
             let loops = (0..store.parallel_batches().max(1))
                 .map(|_| self.sync_pages(store, &fingerprint, now, usize::MAX, &taken));
             tallies.extend(futures_util::future::try_join_all(loops).await?);
+            // Records left behind (a claim another page or transaction held) are taken once
+            // more from the start, now that the pages beside them have committed.
+            if tallies.iter().any(|t| t.left > 0) {
+                let again = AtomicI64::new(i64::MIN);
+                tallies.push(
+                    self.sync_pages(store, &fingerprint, now, usize::MAX, &again)
+                        .await?,
+                );
+            }
         }
         for tally in tallies {
             out.synced += tally.synced;
@@ -148,6 +159,7 @@ impl Engine {
                 });
             }
             tally.synced += page.synced;
+            tally.left += page.left;
             tally.problems.extend(problems);
             if (page.records as i64) < SYNC_PAGE {
                 return Ok(tally);

@@ -108,7 +108,8 @@ async fn bad_rows_never_stop_a_pass(db: &TestStore) {
 /// A claim the main system deletes and inserts again under its id (restored from a backup) is
 /// the claim the worker already acted on: its notice is not sent again, its dispute window
 /// closes once. (The worker keeps the claim's sync row when the claim is deleted, so the claim
-/// is not seen for the first time again; a first sight reads neither timers nor emails.)
+/// is seen before, not first, and its timers and emails are read. With that row deleted too,
+/// PostgreSQL refuses the pass on the timer's key; SQLite's insert of fired runs would not.)
 async fn a_claim_deleted_and_inserted_again_keeps_what_was_done_for_it(db: &TestStore) {
     let store = &db.store;
     store.migrate().await.unwrap();

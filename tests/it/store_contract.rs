@@ -23,6 +23,7 @@ backend_tests!(
     change_records_stay_until_their_page_commits_and_catch_a_bare_version_bump,
     concurrent_sync_pages_take_each_change_record_once,
     a_page_takes_only_the_records_after_the_one_it_is_given,
+    a_claim_known_only_by_an_update_record_is_computed_as_new,
     save_sync_replaces_pending_timers_only_from_the_current_version,
     a_run_saved_again_after_it_fired_or_twice_in_one_save_is_one_row,
     a_status_change_seen_twice_is_one_step_of_the_timeline,
@@ -207,6 +208,67 @@ async fn a_page_takes_only_the_records_after_the_one_it_is_given(store: AnyStore
     let (page, asked) = take(0).await;
     assert_eq!(asked, ["c1"]);
     assert_eq!((page.records, page.last_seq), (1, c1_seq), "{page:?}");
+}
+
+/// A page reads a claim it has only an update's record of, never seen by the worker (its insert's
+/// record taken without it), as new; and one it has an insert's record of that it has seen
+/// (deleted and inserted again) under its lock, as seen before.
+async fn a_claim_known_only_by_an_update_record_is_computed_as_new(store: AnyStore) {
+    migrated(&store).await;
+    store
+        .put_claim_row(&claim("c1", "submitted"))
+        .await
+        .unwrap();
+    harness::exec(
+        &store,
+        "UPDATE claims SET status = 'under_review', version = 2 WHERE id = 'c1'",
+    )
+    .await;
+    harness::exec(
+        &store,
+        "DELETE FROM cpor_claim_changes WHERE old_status IS NULL",
+    )
+    .await;
+    store
+        .put_claim_row(&claim("c2", "submitted"))
+        .await
+        .unwrap();
+    let first_sight = |store: AnyStore| async move {
+        let mut seen = Vec::new();
+        let page = store
+            .sync_changes(100, 0, "fp", t(T0), |claims, _facts| {
+                seen = claims
+                    .iter()
+                    .map(|c| (c.id.clone(), c.version, c.first_sight))
+                    .collect();
+                std::future::ready(
+                    claims
+                        .iter()
+                        .map(|c| synced(&c.id, c.version, Vec::new()))
+                        .collect(),
+                )
+            })
+            .await
+            .unwrap();
+        seen.sort();
+        (page, seen)
+    };
+    let (page, seen) = first_sight(store.clone()).await;
+    assert_eq!(page.synced, 2, "{page:?}");
+    assert_eq!(
+        seen,
+        [("c1".to_owned(), 2, true), ("c2".to_owned(), 1, true)]
+    );
+    // c2 deleted and inserted again: an insert's record of a claim seen before.
+    harness::exec(&store, "DELETE FROM claims WHERE id = 'c2'").await;
+    let (_, seen) = first_sight(store.clone()).await;
+    assert!(seen.is_empty(), "{seen:?}");
+    let mut again = claim("c2", "submitted");
+    again.version = 3;
+    store.put_claim_row(&again).await.unwrap();
+    let (page, seen) = first_sight(store.clone()).await;
+    assert_eq!(page.synced, 1, "{page:?}");
+    assert_eq!(seen, [("c2".to_owned(), 3, false)]);
 }
 
 async fn change_records_stay_until_their_page_commits_and_catch_a_bare_version_bump(
