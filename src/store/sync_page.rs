@@ -86,17 +86,18 @@ macro_rules! sync_changes_method {
                 // every claim page: a first pass over a million claims wrote each page whole
                 // to the WAL); the sync row `claim_first_sight` inserts before their timers
                 // is their lease instead.
+                const READ_NEW: &str = concat!(
+                    $crate::store::claims::changed_select!($v),
+                    "WHERE id ",
+                    $in,
+                    " AND s.claim_id IS NULL ORDER BY id"
+                );
                 let mut claims = Vec::new();
                 if !likely_new.is_empty() {
-                    let rows = sqlx::query(concat!(
-                        $crate::store::claims::changed_select!($v),
-                        "WHERE id ",
-                        $in,
-                        " AND s.claim_id IS NULL ORDER BY id"
-                    ))
-                    .bind(Ids(&likely_new))
-                    .fetch_all(&mut *tx)
-                    .await?;
+                    let rows = sqlx::query(READ_NEW)
+                        .bind(Ids(&likely_new))
+                        .fetch_all(&mut *tx)
+                        .await?;
                     claims = $crate::store::row::changed_claims(&rows)?;
                 }
                 // Claims seen before are locked for the page: the timers saved below are
@@ -134,15 +135,10 @@ macro_rules! sync_changes_method {
                     .filter(|id| !found.contains(id.as_str()) && !likely_new.contains(id))
                     .collect();
                 if !unseen.is_empty() {
-                    let rows = sqlx::query(concat!(
-                        $crate::store::claims::changed_select!($v),
-                        "WHERE id ",
-                        $in,
-                        " AND s.claim_id IS NULL ORDER BY id"
-                    ))
-                    .bind(Ids(&unseen))
-                    .fetch_all(&mut *tx)
-                    .await?;
+                    let rows = sqlx::query(READ_NEW)
+                        .bind(Ids(&unseen))
+                        .fetch_all(&mut *tx)
+                        .await?;
                     claims.extend($crate::store::row::changed_claims(&rows)?);
                 }
                 // Changed claims not read are up to date, gone, or held by another

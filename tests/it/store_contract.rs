@@ -159,6 +159,34 @@ async fn sync_page_given(
     (page, asked, given)
 }
 
+/// One sync page after `after_seq`, saving each claim with no timers; returns the page and the
+/// claims it was asked to compute (id, version, seen first), by id.
+async fn page_after(store: &AnyStore, after_seq: i64) -> (ChangePage, Vec<(String, i64, bool)>) {
+    let mut asked = Vec::new();
+    let page = store
+        .sync_changes(100, after_seq, "fp", t(T0), |claims, _facts| {
+            asked = claims
+                .iter()
+                .map(|c| (c.id.clone(), c.version, c.first_sight))
+                .collect();
+            std::future::ready(
+                claims
+                    .iter()
+                    .map(|c| synced(&c.id, c.version, Vec::new()))
+                    .collect(),
+            )
+        })
+        .await
+        .unwrap();
+    asked.sort();
+    (page, asked)
+}
+
+/// The ids of [`page_after`]'s claims.
+fn ids(asked: &[(String, i64, bool)]) -> Vec<&str> {
+    asked.iter().map(|(id, _, _)| id.as_str()).collect()
+}
+
 /// A sync page takes the records after `after_seq` (a pass's later pages start after the last
 /// record taken) and says the last it took; a record before it stays for a page that starts
 /// earlier (the next pass).
@@ -177,36 +205,16 @@ async fn a_page_takes_only_the_records_after_the_one_it_is_given(store: AnyStore
         "SELECT seq FROM cpor_claim_changes WHERE claim_id = 'c3'",
     )
     .await;
-    let take = |after: i64| {
-        let store = store.clone();
-        async move {
-            let mut asked = Vec::new();
-            let page = store
-                .sync_changes(100, after, "fp", t(T0), |claims, _facts| {
-                    asked = claims.iter().map(|c| c.id.clone()).collect();
-                    std::future::ready(
-                        claims
-                            .iter()
-                            .map(|c| synced(&c.id, c.version, Vec::new()))
-                            .collect(),
-                    )
-                })
-                .await
-                .unwrap();
-            asked.sort();
-            (page, asked)
-        }
-    };
-    let (page, asked) = take(c1_seq).await;
-    assert_eq!(asked, ["c2", "c3"]);
+    let (page, asked) = page_after(&store, c1_seq).await;
+    assert_eq!(ids(&asked), ["c2", "c3"]);
     assert_eq!((page.records, page.last_seq), (2, c3_seq), "{page:?}");
     // Nothing after the last: the page says where it started.
-    let (page, asked) = take(c3_seq).await;
+    let (page, asked) = page_after(&store, c3_seq).await;
     assert!(asked.is_empty());
     assert_eq!((page.records, page.last_seq), (0, c3_seq), "{page:?}");
     // c1's record stayed for a page that starts before it.
-    let (page, asked) = take(0).await;
-    assert_eq!(asked, ["c1"]);
+    let (page, asked) = page_after(&store, 0).await;
+    assert_eq!(ids(&asked), ["c1"]);
     assert_eq!((page.records, page.last_seq), (1, c1_seq), "{page:?}");
 }
 
@@ -233,27 +241,7 @@ async fn a_claim_known_only_by_an_update_record_is_computed_as_new(store: AnySto
         .put_claim_row(&claim("c2", "submitted"))
         .await
         .unwrap();
-    let first_sight = |store: AnyStore| async move {
-        let mut seen = Vec::new();
-        let page = store
-            .sync_changes(100, 0, "fp", t(T0), |claims, _facts| {
-                seen = claims
-                    .iter()
-                    .map(|c| (c.id.clone(), c.version, c.first_sight))
-                    .collect();
-                std::future::ready(
-                    claims
-                        .iter()
-                        .map(|c| synced(&c.id, c.version, Vec::new()))
-                        .collect(),
-                )
-            })
-            .await
-            .unwrap();
-        seen.sort();
-        (page, seen)
-    };
-    let (page, seen) = first_sight(store.clone()).await;
+    let (page, seen) = page_after(&store, 0).await;
     assert_eq!(page.synced, 2, "{page:?}");
     assert_eq!(
         seen,
@@ -261,12 +249,12 @@ async fn a_claim_known_only_by_an_update_record_is_computed_as_new(store: AnySto
     );
     // c2 deleted and inserted again: an insert's record of a claim seen before.
     harness::exec(&store, "DELETE FROM claims WHERE id = 'c2'").await;
-    let (_, seen) = first_sight(store.clone()).await;
+    let (_, seen) = page_after(&store, 0).await;
     assert!(seen.is_empty(), "{seen:?}");
     let mut again = claim("c2", "submitted");
     again.version = 3;
     store.put_claim_row(&again).await.unwrap();
-    let (page, seen) = first_sight(store.clone()).await;
+    let (page, seen) = page_after(&store, 0).await;
     assert_eq!(page.synced, 1, "{page:?}");
     assert_eq!(seen, [("c2".to_owned(), 3, false)]);
 }
