@@ -33,6 +33,22 @@ fn rejected(id: &str, at: chrono::DateTime<Utc>) -> ClaimRow {
     }
 }
 
+/// Whether `child` still runs, or how it ended and what it wrote to stderr (for a failure's
+/// message: /readyz once gave no answer at all for 15 s in CI with PostgreSQL stopped).
+fn daemon_state(child: &mut std::process::Child) -> String {
+    match child.try_wait() {
+        Ok(None) => "is still running (its HTTP did not answer)".to_owned(),
+        Ok(Some(status)) => {
+            let mut err = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                std::io::Read::read_to_string(&mut e, &mut err).ok();
+            }
+            format!("exited ({status}); its stderr:\n{err}")
+        }
+        Err(e) => format!("cannot be asked: {e}"),
+    }
+}
+
 fn message_ids(sink: &SmtpSink) -> BTreeMap<String, usize> {
     let mut ids = BTreeMap::new();
     for (raw, _) in sink.messages() {
@@ -136,7 +152,7 @@ async fn a_timer_due_while_postgres_is_down_fires_once_after_it_returns() {
         .unwrap();
     let smtp = sink.url().to_string();
     let dir = tempfile::tempdir().unwrap();
-    let (child, http) = start_daemon(
+    let (mut child, http) = start_daemon(
         dir.path(),
         &[],
         &[("CPOR_DATABASE_URL", &url), ("CPOR_SMTP_URL", &smtp)],
@@ -156,7 +172,8 @@ async fn a_timer_due_while_postgres_is_down_fires_once_after_it_returns() {
             last.as_ref().is_some_and(|(s, _)| *s == 503)
         }),
         "still ready with the database stopped: /readyz last answered {last:?} (None: no \
-         answer within 5 s)"
+         answer within 5 s); the daemon {}",
+        daemon_state(&mut child)
     );
     // Stay down until well after the second claim fell due.
     while stopped.elapsed() < Duration::from_secs(10) {
