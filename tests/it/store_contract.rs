@@ -141,11 +141,31 @@ async fn sync_page_given(
     store: &AnyStore,
     limit: i64,
 ) -> (ChangePage, Vec<(String, i64)>, HashMap<String, ClaimFacts>) {
+    let (page, asked, given) = page_from(store, limit, 0).await;
+    let asked = asked.into_iter().map(|(id, v, _)| (id, v)).collect();
+    (page, asked, given)
+}
+
+/// One sync page of at most `limit` records after `after_seq`, saving each claim with no
+/// timers; returns the page, the claims it was asked to compute (id, version, seen first) in
+/// the order asked, and the facts it was given.
+async fn page_from(
+    store: &AnyStore,
+    limit: i64,
+    after_seq: i64,
+) -> (
+    ChangePage,
+    Vec<(String, i64, bool)>,
+    HashMap<String, ClaimFacts>,
+) {
     let mut asked = Vec::new();
     let mut given = HashMap::new();
     let page = store
-        .sync_changes(limit, 0, "fp", t(T0), |claims, facts| {
-            asked = claims.iter().map(|c| (c.id.clone(), c.version)).collect();
+        .sync_changes(limit, after_seq, "fp", t(T0), |claims, facts| {
+            asked = claims
+                .iter()
+                .map(|c| (c.id.clone(), c.version, c.first_sight))
+                .collect();
             given = facts;
             std::future::ready(
                 claims
@@ -159,25 +179,9 @@ async fn sync_page_given(
     (page, asked, given)
 }
 
-/// One sync page after `after_seq`, saving each claim with no timers; returns the page and the
-/// claims it was asked to compute (id, version, seen first), by id.
+/// [`page_from`] of up to 100 records, its claims by id.
 async fn page_after(store: &AnyStore, after_seq: i64) -> (ChangePage, Vec<(String, i64, bool)>) {
-    let mut asked = Vec::new();
-    let page = store
-        .sync_changes(100, after_seq, "fp", t(T0), |claims, _facts| {
-            asked = claims
-                .iter()
-                .map(|c| (c.id.clone(), c.version, c.first_sight))
-                .collect();
-            std::future::ready(
-                claims
-                    .iter()
-                    .map(|c| synced(&c.id, c.version, Vec::new()))
-                    .collect(),
-            )
-        })
-        .await
-        .unwrap();
+    let (page, mut asked, _) = page_from(store, 100, after_seq).await;
     asked.sort();
     (page, asked)
 }
