@@ -27,6 +27,7 @@ mod bind;
 mod claims;
 mod columns;
 mod console;
+mod copy_rows;
 mod facts;
 mod fire_batch;
 mod mail_queue;

@@ -1,8 +1,9 @@
 //! `PgStore`'s writes of a fire batch (claims, history, incentive requests, SLA alerts, timers
-//! marked fired) and of the outbox: one statement per table per batch, each row a position in
-//! arrays bound as parameters.
+//! marked fired) and of the outbox: one statement per table per batch. The emails and the runs
+//! fired without a row go in by `COPY` (`copy_rows.rs`); the other statements bind each row as
+//! a position in arrays.
 //!
-//! An insert takes its rows from `unnest` in a select list (`SELECT … FROM (SELECT unnest($1)
+//! An insert from arrays takes its rows from `unnest` in a select list (`SELECT … FROM (SELECT unnest($1)
 //! AS c, unnest($2) AS d …) u`), which PostgreSQL streams, rather than `FROM UNNEST($1, $2 …)`,
 //! a function scan that first copies every row into a tuplestore (and past `work_mem`, 4 MB
 //! by default, into a temporary file and back): 5,000 outbox-shaped rows, a median of 22 ms
@@ -11,45 +12,40 @@
 
 use chrono::{DateTime, Utc};
 
+use super::copy_rows::CopyRows;
 use super::postgres::Conn;
-use super::state::{outbox_state, timer_state};
+use super::state::{OutboxState, TimerState, outbox_state, timer_state};
 use super::work::Stored;
 use super::{ClaimWrite, OutboxEmail, PgStore, StoreError};
-use crate::lifecycle::ClaimStatus;
+use crate::lifecycle::{ClaimStatus, HistoryEntry};
 
-/// The outbox INSERT of emails given as arrays (streamed by `unnest`), then `$tail`.
-macro_rules! outbox_insert {
-    ($tail:literal) => {
-        concat!(
-            "INSERT INTO cpor_outbox (message_id, claim_id, timer, started_at, email, \
-             to_name, to_address, locale, payload, state, attempts, next_attempt_at, \
-             created_at, not_after, announced_last_day, announced_passes_at, \
-             calendar_version, template_version) SELECT m, c, t, s, e, n, a, l, p::jsonb, ",
-            outbox_state!(Pending),
-            ", 0, $10, $10, na, ald, apa, cv, tv FROM (SELECT unnest($1::text[]) AS m, \
-             unnest($2::text[]) AS c, unnest($3::text[]) AS t, unnest($4::timestamptz[]) AS s, \
-             unnest($5::text[]) AS e, unnest($6::text[]) AS n, unnest($7::text[]) AS a, \
-             unnest($8::text[]) AS l, unnest($9::text[]) AS p, \
-             unnest($11::timestamptz[]) AS na, unnest($12::text[]) AS ald, \
-             unnest($13::timestamptz[]) AS apa, unnest($14::text[]) AS cv, \
-             unnest($15::text[]) AS tv) AS u",
-            $tail
-        )
-    };
-}
-
-/// Fired runs as array columns: claim, timer, start, due, outcome.
-type FiredRuns<'a> = (
-    Vec<&'a str>,
-    Vec<&'a str>,
-    Vec<DateTime<Utc>>,
-    Vec<DateTime<Utc>>,
-    Vec<&'a str>,
+/// The outbox INSERT of emails given as arrays (streamed by `unnest`); an email whose
+/// Message-ID exists is left as it is.
+const OUTBOX_INSERT: &str = concat!(
+    "INSERT INTO cpor_outbox (message_id, claim_id, timer, started_at, email, \
+     to_name, to_address, locale, payload, state, attempts, next_attempt_at, \
+     created_at, not_after, announced_last_day, announced_passes_at, \
+     calendar_version, template_version) SELECT m, c, t, s, e, n, a, l, p::jsonb, ",
+    outbox_state!(Pending),
+    ", 0, $10, $10, na, ald, apa, cv, tv FROM (SELECT unnest($1::text[]) AS m, \
+     unnest($2::text[]) AS c, unnest($3::text[]) AS t, unnest($4::timestamptz[]) AS s, \
+     unnest($5::text[]) AS e, unnest($6::text[]) AS n, unnest($7::text[]) AS a, \
+     unnest($8::text[]) AS l, unnest($9::text[]) AS p, \
+     unnest($11::timestamptz[]) AS na, unnest($12::text[]) AS ald, \
+     unnest($13::timestamptz[]) AS apa, unnest($14::text[]) AS cv, \
+     unnest($15::text[]) AS tv) AS u ON CONFLICT (message_id) DO NOTHING"
 );
+
+/// The outbox `COPY` of [`PgStore::copy_emails`], its columns in the order it writes them.
+const OUTBOX_COPY: &str = "COPY cpor_outbox (message_id, claim_id, timer, started_at, email, \
+     to_name, to_address, locale, payload, state, attempts, next_attempt_at, created_at, \
+     not_after, announced_last_day, announced_passes_at, calendar_version, template_version) \
+     FROM STDIN (FORMAT binary)";
 
 impl PgStore {
     /// Writes what a fire batch decided for its claims (locked, versions checked by `decide`).
     pub(super) async fn write_fired(
+        &self,
         conn: &mut Conn,
         writes: &mut [(String, ClaimWrite)],
         fingerprint: &str,
@@ -64,8 +60,7 @@ impl PgStore {
         let writes = &*writes;
         let (mut sc_id, mut sc_to, mut sc_reason, mut sc_rejected) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        let (mut h_id, mut h_at, mut h_actor, mut h_action, mut h_details) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut history: Vec<&HistoryEntry> = Vec::new();
         let mut inc = Vec::new();
         let (mut a_id, mut a_timer, mut a_start, mut a_due) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
@@ -79,14 +74,7 @@ impl PgStore {
                 sc_reason.push(sc.rejection_reason.map(|r| r.as_str()));
                 sc_rejected.push((sc.to == ClaimStatus::Rejected).then_some(now));
             }
-            for h in &w.history {
-                h_id.push(h.claim_id.as_str());
-                h_at.push(h.occurred_at);
-                h_actor.push(h.actor.as_str());
-                h_action.push(h.action.as_str());
-                // Bound as the text it was written as, which PostgreSQL casts to jsonb.
-                h_details.push(h.details.as_str());
-            }
+            history.extend(w.history.iter());
             if w.incentive {
                 inc.push(id.as_str());
             }
@@ -121,21 +109,7 @@ impl PgStore {
             .execute(&mut *conn)
             .await?;
         }
-        if !h_id.is_empty() {
-            sqlx::query(
-                "INSERT INTO claim_history (claim_id, occurred_at, actor, action, details) \
-                 SELECT c, o, a, n, d::jsonb FROM (SELECT unnest($1::text[]) AS c, \
-                 unnest($2::timestamptz[]) AS o, unnest($3::text[]) AS a, \
-                 unnest($4::text[]) AS n, unnest($5::text[]) AS d) AS u",
-            )
-            .bind(&h_id)
-            .bind(&h_at)
-            .bind(&h_actor)
-            .bind(&h_action)
-            .bind(&h_details)
-            .execute(&mut *conn)
-            .await?;
-        }
+        self.write_history(conn, &history).await?;
         if !inc.is_empty() {
             sqlx::query(
                 "INSERT INTO incentive_evaluation_requests (claim_id, requested_at) \
@@ -169,7 +143,7 @@ impl PgStore {
                 !stored.message_ids.contains(&e.message_id) && once.insert(e.message_id.as_str())
             });
             if !emails.is_empty() {
-                Self::write_emails(conn, &emails, now, false).await?;
+                Self::copy_emails(conn, &emails, now).await?;
             }
         }
         if !f_id.is_empty() {
@@ -193,17 +167,10 @@ impl PgStore {
                     }
                 }
             }
-            let pick = |v: &[usize]| -> FiredRuns {
-                (
-                    v.iter().map(|&i| f_id[i]).collect(),
-                    v.iter().map(|&i| f_timer[i]).collect(),
-                    v.iter().map(|&i| f_start[i]).collect(),
-                    v.iter().map(|&i| f_due[i]).collect(),
-                    v.iter().map(|&i| f_out[i]).collect(),
-                )
-            };
             if !marked.is_empty() {
-                let (c, t, s, _, o) = pick(&marked);
+                fn pick<'s>(rows: &[usize], col: &[&'s str]) -> Vec<&'s str> {
+                    rows.iter().map(|&i| col[i]).collect()
+                }
                 sqlx::query(concat!(
                     "UPDATE cpor_timers SET state = ",
                     timer_state!(Fired),
@@ -211,33 +178,32 @@ impl PgStore {
                      $3::timestamptz[], $4::text[]) AS u(c, t, s, o) WHERE claim_id = u.c \
                      AND timer = u.t AND started_at = u.s"
                 ))
-                .bind(c)
-                .bind(t)
-                .bind(s)
-                .bind(o)
+                .bind(pick(&marked, &f_id))
+                .bind(pick(&marked, &f_timer))
+                .bind(marked.iter().map(|&i| f_start[i]).collect::<Vec<_>>())
+                .bind(pick(&marked, &f_out))
                 .bind(now)
                 .execute(&mut *conn)
                 .await?;
             }
-            if !added.is_empty() {
-                let (c, t, s, d, o) = pick(&added);
-                sqlx::query(concat!(
-                    "INSERT INTO cpor_timers (claim_id, timer, started_at, due_at, claim_version, \
-                     state, fired_at, outcome) SELECT c, t, s, d, 0, ",
-                    timer_state!(Fired),
-                    ", $6, o FROM (SELECT unnest($1::text[]) AS c, unnest($2::text[]) AS t, \
-                     unnest($3::timestamptz[]) AS s, unnest($4::timestamptz[]) AS d, \
-                     unnest($5::text[]) AS o) AS u"
-                ))
-                .bind(c)
-                .bind(t)
-                .bind(s)
-                .bind(d)
-                .bind(o)
-                .bind(now)
-                .execute(&mut *conn)
-                .await?;
+            let mut rows = CopyRows::new(8, added.len() * 128);
+            for &i in &added {
+                rows.row()
+                    .text(f_id[i])
+                    .text(f_timer[i])
+                    .instant(f_start[i])
+                    .instant(f_due[i])
+                    .int8(0)
+                    .text(TimerState::Fired.as_str())
+                    .instant(now)
+                    .text(f_out[i]);
             }
+            rows.send(
+                conn,
+                "COPY cpor_timers (claim_id, timer, started_at, due_at, claim_version, state, \
+                 fired_at, outcome) FROM STDIN (FORMAT binary)",
+            )
+            .await?;
         }
         // The claims' pending runs were read under their locks at the start of the batch;
         // only the recomputed claims' are compared, and not the runs just marked fired.
@@ -261,58 +227,148 @@ impl PgStore {
         Self::write_sync(conn, &resync, fingerprint, now, Some(stored)).await
     }
 
+    /// Inserts history rows: by `COPY` when `claim_history`'s columns have the types the
+    /// worker's migration gives them ([`PgStore::detect_backend_columns`]), else from arrays
+    /// (cast to whatever types the main system's table has).
+    async fn write_history(
+        &self,
+        conn: &mut Conn,
+        history: &[&HistoryEntry],
+    ) -> Result<(), StoreError> {
+        if history.is_empty() {
+            return Ok(());
+        }
+        if self.history_copy.load(std::sync::atomic::Ordering::Relaxed) {
+            let size: usize = history
+                .iter()
+                .map(|h| 96 + h.claim_id.len() + h.action.len() + h.details.as_str().len())
+                .sum();
+            let mut rows = CopyRows::new(5, size);
+            for h in history {
+                rows.row()
+                    .text(&h.claim_id)
+                    .instant(h.occurred_at)
+                    .text(h.actor.as_str())
+                    .text(&h.action)
+                    .jsonb(h.details.as_str());
+            }
+            rows.send(
+                conn,
+                "COPY claim_history (claim_id, occurred_at, actor, action, details) \
+                 FROM STDIN (FORMAT binary)",
+            )
+            .await?;
+            return Ok(());
+        }
+        sqlx::query(
+            "INSERT INTO claim_history (claim_id, occurred_at, actor, action, details) \
+             SELECT c, o, a, n, d::jsonb FROM (SELECT unnest($1::text[]) AS c, \
+             unnest($2::timestamptz[]) AS o, unnest($3::text[]) AS a, \
+             unnest($4::text[]) AS n, unnest($5::text[]) AS d) AS u",
+        )
+        .bind(
+            history
+                .iter()
+                .map(|h| h.claim_id.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(history.iter().map(|h| h.occurred_at).collect::<Vec<_>>())
+        .bind(history.iter().map(|h| h.actor.as_str()).collect::<Vec<_>>())
+        .bind(
+            history
+                .iter()
+                .map(|h| h.action.as_str())
+                .collect::<Vec<_>>(),
+        )
+        // Bound as the text it was written as, which PostgreSQL casts to jsonb.
+        .bind(
+            history
+                .iter()
+                .map(|h| h.details.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    }
+
     /// Writes emails to the outbox (a second write of the same Message-ID is ignored).
     pub(super) async fn insert_emails(
         conn: &mut Conn,
         emails: &[&OutboxEmail],
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        Self::write_emails(conn, emails, now, true).await
-    }
-
-    /// Inserts emails into the outbox; `on_conflict`: one whose Message-ID exists is ignored,
-    /// else the caller knows none exists.
-    async fn write_emails(
-        conn: &mut Conn,
-        emails: &[&OutboxEmail],
-        now: DateTime<Utc>,
-        on_conflict: bool,
-    ) -> Result<(), StoreError> {
         let col = |f: fn(&OutboxEmail) -> &str| emails.iter().map(|e| f(e)).collect::<Vec<_>>();
         let optional =
             |f: fn(&OutboxEmail) -> Option<&str>| emails.iter().map(|e| f(e)).collect::<Vec<_>>();
-        sqlx::query(if on_conflict {
-            outbox_insert!(" ON CONFLICT (message_id) DO NOTHING")
-        } else {
-            outbox_insert!("")
-        })
-        .bind(col(|e| &e.message_id))
-        .bind(col(|e| &e.claim_id))
-        .bind(col(|e| e.timer.as_str()))
-        .bind(emails.iter().map(|e| e.start).collect::<Vec<_>>())
-        .bind(col(|e| e.email.as_str()))
-        .bind(col(|e| &e.to_name))
-        .bind(col(|e| &e.to_address))
-        .bind(col(|e| &e.locale))
-        .bind(col(|e| e.payload.as_str()))
-        .bind(now)
-        .bind(emails.iter().map(|e| e.not_after).collect::<Vec<_>>())
-        .bind(
-            emails
-                .iter()
-                .map(|e| e.announced.map(|(d, _)| d.to_string()))
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            emails
-                .iter()
-                .map(|e| e.announced.map(|(_, t)| t))
-                .collect::<Vec<_>>(),
-        )
-        .bind(optional(|e| e.calendar_version.as_deref()))
-        .bind(optional(|e| e.template_version.as_deref()))
-        .execute(&mut *conn)
-        .await?;
+        sqlx::query(OUTBOX_INSERT)
+            .bind(col(|e| &e.message_id))
+            .bind(col(|e| &e.claim_id))
+            .bind(col(|e| e.timer.as_str()))
+            .bind(emails.iter().map(|e| e.start).collect::<Vec<_>>())
+            .bind(col(|e| e.email.as_str()))
+            .bind(col(|e| &e.to_name))
+            .bind(col(|e| &e.to_address))
+            .bind(col(|e| &e.locale))
+            .bind(col(|e| e.payload.as_str()))
+            .bind(now)
+            .bind(emails.iter().map(|e| e.not_after).collect::<Vec<_>>())
+            .bind(
+                emails
+                    .iter()
+                    .map(|e| e.announced.map(|(d, _)| d.to_string()))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                emails
+                    .iter()
+                    .map(|e| e.announced.map(|(_, t)| t))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(optional(|e| e.calendar_version.as_deref()))
+            .bind(optional(|e| e.template_version.as_deref()))
+            .execute(&mut *conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Inserts emails none of which is in the outbox (their claims' emails were read under
+    /// their locks), in one `COPY`.
+    async fn copy_emails(
+        conn: &mut Conn,
+        emails: &[&OutboxEmail],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let size: usize = emails
+            .iter()
+            .map(|e| 256 + e.message_id.len() + e.payload.as_str().len())
+            .sum();
+        let mut rows = CopyRows::new(18, size);
+        for e in emails {
+            rows.row()
+                .text(&e.message_id)
+                .text(&e.claim_id)
+                .text(e.timer.as_str())
+                .instant(e.start)
+                .text(e.email.as_str())
+                .text(&e.to_name)
+                .text(&e.to_address)
+                .text(&e.locale)
+                .jsonb(e.payload.as_str())
+                .text(OutboxState::Pending.as_str())
+                .int4(0)
+                .instant(now)
+                .instant(now)
+                .opt_instant(e.not_after);
+            match e.announced {
+                // The date as ISO 8601 text (`2027-01-05`), as the INSERT binds it.
+                Some((d, t)) => rows.text(&d.to_string()).instant(t),
+                None => rows.null().null(),
+            }
+            .opt_text(e.calendar_version.as_deref())
+            .opt_text(e.template_version.as_deref());
+        }
+        rows.send(conn, OUTBOX_COPY).await?;
         Ok(())
     }
 }

@@ -1,12 +1,14 @@
-//! `PgStore`'s batch writes: one statement per table per batch whatever its size, each row a
-//! position in arrays bound as parameters (an insert streams them with `unnest` in its select
+//! `PgStore`'s batch writes: one statement per table per batch whatever its size. A plain insert
+//! into the worker's own tables is a binary `COPY` (`copy_rows.rs`); an upsert, update or delete
+//! binds each row as a position in arrays (an insert streams them with `unnest` in its select
 //! list, see `postgres_fired`). These are the statements that differ from SQLite's by nature.
 
 use chrono::{DateTime, Utc};
 
+use super::copy_rows::CopyRows;
 use super::outbox::requeue_dead;
 use super::postgres::Conn;
-use super::state::timer_state;
+use super::state::{TimerState, timer_state};
 use super::work::{Stored, StoredRun, SyncRow};
 use super::{PgStore, SlaAlert, StatusRecord, StoreError, SyncedClaim, TimerRow};
 use crate::timers::HELD_ON_FIRST_SIGHT;
@@ -45,7 +47,7 @@ async fn sync_rows(
         };
     }
     let sql = match write {
-        SyncWrite::Insert => insert!(""),
+        SyncWrite::Insert => return insert_sync_rows(conn, synced, fingerprint, at).await,
         SyncWrite::InsertMissing => {
             insert!(" ON CONFLICT (claim_id) DO NOTHING RETURNING claim_id")
         }
@@ -90,6 +92,34 @@ async fn sync_rows(
     }
 }
 
+/// Inserts the claims' `cpor_claim_sync` rows (clean, computed from `version` with
+/// `fingerprint` at `at`); a row that exists fails the statement.
+async fn insert_sync_rows(
+    conn: &mut Conn,
+    synced: &[&SyncedClaim],
+    fingerprint: &str,
+    at: DateTime<Utc>,
+) -> Result<Vec<String>, sqlx::Error> {
+    let mut rows = CopyRows::new(7, synced.len() * (96 + fingerprint.len()));
+    for s in synced {
+        rows.row()
+            .text(&s.claim_id)
+            .int8(s.version)
+            .text(fingerprint)
+            .boolean(false)
+            .int8(s.dirty_gen)
+            .opt_text(s.problem.as_deref())
+            .instant(at);
+    }
+    rows.send(
+        conn,
+        "COPY cpor_claim_sync (claim_id, version, fingerprint, dirty, dirty_gen, problem, \
+         synced_at) FROM STDIN (FORMAT binary)",
+    )
+    .await?;
+    Ok(Vec::new())
+}
+
 impl PgStore {
     /// Keeps the status changes of one page of change records, in their order.
     pub(super) async fn write_timeline(
@@ -97,25 +127,20 @@ impl PgStore {
         st: &[StatusRecord],
     ) -> Result<(), StoreError> {
         // One statement per page (a row at a time cost a commit each: 1,000,000 commits on
-        // the first pass over a million claims).
-        sqlx::query(
-            "INSERT INTO cpor_status_timeline (claim_id, old_status, new_status, changed_at) \
-             SELECT c, o, n, a FROM UNNEST($1::text[], $2::text[], $3::text[], $4::timestamptz[]) \
-             WITH ORDINALITY AS u(c, o, n, a, i) ORDER BY i",
+        // the first pass over a million claims); `COPY` inserts the rows in the order given.
+        let mut rows = CopyRows::new(4, st.len() * 96);
+        for s in st {
+            rows.row()
+                .text(&s.claim_id)
+                .opt_text(s.old_status.as_deref())
+                .opt_text(s.new_status.as_deref())
+                .instant(s.at);
+        }
+        rows.send(
+            conn,
+            "COPY cpor_status_timeline (claim_id, old_status, new_status, changed_at) \
+             FROM STDIN (FORMAT binary)",
         )
-        .bind(st.iter().map(|s| s.claim_id.as_str()).collect::<Vec<_>>())
-        .bind(
-            st.iter()
-                .map(|s| s.old_status.as_deref())
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            st.iter()
-                .map(|s| s.new_status.as_deref())
-                .collect::<Vec<_>>(),
-        )
-        .bind(st.iter().map(|s| s.at).collect::<Vec<_>>())
-        .execute(&mut *conn)
         .await?;
         Ok(())
     }
@@ -262,53 +287,48 @@ impl PgStore {
         }
         // A run whose row exists (pending and unchanged, fired, held) stays as it is; the rows
         // were read under the claims' locks (or their first sight's sync rows, inserted
-        // first), so a plain insert of the others meets no row of theirs (a `WHERE NOT EXISTS` probe per row cost 1.6x the insert, `ON CONFLICT DO
-        // NOTHING`'s speculative insertion more). A run given twice is inserted once.
-        let new: Vec<&(&str, &TimerRow, i64)> = pending
-            .iter()
-            .filter(|(c, t, _)| existing.insert((c, t.kind.as_str(), t.start)))
-            .collect();
-        if !new.is_empty() {
-            sqlx::query(concat!(
-                "INSERT INTO cpor_timers (claim_id, timer, started_at, due_at, claim_version, state) \
-                 SELECT c, k, s, d, v, ",
-                timer_state!(Pending),
-                " FROM (SELECT unnest($1::text[]) AS c, unnest($2::text[]) AS k, \
-                 unnest($3::timestamptz[]) AS s, unnest($4::timestamptz[]) AS d, \
-                 unnest($5::bigint[]) AS v) AS u"
-            ))
-            .bind(new.iter().map(|h| h.0).collect::<Vec<_>>())
-            .bind(new.iter().map(|h| h.1.kind.as_str()).collect::<Vec<_>>())
-            .bind(new.iter().map(|h| h.1.start).collect::<Vec<_>>())
-            .bind(new.iter().map(|h| h.1.due).collect::<Vec<_>>())
-            .bind(new.iter().map(|h| h.2).collect::<Vec<_>>())
-            .execute(&mut *conn)
-            .await?;
+        // first), so a plain insert (`COPY`) of the others meets no row of theirs (a `WHERE NOT
+        // EXISTS` probe per row cost 1.6x the insert, `ON CONFLICT DO NOTHING`'s speculative
+        // insertion more). A run given twice is inserted once.
+        let mut rows = CopyRows::new(6, pending.len() * 112);
+        for (c, t, v) in &pending {
+            if existing.insert((c, t.kind.as_str(), t.start)) {
+                rows.row()
+                    .text(c)
+                    .text(t.kind.as_str())
+                    .instant(t.start)
+                    .instant(t.due)
+                    .int8(*v)
+                    .text(TimerState::Pending.as_str());
+            }
         }
+        rows.send(
+            conn,
+            "COPY cpor_timers (claim_id, timer, started_at, due_at, claim_version, state) \
+             FROM STDIN (FORMAT binary)",
+        )
+        .await?;
         let held_runs = runs(|s| &s.held);
-        let held: Vec<&(&str, &TimerRow, i64)> = held_runs
-            .iter()
-            .filter(|(c, t, _)| existing.insert((c, t.kind.as_str(), t.start)))
-            .collect();
-        if !held.is_empty() {
-            sqlx::query(concat!(
-                "INSERT INTO cpor_timers (claim_id, timer, started_at, due_at, claim_version, state, \
-                 fired_at, outcome) SELECT c, k, s, d, v, ",
-                timer_state!(Held),
-                ", $6, $7 FROM (SELECT unnest($1::text[]) AS c, unnest($2::text[]) AS k, \
-                 unnest($3::timestamptz[]) AS s, unnest($4::timestamptz[]) AS d, \
-                 unnest($5::bigint[]) AS v) AS u"
-            ))
-            .bind(held.iter().map(|h| h.0).collect::<Vec<_>>())
-            .bind(held.iter().map(|h| h.1.kind.as_str()).collect::<Vec<_>>())
-            .bind(held.iter().map(|h| h.1.start).collect::<Vec<_>>())
-            .bind(held.iter().map(|h| h.1.due).collect::<Vec<_>>())
-            .bind(held.iter().map(|h| h.2).collect::<Vec<_>>())
-            .bind(at)
-            .bind(HELD_ON_FIRST_SIGHT)
-            .execute(&mut *conn)
-            .await?;
+        let mut rows = CopyRows::new(8, 0);
+        for (c, t, v) in &held_runs {
+            if existing.insert((c, t.kind.as_str(), t.start)) {
+                rows.row()
+                    .text(c)
+                    .text(t.kind.as_str())
+                    .instant(t.start)
+                    .instant(t.due)
+                    .int8(*v)
+                    .text(TimerState::Held.as_str())
+                    .instant(at)
+                    .text(HELD_ON_FIRST_SIGHT);
+            }
         }
+        rows.send(
+            conn,
+            "COPY cpor_timers (claim_id, timer, started_at, due_at, claim_version, state, \
+             fired_at, outcome) FROM STDIN (FORMAT binary)",
+        )
+        .await?;
         // A row that would stay as it is (a fire batch recomputes every claim it touches,
         // most to what they were; a first sight wrote its row already) is not written, so
         // not locked either.

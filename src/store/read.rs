@@ -34,8 +34,14 @@ impl ReadRow for PgRow {
     }
 
     fn json(&self, col: &str) -> Result<crate::json_text::JsonText, String> {
-        let v: serde_json::Value = self.try_get(col).map_err(|e| e.to_string())?;
-        Ok(v.into())
+        match self.try_get::<serde_json::Value, _>(col) {
+            Ok(v) => Ok(v.into()),
+            // A main system's `text` column of JSON.
+            Err(e) => match self.try_get::<String, _>(col) {
+                Ok(s) => crate::json_text::JsonText::parse(s).map_err(|e| e.to_string()),
+                Err(_) => Err(e.to_string()),
+            },
+        }
     }
 }
 

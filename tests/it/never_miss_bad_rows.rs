@@ -1,6 +1,7 @@
 //! Bad rows from the main system never stop a pass: a NULL id, a version that is not an
 //! integer, two rows with one id. Each is named; every other claim proceeds. A claim deleted
-//! and inserted again is not new to the worker. Both backends.
+//! and inserted again is not new to the worker. Both backends. A `claim_history` of the main
+//! system's own column types gets the worker's rows (PostgreSQL).
 
 use cpor_worker::store::{AnyStore, Backend, Store};
 
@@ -134,4 +135,44 @@ async fn a_claim_deleted_and_inserted_again_keeps_what_was_done_for_it(db: &Test
         actions(store, "c1").await,
         ["rejection_notice_sent", "dispute_window_closed"]
     );
+}
+
+/// The main system made `claim_history` with its details as `json` or `text` (the contract says
+/// JSON, not which type): the worker's rows go in as JSON all the same, and stay readable.
+#[tokio::test]
+async fn postgres_a_claim_history_of_other_column_types_gets_json_details() {
+    for details in ["TEXT", "JSON", "JSONB"] {
+        let test = "postgres_a_claim_history_of_other_column_types_gets_json_details";
+        let Some(db) = harness::postgres_unmigrated(test).await else {
+            return;
+        };
+        let store = &db.store;
+        exec(
+            store,
+            &format!(
+                "CREATE TABLE claim_history (id BIGSERIAL PRIMARY KEY, claim_id TEXT NOT NULL, \
+                 occurred_at TIMESTAMPTZ NOT NULL, actor VARCHAR(16) NOT NULL, \
+                 action TEXT NOT NULL, details {details} NOT NULL)"
+            ),
+        )
+        .await;
+        store.migrate().await.unwrap();
+        let rejected = ", rejected_at, rejection_reason, updated_at";
+        let at = ", '2026-03-02T09:00:00Z', 'insufficient_poe', '2026-03-02T09:00:00Z'";
+        insert(store, "c1", "rejected", rejected, at).await;
+        let o = tick(store, "2026-03-02T10:00:00Z").await;
+        assert!(o.problems.is_empty(), "{details}: {o:#?}");
+        assert_eq!(
+            actions(store, "c1").await,
+            ["rejection_notice_sent"],
+            "{details}"
+        );
+        let timer = harness::scalar(
+            store,
+            "SELECT count(*) FROM claim_history WHERE claim_id = 'c1' \
+             AND details::text::jsonb ->> 'timer' = 'rejection_notice'",
+        )
+        .await;
+        assert_eq!(timer, 1, "{details}: the details are the worker's JSON");
+    }
 }

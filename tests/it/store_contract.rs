@@ -30,6 +30,7 @@ backend_tests!(
     a_status_change_the_saved_timers_did_not_see_marks_the_claim_for_recomputation,
     a_fire_batch_hands_each_due_claim_once_and_writes_what_was_decided,
     a_fire_batch_without_due_timers_decides_nothing,
+    what_a_fire_batch_writes_reads_back_as_written,
     an_email_given_twice_or_again_by_a_later_batch_is_one_row,
     concurrent_fire_batches_hand_a_due_claim_to_one_of_them,
     overview_counts_are_exact_up_to_the_cap_and_say_more_beyond,
@@ -586,6 +587,100 @@ async fn a_fire_batch_without_due_timers_decides_nothing(store: AnyStore) {
         .unwrap();
     assert_eq!(n, 0);
     assert!(store.history("c1").await.unwrap().is_empty());
+}
+
+/// The rows a fire batch inserts (on PostgreSQL by `COPY` in binary) read back as they were
+/// given: text with tabs, line breaks, backslashes, quotes and letters beyond ASCII, absent
+/// values, instants to the microsecond, and a run fired that was never pending.
+async fn what_a_fire_batch_writes_reads_back_as_written(store: AnyStore) {
+    let row = with_due_timer(&store).await;
+    let now = row.due + Duration::microseconds(123_457);
+    let awkward = "Åsa \"Nordljus\"\tKonsult\\AB\r\nrad två ☃ \\N";
+    let mut full = email("c1", row.kind, row.start, EmailKind::ClaimRejected);
+    full.to_name = awkward.into();
+    full.to_address = "åsa+tab\t@nordljus.example".into();
+    full.payload = json!({"claim_id": "c1", "note": awkward, "n": 1.5, "none": null}).into();
+    full.not_after = Some(t("2027-02-01T10:11:12.654321Z"));
+    full.announced = Some((
+        chrono::NaiveDate::from_ymd_opt(2027, 2, 1).unwrap(),
+        t("2027-02-01T22:59:59.999999Z"),
+    ));
+    full.calendar_version = Some("2026.1+265d6ede321b13f0".into());
+    full.template_version = Some("t\\1".into());
+    // Every optional value absent.
+    let bare = email(
+        "c1",
+        row.kind,
+        row.start,
+        EmailKind::PartnerResponseReminder,
+    );
+    // A run settled without ever having been pending gets a row of its own.
+    let settled = timer(
+        TimerKind::RejectionNotice,
+        "1999-12-31T23:59:59.000001Z",
+        "2027-01-11T09:30:00Z",
+    );
+    let (given, runs) = (
+        vec![full.clone(), bare.clone()],
+        vec![
+            (row.kind, row.start, row.due, "fired".to_owned()),
+            (
+                settled.kind,
+                settled.start,
+                settled.due,
+                format!("skipped: {awkward}"),
+            ),
+        ],
+    );
+    let handled = store
+        .fire_batch(
+            now,
+            10,
+            "fp",
+            each(move |_| ClaimWrite {
+                history: vec![HistoryEntry {
+                    claim_id: "c1".into(),
+                    occurred_at: now,
+                    actor: Actor::System,
+                    action: format!("noted {awkward}"),
+                    details: json!({"timer": "rejection_notice", "why": awkward}).into(),
+                }],
+                emails: given.clone(),
+                fired: runs.clone(),
+                resync: Some(synced("c1", 1, Vec::new())),
+                ..ClaimWrite::default()
+            }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(handled, 1);
+    let emails = store.claim_emails("c1").await.unwrap();
+    let states: Vec<&str> = emails.iter().map(|(_, s)| s.as_str()).collect();
+    assert_eq!(states, ["pending", "pending"]);
+    let read: Vec<&OutboxEmail> = emails.iter().map(|(e, _)| e).collect();
+    assert_eq!(read, [&full, &bare]);
+    let history = store.history("c1").await.unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].occurred_at, now);
+    assert_eq!(history[0].action, format!("noted {awkward}"));
+    assert_eq!(
+        history[0].details,
+        json!({"timer": "rejection_notice", "why": awkward}).into()
+    );
+    let facts = store.facts(&["c1".to_owned()]).await.unwrap();
+    let mut fired: Vec<(TimerKind, DateTime<Utc>, DateTime<Utc>, &str)> = facts["c1"]
+        .fired
+        .iter()
+        .map(|f| (f.kind, f.start, f.at, f.outcome.as_str()))
+        .collect();
+    fired.sort_by_key(|f| f.1);
+    let skipped = format!("skipped: {awkward}");
+    let want = [
+        (settled.kind, settled.start, now, skipped.as_str()),
+        (row.kind, row.start, now, "fired"),
+    ];
+    assert_eq!(fired, want);
+    assert_eq!(store.count_due(now).await.unwrap(), 0);
 }
 
 /// A batch inserts the emails it decided without a conflict check, having read the claims'
