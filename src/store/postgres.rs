@@ -33,10 +33,10 @@ pub struct PgStore {
 }
 
 /// Counts `claim_history`'s columns that have the types the worker's migration gives them,
-/// in a plain or partitioned table (5: all of them; a view, or a table with other types, is
-/// written by `INSERT`, which casts).
+/// in a plain or partitioned table without rules (5: all of them; a view, a table with other
+/// types or with rules, which `COPY` does not apply, is written by `INSERT`, which casts).
 const HISTORY_TYPES: &str = "SELECT count(*) FROM pg_attribute a \
-     JOIN pg_class c ON c.oid = a.attrelid AND c.relkind IN ('r', 'p') \
+     JOIN pg_class c ON c.oid = a.attrelid AND c.relkind IN ('r', 'p') AND NOT c.relhasrules \
      JOIN (VALUES ('claim_id', 'text'::regtype), ('occurred_at', 'timestamptz'::regtype), \
      ('actor', 'text'::regtype), ('action', 'text'::regtype), ('details', 'jsonb'::regtype)) \
      AS w(name, type) ON a.attname = w.name AND a.atttypid = w.type \

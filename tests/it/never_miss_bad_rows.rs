@@ -137,11 +137,16 @@ async fn a_claim_deleted_and_inserted_again_keeps_what_was_done_for_it(db: &Test
     );
 }
 
-/// The main system made `claim_history` with its details as `json` or `text` (the contract says
-/// JSON, not which type): the worker's rows go in as JSON all the same, and stay readable.
+/// The main system made `claim_history` with its details as `text` or `json`, an actor as
+/// `varchar`, or with a rule (the contract says JSON, not which type): the worker's rows go in
+/// as JSON all the same, stay readable, and the rule applies.
 #[tokio::test]
 async fn postgres_a_claim_history_of_other_column_types_gets_json_details() {
-    for details in ["TEXT", "JSON", "JSONB"] {
+    for (details, actor, rule) in [
+        ("TEXT", "VARCHAR(16)", false),
+        ("JSON", "TEXT", false),
+        ("JSONB", "TEXT", true),
+    ] {
         let test = "postgres_a_claim_history_of_other_column_types_gets_json_details";
         let Some(db) = harness::postgres_unmigrated(test).await else {
             return;
@@ -151,21 +156,31 @@ async fn postgres_a_claim_history_of_other_column_types_gets_json_details() {
             store,
             &format!(
                 "CREATE TABLE claim_history (id BIGSERIAL PRIMARY KEY, claim_id TEXT NOT NULL, \
-                 occurred_at TIMESTAMPTZ NOT NULL, actor VARCHAR(16) NOT NULL, \
+                 occurred_at TIMESTAMPTZ NOT NULL, actor {actor} NOT NULL, \
                  action TEXT NOT NULL, details {details} NOT NULL)"
             ),
         )
         .await;
+        exec(store, "CREATE TABLE history_audit (claim_id TEXT)").await;
+        if rule {
+            exec(
+                store,
+                "CREATE RULE audit AS ON INSERT TO claim_history \
+                 DO ALSO INSERT INTO history_audit VALUES (NEW.claim_id)",
+            )
+            .await;
+        }
         store.migrate().await.unwrap();
         let rejected = ", rejected_at, rejection_reason, updated_at";
         let at = ", '2026-03-02T09:00:00Z', 'insufficient_poe', '2026-03-02T09:00:00Z'";
         insert(store, "c1", "rejected", rejected, at).await;
         let o = tick(store, "2026-03-02T10:00:00Z").await;
-        assert!(o.problems.is_empty(), "{details}: {o:#?}");
+        let case = format!("details {details}, actor {actor}, rule {rule}");
+        assert!(o.problems.is_empty(), "{case}: {o:#?}");
         assert_eq!(
             actions(store, "c1").await,
             ["rejection_notice_sent"],
-            "{details}"
+            "{case}"
         );
         let timer = harness::scalar(
             store,
@@ -173,6 +188,12 @@ async fn postgres_a_claim_history_of_other_column_types_gets_json_details() {
              AND details::text::jsonb ->> 'timer' = 'rejection_notice'",
         )
         .await;
-        assert_eq!(timer, 1, "{details}: the details are the worker's JSON");
+        assert_eq!(timer, 1, "{case}: the details are the worker's JSON");
+        let audited = harness::scalar(store, "SELECT count(*) FROM history_audit").await;
+        assert_eq!(
+            audited,
+            i64::from(rule),
+            "{case}: the rule applies to the worker's row"
+        );
     }
 }
