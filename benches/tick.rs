@@ -347,6 +347,11 @@ async fn main() {
         .await
         .expect("reopen");
     let store = AnyStore::Postgres(pg.clone());
+    // As the worker does at start-up (`claim_history` by `COPY` when its types allow).
+    store
+        .detect_optional_columns()
+        .await
+        .expect("optional columns");
     let floor_pool = PgPool::connect(&db_url(&admin, &copy))
         .await
         .expect("open copy");
