@@ -14,9 +14,10 @@ use chrono::{DateTime, Utc};
 
 use super::copy_rows::CopyRows;
 use super::postgres::Conn;
+use super::postgres_writes::{TIMER_FIELDS, TIMERS_COPY, timer_row};
 use super::state::{OutboxState, TimerState, outbox_state, timer_state};
 use super::work::Stored;
-use super::{ClaimWrite, OutboxEmail, PgStore, StoreError};
+use super::{ClaimWrite, OutboxEmail, PgStore, StoreError, TimerRow};
 use crate::lifecycle::{ClaimStatus, HistoryEntry};
 
 /// The outbox INSERT of emails given as arrays (streamed by `unnest`); an email whose
@@ -64,8 +65,14 @@ impl PgStore {
         let mut inc = Vec::new();
         let (mut a_id, mut a_timer, mut a_start, mut a_due) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        let (mut f_id, mut f_timer, mut f_start, mut f_due, mut f_out) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut f_id, mut f_kind, mut f_timer, mut f_start, mut f_due, mut f_out) = (
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+        );
         let mut emails: Vec<&OutboxEmail> = Vec::new();
         for (id, w) in writes {
             if let Some(sc) = &w.status_change {
@@ -86,6 +93,7 @@ impl PgStore {
             }
             for (t, s, d, o) in &w.fired {
                 f_id.push(id.as_str());
+                f_kind.push(*t);
                 f_timer.push(t.as_str());
                 f_start.push(*s);
                 f_due.push(*d);
@@ -186,24 +194,17 @@ impl PgStore {
                 .execute(&mut *conn)
                 .await?;
             }
-            let mut rows = CopyRows::new(8, added.len() * 128);
+            let mut rows = CopyRows::new(TIMER_FIELDS, added.len() * 128);
             for &i in &added {
-                rows.row()
-                    .text(f_id[i])
-                    .text(f_timer[i])
-                    .instant(f_start[i])
-                    .instant(f_due[i])
-                    .int8(0)
-                    .text(TimerState::Fired.as_str())
-                    .instant(now)
-                    .text(f_out[i]);
+                let run = TimerRow {
+                    kind: f_kind[i],
+                    start: f_start[i],
+                    due: f_due[i],
+                };
+                let fired = Some((now, f_out[i]));
+                timer_row(&mut rows, f_id[i], &run, 0, TimerState::Fired, fired);
             }
-            rows.send(
-                conn,
-                "COPY cpor_timers (claim_id, timer, started_at, due_at, claim_version, state, \
-                 fired_at, outcome) FROM STDIN (FORMAT binary)",
-            )
-            .await?;
+            rows.send(conn, TIMERS_COPY).await?;
         }
         // The claims' pending runs were read under their locks at the start of the batch;
         // only the recomputed claims' are compared, and not the runs just marked fired.

@@ -120,6 +120,34 @@ async fn insert_sync_rows(
     Ok(Vec::new())
 }
 
+/// The `COPY` of `cpor_timers` rows written by [`timer_row`].
+pub(super) const TIMERS_COPY: &str = "COPY cpor_timers (claim_id, timer, started_at, due_at, \
+     claim_version, state, fired_at, outcome) FROM STDIN (FORMAT binary)";
+
+/// The fields of a [`TIMERS_COPY`] row.
+pub(super) const TIMER_FIELDS: i16 = 8;
+
+/// One row of [`TIMERS_COPY`]: the claim's run `t`, computed from `version`, in `state`;
+/// `settled` is when it fired or was held, and its outcome.
+pub(super) fn timer_row(
+    rows: &mut CopyRows,
+    claim: &str,
+    t: &TimerRow,
+    version: i64,
+    state: TimerState,
+    settled: Option<(DateTime<Utc>, &str)>,
+) {
+    rows.row()
+        .text(claim)
+        .text(t.kind.as_str())
+        .instant(t.start)
+        .instant(t.due)
+        .int8(version)
+        .text(state.as_str())
+        .opt_instant(settled.map(|s| s.0))
+        .opt_text(settled.map(|s| s.1));
+}
+
 impl PgStore {
     /// Keeps the status changes of one page of change records, in their order.
     pub(super) async fn write_timeline(
@@ -290,45 +318,20 @@ impl PgStore {
         // first), so a plain insert (`COPY`) of the others meets no row of theirs (a `WHERE NOT
         // EXISTS` probe per row cost 1.6x the insert, `ON CONFLICT DO NOTHING`'s speculative
         // insertion more). A run given twice is inserted once.
-        let mut rows = CopyRows::new(6, pending.len() * 112);
+        let held_runs = runs(|s| &s.held);
+        let mut rows = CopyRows::new(TIMER_FIELDS, pending.len() * 128);
         for (c, t, v) in &pending {
             if existing.insert((c, t.kind.as_str(), t.start)) {
-                rows.row()
-                    .text(c)
-                    .text(t.kind.as_str())
-                    .instant(t.start)
-                    .instant(t.due)
-                    .int8(*v)
-                    .text(TimerState::Pending.as_str());
+                timer_row(&mut rows, c, t, *v, TimerState::Pending, None);
             }
         }
-        rows.send(
-            conn,
-            "COPY cpor_timers (claim_id, timer, started_at, due_at, claim_version, state) \
-             FROM STDIN (FORMAT binary)",
-        )
-        .await?;
-        let held_runs = runs(|s| &s.held);
-        let mut rows = CopyRows::new(8, 0);
         for (c, t, v) in &held_runs {
             if existing.insert((c, t.kind.as_str(), t.start)) {
-                rows.row()
-                    .text(c)
-                    .text(t.kind.as_str())
-                    .instant(t.start)
-                    .instant(t.due)
-                    .int8(*v)
-                    .text(TimerState::Held.as_str())
-                    .instant(at)
-                    .text(HELD_ON_FIRST_SIGHT);
+                let held = Some((at, HELD_ON_FIRST_SIGHT));
+                timer_row(&mut rows, c, t, *v, TimerState::Held, held);
             }
         }
-        rows.send(
-            conn,
-            "COPY cpor_timers (claim_id, timer, started_at, due_at, claim_version, state, \
-             fired_at, outcome) FROM STDIN (FORMAT binary)",
-        )
-        .await?;
+        rows.send(conn, TIMERS_COPY).await?;
         // A row that would stay as it is (a fire batch recomputes every claim it touches,
         // most to what they were; a first sight wrote its row already) is not written, so
         // not locked either.
