@@ -347,7 +347,7 @@ async fn main() {
         .await
         .expect("reopen");
     let store = AnyStore::Postgres(pg.clone());
-    // As the worker does at start-up (`claim_history` by `COPY` when its types allow).
+    // As the worker does at start-up.
     store
         .detect_optional_columns()
         .await

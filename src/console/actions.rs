@@ -98,7 +98,7 @@ fn status_of(e: &RepairError) -> StatusCode {
 async fn respond<F, Fut>(c: Arc<Console>, headers: HeaderMap, body: Bytes, run: F) -> Response
 where
     F: FnOnce(Arc<Console>, Operator) -> Fut,
-    Fut: std::future::Future<Output = Result<Done, RepairError>>,
+    Fut: std::future::Future<Output = Result<Done, RepairError>> + Send + 'static,
 {
     let f = Fields::parse(&headers, &body);
     let script = match authorize(&c, &headers, &f) {
@@ -116,7 +116,22 @@ where
         reason: f.get("reason").map(|s| s.chars().take(2000).collect()),
         at: c.clock.now(),
     };
-    match run(c.clone(), op).await {
+    // In a task of its own, so that it runs to its end if the client goes away: a write
+    // dropped halfway through a `COPY` would leave its connection out of step with the server.
+    let outcome = match tokio::spawn(run(c.clone(), op)).await {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            let text = format!("the repair stopped before it ended: {e}");
+            tracing::error!("console repair: {text}");
+            return c.message(
+                &headers,
+                json_format(&headers),
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &text,
+            );
+        }
+    };
+    match outcome {
         Ok(done) => {
             tracing::info!(claim_id = %done.claim_id, action = done.action, "console repair: {}", done.message);
             if script || super::wants_json(&headers, None) {

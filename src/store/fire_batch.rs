@@ -164,8 +164,7 @@ macro_rules! fire_batch_method {
                         .fetch_one(&mut *tx)
                         .await?
                 };
-                self.write_fired(&mut tx, &mut writes, fingerprint, now, stored)
-                    .await?;
+                Self::write_fired(&mut tx, &mut writes, fingerprint, now, stored).await?;
                 if !changed.is_empty() {
                     // Their steps go to the timeline with the batch, which computed the
                     // claims' timers knowing them; a page would take such a step for one

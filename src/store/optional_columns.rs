@@ -36,13 +36,12 @@ pub(crate) fn parsed<'c>(
 macro_rules! impl_optional_columns {
     ($store:ty, has_customer_locale = $has:literal, in_ids = $in:literal) => {
         impl $store {
-            /// Looks up the optional columns of `claims`, and what the backend's writes need to
-            /// know of the main system's tables (call at start-up, after migrating).
+            /// Looks up the optional columns of `claims` (call at start-up, after migrating).
             pub async fn detect_optional_columns(&self) -> Result<(), $crate::store::StoreError> {
                 let n: i64 = sqlx::query_scalar($has).fetch_one(self.pool()).await?;
                 self.customer_locale
                     .store(n > 0, std::sync::atomic::Ordering::Relaxed);
-                self.detect_backend_columns().await
+                Ok(())
             }
 
             /// Fills `customer_locale` of `claims` on `conn` when the column exists.

@@ -28,19 +28,7 @@ pub struct PgStore {
     pool: PgPool,
     /// The `claims` table has the optional `customer_locale` column (found at start-up).
     customer_locale: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    /// `claim_history` takes its rows by binary `COPY` (found at start-up).
-    pub(super) history_copy: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
-
-/// Counts `claim_history`'s columns that have the types the worker's migration gives them,
-/// in a plain or partitioned table without rules (5: all of them; a view, a table with other
-/// types or with rules, which `COPY` does not apply, is written by `INSERT`, which casts).
-const HISTORY_TYPES: &str = "SELECT count(*) FROM pg_attribute a \
-     JOIN pg_class c ON c.oid = a.attrelid AND c.relkind IN ('r', 'p') AND NOT c.relhasrules \
-     JOIN (VALUES ('claim_id', 'text'::regtype), ('occurred_at', 'timestamptz'::regtype), \
-     ('actor', 'text'::regtype), ('action', 'text'::regtype), ('details', 'jsonb'::regtype)) \
-     AS w(name, type) ON a.attname = w.name AND a.atttypid = w.type \
-     WHERE a.attrelid = to_regclass('claim_history') AND a.attnum > 0 AND NOT a.attisdropped";
 
 impl PgStore {
     /// Connects to `url` with at most `max_connections` connections.
@@ -58,7 +46,6 @@ impl PgStore {
         Self {
             pool,
             customer_locale: Default::default(),
-            history_copy: Default::default(),
         }
     }
 
@@ -75,19 +62,6 @@ impl PgStore {
         let connections =
             usize::try_from(self.pool.options().get_max_connections() / 2).unwrap_or(1);
         (cores + 1).min(connections).max(1)
-    }
-
-    /// Looks up whether `claim_history`'s columns have exactly the types the worker's
-    /// migration gives them: then fire batches insert its rows by binary `COPY`, which takes
-    /// each value as its type is written (`jsonb` into a `text` column would keep a format
-    /// byte); else by `INSERT`, which casts. Called by `detect_optional_columns`.
-    pub(super) async fn detect_backend_columns(&self) -> Result<(), StoreError> {
-        let n: i64 = sqlx::query_scalar(HISTORY_TYPES)
-            .fetch_one(&self.pool)
-            .await?;
-        self.history_copy
-            .store(n == 5, std::sync::atomic::Ordering::Relaxed);
-        Ok(())
     }
 
     /// A transaction for a write; rows are locked as the statements take them.

@@ -37,6 +37,18 @@ const OUTBOX_INSERT: &str = concat!(
      unnest($15::text[]) AS tv) AS u ON CONFLICT (message_id) DO NOTHING"
 );
 
+/// True when `claim_history` takes binary `COPY`: a plain or partitioned table without rules
+/// (which `COPY` does not apply) or row-level security (under which PostgreSQL refuses `COPY
+/// FROM`), whose five columns the worker writes have exactly the types its migration gives
+/// them (binary `jsonb` into a `text` column would keep its format byte).
+const HISTORY_BY_COPY: &str = "SELECT count(*) = 5 FROM pg_attribute a \
+     JOIN pg_class c ON c.oid = a.attrelid AND c.relkind IN ('r', 'p') \
+     AND NOT c.relhasrules AND NOT c.relrowsecurity \
+     JOIN (VALUES ('claim_id', 'text'::regtype), ('occurred_at', 'timestamptz'::regtype), \
+     ('actor', 'text'::regtype), ('action', 'text'::regtype), ('details', 'jsonb'::regtype)) \
+     AS w(name, type) ON a.attname = w.name AND a.atttypid = w.type \
+     WHERE a.attrelid = to_regclass('claim_history') AND a.attnum > 0 AND NOT a.attisdropped";
+
 /// The outbox `COPY` of [`PgStore::copy_emails`], its columns in the order it writes them.
 const OUTBOX_COPY: &str = "COPY cpor_outbox (message_id, claim_id, timer, started_at, email, \
      to_name, to_address, locale, payload, state, attempts, next_attempt_at, created_at, \
@@ -46,7 +58,6 @@ const OUTBOX_COPY: &str = "COPY cpor_outbox (message_id, claim_id, timer, starte
 impl PgStore {
     /// Writes what a fire batch decided for its claims (locked, versions checked by `decide`).
     pub(super) async fn write_fired(
-        &self,
         conn: &mut Conn,
         writes: &mut [(String, ClaimWrite)],
         fingerprint: &str,
@@ -117,7 +128,7 @@ impl PgStore {
             .execute(&mut *conn)
             .await?;
         }
-        self.write_history(conn, &history).await?;
+        Self::write_history(conn, &history).await?;
         if !inc.is_empty() {
             sqlx::query(
                 "INSERT INTO incentive_evaluation_requests (claim_id, requested_at) \
@@ -228,18 +239,17 @@ impl PgStore {
         Self::write_sync(conn, &resync, fingerprint, now, Some(stored)).await
     }
 
-    /// Inserts history rows: by `COPY` when `claim_history`'s columns have the types the
-    /// worker's migration gives them ([`PgStore::detect_backend_columns`]), else from arrays
-    /// (cast to whatever types the main system's table has).
-    async fn write_history(
-        &self,
-        conn: &mut Conn,
-        history: &[&HistoryEntry],
-    ) -> Result<(), StoreError> {
+    /// Inserts history rows: by `COPY` when `claim_history` takes it ([`HISTORY_BY_COPY`],
+    /// asked in the batch's transaction, so a change of the main system's schema is seen by
+    /// the next batch), else from arrays cast to whatever types the table has.
+    async fn write_history(conn: &mut Conn, history: &[&HistoryEntry]) -> Result<(), StoreError> {
         if history.is_empty() {
             return Ok(());
         }
-        if self.history_copy.load(std::sync::atomic::Ordering::Relaxed) {
+        let by_copy: bool = sqlx::query_scalar(HISTORY_BY_COPY)
+            .fetch_one(&mut *conn)
+            .await?;
+        if by_copy {
             let size: usize = history
                 .iter()
                 .map(|h| 96 + h.claim_id.len() + h.action.len() + h.details.as_str().len())

@@ -36,12 +36,6 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
-    /// Nothing to look up: SQLite's writes are the same whatever the main system's column
-    /// types (called by `detect_optional_columns`).
-    async fn detect_backend_columns(&self) -> Result<(), StoreError> {
-        Ok(())
-    }
-
     /// Opens (creating if missing) the database at `url` (`sqlite://PATH`).
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
         let options = SqliteConnectOptions::from_str(url)?

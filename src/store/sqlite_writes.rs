@@ -122,7 +122,6 @@ impl SqliteStore {
 
     /// Writes what a fire batch decided for its claims, claim by claim.
     pub(super) async fn write_fired(
-        &self,
         conn: &mut Conn,
         writes: &mut [(String, ClaimWrite)],
         fingerprint: &str,

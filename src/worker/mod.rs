@@ -185,7 +185,13 @@ impl Engine {
         let loops = (0..store.parallel_batches().max(1)).map(|_| {
             self.fire_batches(store, now, &fingerprint, &out, MAX_BATCHES, self.batch_size)
         });
-        futures_util::future::try_join_all(loops).await?;
+        // Every loop runs to its end, also when another fails: a batch dropped halfway through
+        // a `COPY` would leave its connection out of step with the server. The first error is
+        // the pass's.
+        futures_util::future::join_all(loops)
+            .await
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(())
     }
 

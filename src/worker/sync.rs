@@ -75,7 +75,9 @@ impl Engine {
         if more {
             let loops = (0..store.parallel_batches().max(1))
                 .map(|_| self.sync_pages(store, &fingerprint, now, usize::MAX, &taken));
-            tallies.extend(futures_util::future::try_join_all(loops).await?);
+            // Every loop runs to its end, also when another fails (see `fire`).
+            let done = futures_util::future::join_all(loops).await;
+            tallies.extend(done.into_iter().collect::<Result<Vec<_>, _>>()?);
             // Records left behind (a claim another page or transaction held) are taken once
             // more from the start, now that the pages beside them have committed.
             if tallies.iter().any(|t| t.left > 0) {

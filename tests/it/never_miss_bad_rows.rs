@@ -197,3 +197,38 @@ async fn postgres_a_claim_history_of_other_column_types_gets_json_details() {
         );
     }
 }
+
+/// The main system changes `claim_history`'s details to `text` while the worker runs: the next
+/// batch sees it and writes JSON text (each batch asks, in its transaction, how to write).
+#[tokio::test]
+async fn postgres_a_claim_history_changed_while_the_worker_runs_gets_json_details() {
+    let test = "postgres_a_claim_history_changed_while_the_worker_runs_gets_json_details";
+    let Some(db) = harness::postgres_unmigrated(test).await else {
+        return;
+    };
+    let store = &db.store;
+    store.migrate().await.unwrap();
+    let rejected = ", rejected_at, rejection_reason, updated_at";
+    let at = ", '2026-03-02T09:00:00Z', 'insufficient_poe', '2026-03-02T09:00:00Z'";
+    insert(store, "c1", "rejected", rejected, at).await;
+    tick(store, "2026-03-02T10:00:00Z").await;
+    exec(
+        store,
+        "ALTER TABLE claim_history ALTER COLUMN details TYPE TEXT USING details::text",
+    )
+    .await;
+    // The dispute window (30 days from 2 March) closes.
+    let o = tick(store, "2026-04-11T00:00:00Z").await;
+    assert!(o.problems.is_empty(), "{o:#?}");
+    assert_eq!(
+        actions(store, "c1").await,
+        ["rejection_notice_sent", "dispute_window_closed"]
+    );
+    let json = harness::scalar(
+        store,
+        "SELECT count(*) FROM claim_history WHERE claim_id = 'c1' \
+         AND details::jsonb ->> 'timer' IS NOT NULL",
+    )
+    .await;
+    assert_eq!(json, 2, "both rows' details are the worker's JSON");
+}
