@@ -38,6 +38,14 @@ async fn keyless_claims_table(store: &AnyStore) {
     .await;
 }
 
+/// Inserts claim `id`, rejected by a reviewer on 2 March 2026 at 09:00 UTC (its rejection
+/// notice is due at once, its dispute window closes 30 days later).
+async fn rejected_on_2_march(store: &AnyStore, id: &str) {
+    let rejected = ", rejected_at, rejection_reason, updated_at";
+    let at = ", '2026-03-02T09:00:00Z', 'insufficient_poe', '2026-03-02T09:00:00Z'";
+    insert(store, id, "rejected", rejected, at).await;
+}
+
 async fn bad_rows_never_stop_a_pass(db: &TestStore) {
     let store = &db.store;
     keyless_claims_table(store).await;
@@ -114,15 +122,13 @@ async fn bad_rows_never_stop_a_pass(db: &TestStore) {
 async fn a_claim_deleted_and_inserted_again_keeps_what_was_done_for_it(db: &TestStore) {
     let store = &db.store;
     store.migrate().await.unwrap();
-    let rejected = ", rejected_at, rejection_reason, updated_at";
-    let at = ", '2026-03-02T09:00:00Z', 'insufficient_poe', '2026-03-02T09:00:00Z'";
-    insert(store, "c1", "rejected", rejected, at).await;
+    rejected_on_2_march(store, "c1").await;
     tick(store, "2026-03-02T10:00:00Z").await;
     assert_eq!(actions(store, "c1").await, ["rejection_notice_sent"]);
     assert_eq!(emails(store, "c1").await.len(), 1);
     exec(store, "DELETE FROM claims WHERE id = 'c1'").await;
     tick(store, "2026-03-02T11:00:00Z").await;
-    insert(store, "c1", "rejected", rejected, at).await;
+    rejected_on_2_march(store, "c1").await;
     let o = tick(store, "2026-03-02T12:00:00Z").await;
     assert!(o.problems.is_empty(), "{o:#?}");
     assert!(o.fired.is_empty(), "{o:#?}");
@@ -171,9 +177,7 @@ async fn postgres_a_claim_history_of_other_column_types_gets_json_details() {
             .await;
         }
         store.migrate().await.unwrap();
-        let rejected = ", rejected_at, rejection_reason, updated_at";
-        let at = ", '2026-03-02T09:00:00Z', 'insufficient_poe', '2026-03-02T09:00:00Z'";
-        insert(store, "c1", "rejected", rejected, at).await;
+        rejected_on_2_march(store, "c1").await;
         let o = tick(store, "2026-03-02T10:00:00Z").await;
         let case = format!("details {details}, actor {actor}, rule {rule}");
         assert!(o.problems.is_empty(), "{case}: {o:#?}");
@@ -208,9 +212,7 @@ async fn postgres_a_claim_history_changed_while_the_worker_runs_gets_json_detail
     };
     let store = &db.store;
     store.migrate().await.unwrap();
-    let rejected = ", rejected_at, rejection_reason, updated_at";
-    let at = ", '2026-03-02T09:00:00Z', 'insufficient_poe', '2026-03-02T09:00:00Z'";
-    insert(store, "c1", "rejected", rejected, at).await;
+    rejected_on_2_march(store, "c1").await;
     tick(store, "2026-03-02T10:00:00Z").await;
     exec(
         store,
