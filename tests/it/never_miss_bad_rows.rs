@@ -234,3 +234,35 @@ async fn postgres_a_claim_history_changed_while_the_worker_runs_gets_json_detail
     .await;
     assert_eq!(json, 2, "both rows' details are the worker's JSON");
 }
+
+/// A `claim_history` of the types the worker's migration gives it, with a trigger of the main
+/// system's, gets the worker's rows by `COPY` (the trigger applies, and sees the statement).
+#[tokio::test]
+async fn postgres_a_claim_history_of_the_migrations_types_gets_rows_by_copy() {
+    let test = "postgres_a_claim_history_of_the_migrations_types_gets_rows_by_copy";
+    let Some(db) = harness::postgres_unmigrated(test).await else {
+        return;
+    };
+    let store = &db.store;
+    store.migrate().await.unwrap();
+    for sql in [
+        "CREATE TABLE history_audit (claim_id TEXT, statement TEXT)",
+        "CREATE FUNCTION audit_history() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+         INSERT INTO history_audit VALUES (NEW.claim_id, current_query()); RETURN NEW; END $$",
+        "CREATE TRIGGER audit AFTER INSERT ON claim_history FOR EACH ROW \
+         EXECUTE FUNCTION audit_history()",
+    ] {
+        exec(store, sql).await;
+    }
+    rejected_on_2_march(store, "c1").await;
+    let o = tick(store, "2026-03-02T10:00:00Z").await;
+    assert!(o.problems.is_empty(), "{o:#?}");
+    assert_eq!(actions(store, "c1").await, ["rejection_notice_sent"]);
+    let by_copy = harness::scalar(
+        store,
+        "SELECT count(*) FROM history_audit WHERE claim_id = 'c1' \
+         AND statement LIKE 'COPY claim_history %'",
+    )
+    .await;
+    assert_eq!(by_copy, 1, "the trigger saw the worker's COPY");
+}
