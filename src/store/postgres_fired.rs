@@ -76,14 +76,8 @@ impl PgStore {
         let mut inc = Vec::new();
         let (mut a_id, mut a_timer, mut a_start, mut a_due) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        let (mut f_id, mut f_kind, mut f_timer, mut f_start, mut f_due, mut f_out) = (
-            Vec::new(),
-            Vec::new(),
-            Vec::new(),
-            Vec::new(),
-            Vec::new(),
-            Vec::new(),
-        );
+        let (mut f_id, mut f_kind, mut f_start, mut f_due, mut f_out) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let mut emails: Vec<&OutboxEmail> = Vec::new();
         for (id, w) in writes {
             if let Some(sc) = &w.status_change {
@@ -105,7 +99,6 @@ impl PgStore {
             for (t, s, d, o) in &w.fired {
                 f_id.push(id.as_str());
                 f_kind.push(*t);
-                f_timer.push(t.as_str());
                 f_start.push(*s);
                 f_due.push(*d);
                 f_out.push(o.as_str());
@@ -177,7 +170,7 @@ impl PgStore {
             let mut once = super::Set::default();
             let (mut marked, mut added) = (Vec::new(), Vec::new());
             for i in 0..f_id.len() {
-                let run = (f_id[i], f_timer[i], f_start[i]);
+                let run = (f_id[i], f_kind[i].as_str(), f_start[i]);
                 if once.insert(run) {
                     if existing.contains(&run) {
                         marked.push(i);
@@ -198,7 +191,12 @@ impl PgStore {
                      AND timer = u.t AND started_at = u.s"
                 ))
                 .bind(pick(&marked, &f_id))
-                .bind(pick(&marked, &f_timer))
+                .bind(
+                    marked
+                        .iter()
+                        .map(|&i| f_kind[i].as_str())
+                        .collect::<Vec<_>>(),
+                )
                 .bind(marked.iter().map(|&i| f_start[i]).collect::<Vec<_>>())
                 .bind(pick(&marked, &f_out))
                 .bind(now)
@@ -222,9 +220,9 @@ impl PgStore {
         let resynced: super::Set<&str> = resync.iter().map(|r| r.claim_id.as_str()).collect();
         let fired: super::Set<(&str, &str, DateTime<Utc>)> = f_id
             .iter()
-            .zip(&f_timer)
+            .zip(&f_kind)
             .zip(&f_start)
-            .map(|((c, t), s)| (*c, *t, *s))
+            .map(|((c, t), s)| (*c, t.as_str(), *s))
             .collect();
         let mut stored = stored;
         stored.pending.retain(|r| {
