@@ -43,4 +43,5 @@ mod store_contract;
 mod store_first_sight;
 mod store_idle_probe;
 mod store_outbox;
+mod store_sync_range;
 mod timers_lifecycle;

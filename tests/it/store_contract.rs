@@ -150,7 +150,7 @@ async fn sync_page_given(
 /// One sync page of at most `limit` records after `after_seq`, saving each claim with no
 /// timers; returns the page, the claims it was asked to compute (id, version, seen first) in
 /// the order asked, and the facts it was given.
-async fn page_from(
+pub(crate) async fn page_from(
     store: &AnyStore,
     limit: i64,
     after_seq: i64,
