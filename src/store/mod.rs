@@ -35,6 +35,7 @@ mod optional_columns;
 mod outbox;
 mod postgres;
 mod postgres_fired;
+mod postgres_runs;
 mod postgres_writes;
 mod read;
 mod repair;

@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 
 use super::copy_rows::CopyRows;
 use super::postgres::Conn;
-use super::postgres_writes::{TIMER_FIELDS, TIMERS_COPY, timer_row};
+use super::postgres_runs::{TIMER_FIELDS, TIMERS_COPY, timer_row};
 use super::state::{OutboxState, TimerState, outbox_state, timer_state};
 use super::work::Stored;
 use super::{ClaimWrite, OutboxEmail, PgStore, StoreError, TimerRow};

@@ -8,10 +8,9 @@ use chrono::{DateTime, Utc};
 use super::copy_rows::CopyRows;
 use super::outbox::requeue_dead;
 use super::postgres::Conn;
-use super::state::{TimerState, timer_state};
-use super::work::{Stored, StoredRun, SyncRow};
-use super::{PgStore, SlaAlert, StatusRecord, StoreError, SyncedClaim, TimerRow};
-use crate::timers::HELD_ON_FIRST_SIGHT;
+use super::postgres_runs::{read_runs, write_runs};
+use super::work::{Stored, SyncRow};
+use super::{PgStore, SlaAlert, StatusRecord, StoreError, SyncedClaim};
 
 /// How [`sync_rows`] writes the claims' rows.
 #[derive(Clone, Copy)]
@@ -120,34 +119,6 @@ async fn insert_sync_rows(
     Ok(Vec::new())
 }
 
-/// The `COPY` of `cpor_timers` rows written by [`timer_row`].
-pub(super) const TIMERS_COPY: &str = "COPY cpor_timers (claim_id, timer, started_at, due_at, \
-     claim_version, state, fired_at, outcome) FROM STDIN (FORMAT binary)";
-
-/// The fields of a [`TIMERS_COPY`] row.
-pub(super) const TIMER_FIELDS: i16 = 8;
-
-/// One row of [`TIMERS_COPY`]: the claim's run `t`, computed from `version`, in `state`;
-/// `settled` is when it fired or was held, and its outcome.
-pub(super) fn timer_row(
-    rows: &mut CopyRows,
-    claim: &str,
-    t: &TimerRow,
-    version: i64,
-    state: TimerState,
-    settled: Option<(DateTime<Utc>, &str)>,
-) {
-    rows.row()
-        .text(claim)
-        .text(t.kind.as_str())
-        .instant(t.start)
-        .instant(t.due)
-        .int8(version)
-        .text(state.as_str())
-        .opt_instant(settled.map(|s| s.0))
-        .opt_text(settled.map(|s| s.1));
-}
-
 impl PgStore {
     /// Keeps the status changes of one page of change records, in their order.
     pub(super) async fn write_timeline(
@@ -222,6 +193,7 @@ impl PgStore {
             Err(e) => return Err(e.into()),
         }
         for s in fresh.iter().filter(|s| !lost.contains(&s.claim_id)) {
+            stored.unread.insert(s.claim_id.clone());
             let row = SyncRow {
                 version: s.version,
                 fingerprint: fingerprint.to_owned(),
@@ -254,84 +226,31 @@ impl PgStore {
             set_to = "jsonb_set(payload, '{to}', jsonb_build_object('name', $2::text, 'address', $3::text))"
         );
         let ids: Vec<&str> = synced.iter().map(|s| s.claim_id.as_str()).collect();
-        let runs = |f: fn(&SyncedClaim) -> &[TimerRow]| -> Vec<(&str, &TimerRow, i64)> {
-            synced
-                .iter()
-                .flat_map(|s| {
-                    f(s).iter()
-                        .map(move |t| (s.claim_id.as_str(), t, s.version))
-                })
-                .collect()
-        };
-        let pending = runs(|s| &s.pending);
-        // Only what changed is written: a pending row equal to one recomputed stays as it is
-        // (a fire batch recomputes every claim it touches, most to the same timers), the
-        // others go, and only the new ones are inserted. The difference is taken here, from
-        // one read of the claims' pending rows, so every statement keeps a plain index plan.
-        let stored: Stored = match stored {
+        let mut stored: Stored = match stored {
             Some(stored) => stored,
-            None => {
-                let rows = sqlx::query(
-                    "SELECT claim_id, timer, started_at, due_at, claim_version, state \
-                     FROM cpor_timers WHERE claim_id = ANY($1)",
-                )
-                .bind(&ids)
-                .fetch_all(&mut *conn)
-                .await?;
-                super::row::pending_runs(rows)?.0
-            }
+            None => read_runs(conn, &ids).await?,
         };
-        // Borrowed keys: a first pass compares a million claims' runs.
-        type Key<'k> = (&'k str, &'k str, DateTime<Utc>);
-        let wanted: super::Set<(Key, DateTime<Utc>, i64)> = pending
-            .iter()
-            .map(|(c, t, v)| ((*c, t.kind.as_str(), t.start), t.due, *v))
-            .collect();
-        let gone: Vec<&StoredRun> = stored
-            .pending
-            .iter()
-            .filter(|r| !wanted.contains(&((r.0.as_str(), r.1.as_str(), r.2), r.3, r.4)))
-            .collect();
-        let mut existing: super::Set<Key> = stored
-            .keys
-            .iter()
-            .map(|k| (k.0.as_str(), k.1.as_str(), k.2))
-            .collect();
-        if !gone.is_empty() {
-            sqlx::query(concat!(
-                "DELETE FROM cpor_timers t USING UNNEST($1::text[], $2::text[], $3::timestamptz[]) \
-                 AS u(c, k, s) WHERE t.claim_id = u.c AND t.timer = u.k AND t.started_at = u.s \
-                 AND t.state = ",
-                timer_state!(Pending)
-            ))
-            .bind(gone.iter().map(|r| r.0.as_str()).collect::<Vec<_>>())
-            .bind(gone.iter().map(|r| r.1.as_str()).collect::<Vec<_>>())
-            .bind(gone.iter().map(|r| r.2).collect::<Vec<_>>())
-            .execute(&mut *conn)
-            .await?;
-            for r in &gone {
-                existing.remove(&(r.0.as_str(), r.1.as_str(), r.2));
+        // The claims seen first had nothing read: they have no rows, unless their sync rows
+        // were deleted while their timers stayed (by an operator, or a restore of the main
+        // system's tables without the worker's). Their runs go in a savepoint; should one
+        // meet a row, what is stored for them is read and written as for claims seen before.
+        let unread: Vec<String> = std::mem::take(&mut stored.unread).into_iter().collect();
+        if unread.is_empty() {
+            write_runs(conn, synced, at, &stored).await?;
+        } else {
+            let mut savepoint = sqlx::Connection::begin(&mut *conn).await?;
+            match write_runs(&mut savepoint, synced, at, &stored).await {
+                Ok(()) => savepoint.commit().await?,
+                Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                    savepoint.rollback().await?;
+                    let found = read_runs(conn, &unread).await?;
+                    stored.pending.extend(found.pending);
+                    stored.keys.extend(found.keys);
+                    write_runs(conn, synced, at, &stored).await?;
+                }
+                Err(e) => return Err(e.into()),
             }
         }
-        // A run whose row exists (pending and unchanged, fired, held) stays as it is; the rows
-        // were read under the claims' locks (or their first sight's sync rows, inserted
-        // first), so a plain insert (`COPY`) of the others meets no row of theirs (a `WHERE NOT
-        // EXISTS` probe per row cost 1.6x the insert, `ON CONFLICT DO NOTHING`'s speculative
-        // insertion more). A run given twice is inserted once.
-        let held_runs = runs(|s| &s.held);
-        let mut rows = CopyRows::new(TIMER_FIELDS, pending.len() * 128);
-        for (c, t, v) in &pending {
-            if existing.insert((c, t.kind.as_str(), t.start)) {
-                timer_row(&mut rows, c, t, *v, TimerState::Pending, None);
-            }
-        }
-        for (c, t, v) in &held_runs {
-            if existing.insert((c, t.kind.as_str(), t.start)) {
-                let held = Some((at, HELD_ON_FIRST_SIGHT));
-                timer_row(&mut rows, c, t, *v, TimerState::Held, held);
-            }
-        }
-        rows.send(conn, TIMERS_COPY).await?;
         // A row that would stay as it is (a fire batch recomputes every claim it touches,
         // most to what they were; a first sight wrote its row already) is not written, so
         // not locked either.

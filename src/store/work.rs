@@ -90,6 +90,9 @@ pub(crate) struct Stored {
     /// Claims that had no `cpor_claim_sync` row when read (first sight, read without a row
     /// lock): the backend's `claim_first_sight` inserts theirs before their other writes.
     pub unsynced: super::Set<String>,
+    /// Claims seen first whose timer rows were not read (they are expected to have none):
+    /// the PostgreSQL `write_sync` reads theirs only if it meets one.
+    pub unread: super::Set<String>,
     /// The claims' `cpor_claim_sync` rows as read (a row the write would leave as it is is
     /// not written: no lock taken on it).
     pub sync_rows: super::Map<String, SyncRow>,

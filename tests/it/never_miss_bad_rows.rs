@@ -1,6 +1,7 @@
 //! Bad rows from the main system never stop a pass: a NULL id, a version that is not an
 //! integer, two rows with one id. Each is named; every other claim proceeds. A claim deleted
-//! and inserted again is not new to the worker. Both backends. A `claim_history` of the main
+//! and inserted again is not new to the worker, nor is one whose sync row an operator deleted.
+//! Both backends. A `claim_history` of the main
 //! system's own column types gets the worker's rows (PostgreSQL).
 
 use cpor_worker::store::{AnyStore, Backend, Store};
@@ -11,7 +12,8 @@ use crate::never_miss::{actions, engine, insert, problem_of, t, tick};
 
 backend_tests_db!(
     bad_rows_never_stop_a_pass,
-    a_claim_deleted_and_inserted_again_keeps_what_was_done_for_it
+    a_claim_deleted_and_inserted_again_keeps_what_was_done_for_it,
+    a_claim_whose_sync_row_was_deleted_keeps_what_was_done_for_it
 );
 
 /// A claims table the main system made without a key, before the worker's migrations.
@@ -134,6 +136,40 @@ async fn a_claim_deleted_and_inserted_again_keeps_what_was_done_for_it(db: &Test
     assert!(o.fired.is_empty(), "{o:#?}");
     assert_eq!(actions(store, "c1").await, ["rejection_notice_sent"]);
     assert_eq!(emails(store, "c1").await.len(), 1);
+    // The dispute window (30 days from 2 March) closes once.
+    tick(store, "2026-04-10T00:00:00Z").await;
+    tick(store, "2026-04-11T00:00:00Z").await;
+    assert_eq!(
+        actions(store, "c1").await,
+        ["rejection_notice_sent", "dispute_window_closed"]
+    );
+}
+
+/// The worker's sync rows deleted (by an operator, or a restore of the main system's tables
+/// without the worker's): a claim the worker had acted on, changed afterwards, looks new to
+/// it, though its timers and emails are still there. Its next pass goes through, and the
+/// claim keeps what was done for it: nothing is done twice, and its dispute window still
+/// closes once.
+async fn a_claim_whose_sync_row_was_deleted_keeps_what_was_done_for_it(db: &TestStore) {
+    let store = &db.store;
+    store.migrate().await.unwrap();
+    rejected_on_2_march(store, "c1").await;
+    insert(store, "c2", "submitted", "", "").await;
+    tick(store, "2026-03-02T10:00:00Z").await;
+    assert_eq!(actions(store, "c1").await, ["rejection_notice_sent"]);
+    exec(store, "DELETE FROM cpor_claim_sync").await;
+    exec(
+        store,
+        "UPDATE claims SET version = 2, updated_at = '2026-03-02T10:30:00Z' WHERE id = 'c1'",
+    )
+    .await;
+    rejected_on_2_march(store, "c3").await;
+    let o = tick(store, "2026-03-02T12:00:00Z").await;
+    assert!(o.problems.is_empty(), "{o:#?}");
+    assert_eq!(o.fired.len(), 1, "c3's notice only: {o:#?}");
+    assert_eq!(actions(store, "c1").await, ["rejection_notice_sent"]);
+    assert_eq!(emails(store, "c1").await.len(), 1);
+    assert_eq!(actions(store, "c3").await, ["rejection_notice_sent"]);
     // The dispute window (30 days from 2 March) closes once.
     tick(store, "2026-04-10T00:00:00Z").await;
     tick(store, "2026-04-11T00:00:00Z").await;
