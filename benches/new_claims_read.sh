@@ -3,7 +3,8 @@
 # of each, as a sync page's transaction reads them (enable_seqscan off): by id with the custom
 # plans a connection makes for a statement's first five executions, by id with the generic
 # plan it settles on, and by their id range merged with the sync rows of the same range (what
-# src/store/sync_page.rs does for a page of many new claims). Tables of the shape of `claims`
+# src/store/sync_page.rs does for a page of many new claims; its plans chosen as the worker's
+# are, custom for the first five executions, then generic if that is no dearer). Tables of the shape of `claims`
 # and `cpor_claim_sync`: 1,000,000 claims, the first half with a sync row (KEEP=1 keeps them).
 # usage: PSQL='psql -h /tmp -p 5432 -U postgres -d postgres' benches/new_claims_read.sh
 set -euo pipefail
@@ -41,7 +42,7 @@ ids() { # the 5,000 ids from $1 on, as an array literal
          echo "EXECUTE custom($(ids $from));" ;;
       1) echo "SET LOCAL plan_cache_mode = force_generic_plan;"; echo "\\echo by_id_generic_plan"
          echo "EXECUTE generic($(ids $from));" ;;
-      2) echo "\\echo by_range"; printf "EXECUTE range('c%08d', 'c%08d', 10000);\n" $from $((from + 4999)) ;;
+      2) echo "RESET plan_cache_mode;"; echo "\\echo by_range"; printf "EXECUTE range('c%08d', 'c%08d', 10000);\n" $from $((from + 4999)) ;;
     esac
   done
   echo "COMMIT;"

@@ -70,6 +70,8 @@ pub use repair::{Hold, OutboxRow, Released, Repairs};
 pub use row::NULL_ID;
 pub use sqlite::SqliteStore;
 pub use state::{OutboxState, TimerState};
+#[doc(hidden)]
+pub use sync_page::RANGE_READ_MIN;
 pub use timer_index::TimerIndex;
 pub use work::{
     ChangePage, ChangedClaim, ClaimWrite, DeadEmail, FireInput, OutboxCounts, OutboxEmail,

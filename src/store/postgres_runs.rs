@@ -109,8 +109,9 @@ pub(super) async fn write_runs(
         }
     }
     // A run whose row exists (pending and unchanged, fired, held) stays as it is; the rows
-    // were read under the claims' locks (or their first sight's sync rows, inserted first),
-    // so a plain insert (`COPY`) of the others meets no row of theirs (a `WHERE NOT EXISTS`
+    // were read under the claims' locks (or their first sight's sync rows, inserted first:
+    // the caller's savepoint covers a claim whose sync row was deleted while its rows
+    // stayed), so a plain insert (`COPY`) of the others meets no row of theirs (a `WHERE NOT EXISTS`
     // probe per row cost 1.6x the insert, `ON CONFLICT DO NOTHING`'s speculative insertion
     // more). A run given twice is inserted once.
     let held_runs = runs(|s| &s.held);

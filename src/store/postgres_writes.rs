@@ -233,7 +233,9 @@ impl PgStore {
         // The claims seen first had nothing read: they have no rows, unless their sync rows
         // were deleted while their timers stayed (by an operator, or a restore of the main
         // system's tables without the worker's). Their runs go in a savepoint; should one
-        // meet a row, what is stored for them is read and written as for claims seen before.
+        // meet a row, they are locked (a fire batch may be writing those rows: it holds the
+        // claim's lock, not its sync row) and what is stored for them is read and written as
+        // for claims seen before.
         let unread: Vec<String> = std::mem::take(&mut stored.unread).into_iter().collect();
         if unread.is_empty() {
             write_runs(conn, synced, at, &stored).await?;
@@ -243,6 +245,10 @@ impl PgStore {
                 Ok(()) => savepoint.commit().await?,
                 Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
                     savepoint.rollback().await?;
+                    sqlx::query("SELECT id FROM claims WHERE id = ANY($1) ORDER BY id FOR UPDATE")
+                        .bind(&unread)
+                        .execute(&mut *conn)
+                        .await?;
                     let found = read_runs(conn, &unread).await?;
                     stored.pending.extend(found.pending);
                     stored.keys.extend(found.keys);

@@ -80,7 +80,8 @@ pub(crate) type RunKey = (String, String, DateTime<Utc>);
 /// key of every row in any state), whether they have a sync row and which, and their emails'
 /// Message-IDs. No one else writes these until the locks are released (the lease: a claim
 /// with no sync row has none of these rows, and a second page that sees it first waits on the
-/// lease and then leaves it), so a write inserts only what has no row, without a conflict check.
+/// lease and then leaves it), so a write inserts only what has no row, without a conflict check
+/// (save for a claim whose sync row was deleted while its rows stayed: see `unread`).
 #[derive(Debug, Default)]
 pub(crate) struct Stored {
     /// The pending runs.
@@ -91,7 +92,8 @@ pub(crate) struct Stored {
     /// lock): the backend's `claim_first_sight` inserts theirs before their other writes.
     pub unsynced: super::Set<String>,
     /// Claims seen first whose timer rows were not read (they are expected to have none):
-    /// the PostgreSQL `write_sync` reads theirs only if it meets one.
+    /// the PostgreSQL `write_sync` locks them and reads theirs only if it meets one (their
+    /// sync rows were deleted while their timers stayed).
     pub unread: super::Set<String>,
     /// The claims' `cpor_claim_sync` rows as read (a row the write would leave as it is is
     /// not written: no lock taken on it).
@@ -190,6 +192,17 @@ pub(crate) fn status_records<R: super::row::ReadRow>(records: &[R]) -> Vec<Statu
 
 /// The version recorded for a claim whose `version` column cannot be read as an integer.
 pub const UNREADABLE_VERSION: i64 = -1;
+
+/// True when at least nine in ten of the ids, in the order given, follow one that sorts
+/// before them (bytewise): claims inserted with ids that grow, as their records came.
+pub(crate) fn mostly_ascending<S: AsRef<str>>(ids: &[S]) -> bool {
+    let pairs = ids.len().saturating_sub(1);
+    let ascending = ids
+        .windows(2)
+        .filter(|w| w[0].as_ref() < w[1].as_ref())
+        .count();
+    ascending * 10 >= pairs * 9
+}
 
 /// Claims read by id, one per id: rows sharing an id (a table without a key) become one bad
 /// claim naming how many rows share it, so nothing fires for an arbitrary one of them.
@@ -385,6 +398,22 @@ pub fn message_id(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ids_inserted_as_they_grow_are_mostly_ascending_and_random_ones_are_not() {
+        let grown: Vec<String> = (0..100).map(|i| format!("c{i:08}")).collect();
+        assert!(mostly_ascending(&grown));
+        let mut one_late = grown.clone();
+        one_late.swap(10, 50);
+        assert!(mostly_ascending(&one_late));
+        // A page of random ids (UUIDs in the heap order the migration wrote them in).
+        let random: Vec<String> = (0u64..100)
+            .map(|i| format!("{:016x}", i.wrapping_mul(0x9e37_79b9_7f4a_7c15)))
+            .collect();
+        assert!(!mostly_ascending(&random));
+        let descending: Vec<&String> = grown.iter().rev().collect();
+        assert!(!mostly_ascending(&descending));
+    }
 
     fn changed(id: &str) -> ChangedClaim {
         ChangedClaim {

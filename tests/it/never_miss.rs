@@ -623,7 +623,7 @@ fn fire_in_background(
 
 /// Waits (up to 20 s) until a backend other than `other`'s waits on a lock: the pass, which
 /// then holds what it took before it.
-async fn until_the_pass_waits(pool: &sqlx::PgPool, other: &mut sqlx::PgConnection) {
+pub(crate) async fn until_the_pass_waits(pool: &sqlx::PgPool, other: &mut sqlx::PgConnection) {
     let mine: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
         .fetch_one(&mut *other)
         .await

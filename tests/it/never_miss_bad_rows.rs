@@ -1,14 +1,14 @@
 //! Bad rows from the main system never stop a pass: a NULL id, a version that is not an
 //! integer, two rows with one id. Each is named; every other claim proceeds. A claim deleted
-//! and inserted again is not new to the worker, nor is one whose sync row an operator deleted.
-//! Both backends. A `claim_history` of the main
-//! system's own column types gets the worker's rows (PostgreSQL).
+//! and inserted again is not new to the worker, and one whose sync row an operator deleted
+//! keeps what was done for it. Both backends. A `claim_history` of the main system's own
+//! column types gets the worker's rows (PostgreSQL).
 
 use cpor_worker::store::{AnyStore, Backend, Store};
 
 use crate::harness::{self, TestStore, exec};
 use crate::never_miss::emails;
-use crate::never_miss::{actions, engine, insert, problem_of, t, tick};
+use crate::never_miss::{actions, engine, insert, problem_of, t, tick, until_the_pass_waits};
 
 backend_tests_db!(
     bad_rows_never_stop_a_pass,
@@ -17,7 +17,7 @@ backend_tests_db!(
 );
 
 /// A claims table the main system made without a key, before the worker's migrations.
-async fn keyless_claims_table(store: &AnyStore) {
+pub(crate) async fn keyless_claims_table(store: &AnyStore) {
     let ts = match store.backend() {
         Backend::Postgres => "TIMESTAMPTZ",
         Backend::Sqlite => "TEXT",
@@ -177,6 +177,44 @@ async fn a_claim_whose_sync_row_was_deleted_keeps_what_was_done_for_it(db: &Test
         actions(store, "c1").await,
         ["rejection_notice_sent", "dispute_window_closed"]
     );
+}
+
+/// The claim of the test above is locked before its stored rows are read and written again,
+/// as any claim seen before: while another transaction holds it (a fire batch takes that
+/// lock, not the sync row), the pass waits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_claim_whose_sync_row_was_deleted_is_written_under_its_lock() {
+    let Some(db) = harness::postgres_unmigrated("sync_row_deleted_locked").await else {
+        return;
+    };
+    let store = &db.store;
+    store.migrate().await.unwrap();
+    rejected_on_2_march(store, "c1").await;
+    tick(store, "2026-03-02T10:00:00Z").await;
+    exec(store, "DELETE FROM cpor_claim_sync").await;
+    exec(
+        store,
+        "UPDATE claims SET version = 2, updated_at = '2026-03-02T10:30:00Z' WHERE id = 'c1'",
+    )
+    .await;
+    let AnyStore::Postgres(pg) = store else {
+        unreachable!("PostgreSQL test")
+    };
+    let mut holder = pg.pool().begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM claims WHERE id = 'c1' FOR UPDATE")
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+    let pass = {
+        let store = store.clone();
+        tokio::spawn(async move { engine().tick(&store, t("2026-03-02T12:00:00Z")).await })
+    };
+    until_the_pass_waits(pg.pool(), &mut holder).await;
+    holder.commit().await.unwrap();
+    let o = pass.await.unwrap().unwrap();
+    assert!(o.problems.is_empty(), "{o:#?}");
+    assert!(o.fired.is_empty(), "{o:#?}");
+    assert_eq!(actions(store, "c1").await, ["rejection_notice_sent"]);
 }
 
 /// The main system made `claim_history` with its details as `text` or `json`, an actor as

@@ -2,17 +2,21 @@
 //! pages: their records in the order the claims were inserted). Each test checks, on both
 //! backends, that the page computes exactly its own claims, each once, whatever else the range
 //! holds: claims of later pages, more claims than the range scan reads, a claim seen before,
-//! a claim gone; and, on PostgreSQL, that a claim seen before is still read under its lock.
+//! a claim gone, two rows of one id at the end of the scan; and, on PostgreSQL, that a claim
+//! seen before is still read under its lock.
 
-use cpor_worker::store::{AnyStore, ChangePage, Store};
+use cpor_worker::store::{AnyStore, ChangePage, Store, SyncedClaim, TimerIndex};
 
 use crate::harness;
-use crate::store_contract::{claim, migrated, page_from};
+use crate::never_miss::insert as insert_sql;
+use crate::never_miss_bad_rows::keyless_claims_table;
+use crate::store_contract::{T0, claim, migrated, page_from, synced, t};
 
 backend_tests!(
     a_page_reads_only_its_own_new_claims_among_the_later_pages_claims_of_its_range,
     a_range_of_more_claims_than_the_scan_reads_has_the_rest_read_by_id,
     a_claim_seen_before_or_gone_among_new_ones_is_read_as_seen_or_left_out,
+    two_rows_of_one_id_at_the_end_of_the_range_scan_are_both_read,
 );
 
 /// A claim seen before among a page's new ones is read under its row lock, as it would be
@@ -47,8 +51,9 @@ async fn postgres_a_claim_seen_before_among_new_ones_held_elsewhere_is_left_for_
     assert_eq!(asked, vec![(id(10), 2, false)], "{later:?}");
 }
 
-/// More than the fewest claims a page reads by range (64).
+/// More than the fewest claims a page reads by range.
 const N: usize = 100;
+const _: () = assert!(N >= cpor_worker::store::RANGE_READ_MIN);
 
 fn id(i: usize) -> String {
     format!("r{i:04}")
@@ -133,4 +138,50 @@ async fn a_claim_seen_before_or_gone_among_new_ones_is_read_as_seen_or_left_out(
     assert_eq!(asked, expected, "{page:?}");
     assert_eq!(page.left, 0, "{page:?}");
     assert_eq!(self::page(&store, 4 * N, 0).await.0.records, 0);
+}
+
+/// A claims table without a key may have two rows with one id. When the range scan's last row
+/// is one of them, the other lies past the scan: the claim is read by id, both rows, and
+/// reported as two rows rather than computed from one of them.
+async fn two_rows_of_one_id_at_the_end_of_the_range_scan_are_both_read(store: AnyStore) {
+    keyless_claims_table(&store).await;
+    migrated(&store).await;
+    // 101 claims of the page, every third id: the scan reads 202 rows, ids 0 to 200 and the
+    // first row of id 201.
+    let page_ids: Vec<usize> = (0..303).step_by(3).collect();
+    assert_eq!((page_ids.len(), page_ids[67]), (101, 201));
+    for i in &page_ids {
+        insert_sql(&store, &id(*i), "submitted", "", "").await;
+    }
+    insert_sql(&store, &id(201), "submitted", "", "").await;
+    for i in (0..303).filter(|i| i % 3 != 0) {
+        insert_sql(&store, &id(i), "submitted", "", "").await;
+    }
+    let mut asked: Vec<(String, Option<String>)> = Vec::new();
+    let page = store
+        .sync_changes(102, 0, "fp", t(T0), |claims, _| {
+            asked = claims
+                .iter()
+                .map(|c| {
+                    (
+                        c.id.clone(),
+                        c.claim.as_ref().err().map(|b| b.problem.clone()),
+                    )
+                })
+                .collect();
+            std::future::ready(
+                claims
+                    .iter()
+                    .map(|c| synced(&c.id, c.version, Vec::new()))
+                    .collect::<Vec<SyncedClaim>>(),
+            )
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.records, 102, "{page:?}");
+    asked.sort();
+    let mut expected: Vec<(String, Option<String>)> =
+        page_ids.iter().map(|i| (id(*i), None)).collect();
+    expected[67].1 = Some("2 rows of claims have this id: ids must be unique".to_owned());
+    assert_eq!(asked, expected);
 }
