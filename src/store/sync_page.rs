@@ -7,6 +7,31 @@
 #[doc(hidden)]
 pub const RANGE_READ_MIN: usize = 64;
 
+/// Of the rows a range read returned (it stops at `limit`), keeps those of the `wanted` claims
+/// never seen (the others of the range are not the page's; the page's seen before are read
+/// under their locks), and returns every wanted id it met. The claim of the last row is not
+/// met when the scan stopped at `limit`: its other rows (a claims table without a key may have
+/// two with one id) may lie past it.
+pub(crate) fn keep_new_in_range<R: super::read::ReadRow>(
+    rows: &mut Vec<R>,
+    wanted: &std::collections::HashSet<&str>,
+    limit: usize,
+) -> std::collections::HashSet<String> {
+    let id = |r: &R| r.text("id").ok().flatten();
+    let cut = rows.last().filter(|_| rows.len() >= limit).and_then(id);
+    let mut met = std::collections::HashSet::new();
+    rows.retain(|r| {
+        let Some(id) = id(r).filter(|id| wanted.contains(id.as_str()) && cut.as_ref() != Some(id))
+        else {
+            return false;
+        };
+        let new = r.int("cpor_seen").is_ok_and(|n| n == 0);
+        met.insert(id);
+        new
+    });
+    met
+}
+
 /// `async fn sync_changes` for [`super::timer_index::impl_timer_index!`], with its fragments.
 macro_rules! sync_changes_method {
     (version = $v:literal, in_ids = $in:literal, skip_locked = $skip:literal,
@@ -122,8 +147,6 @@ macro_rules! sync_changes_method {
                     {
                         let wanted: std::collections::HashSet<&str> =
                             likely_new.iter().map(|id| id.as_str()).collect();
-                        let mut met: std::collections::HashSet<String> =
-                            std::collections::HashSet::new();
                         let limit = 2 * likely_new.len();
                         let mut rows = sqlx::query(READ_RANGE)
                             .bind(low.as_str())
@@ -131,26 +154,8 @@ macro_rules! sync_changes_method {
                             .bind(limit as i64)
                             .fetch_all(&mut *tx)
                             .await?;
-                        let cut: Option<String> = match rows.last() {
-                            Some(last) if rows.len() >= limit => {
-                                last.try_get::<Option<String>, _>("id").ok().flatten()
-                            }
-                            _ => None,
-                        };
-                        // Only the page's claims never seen are kept (the others of the
-                        // range are not the page's; the page's seen before are locked below).
-                        rows.retain(|r| {
-                            let Some(id) = r.try_get::<Option<String>, _>("id").ok().flatten()
-                            else {
-                                return false;
-                            };
-                            if !wanted.contains(id.as_str()) || cut.as_ref() == Some(&id) {
-                                return false;
-                            }
-                            let new = r.try_get::<i64, _>("cpor_seen").is_ok_and(|n| n == 0);
-                            met.insert(id);
-                            new
-                        });
+                        let met =
+                            $crate::store::sync_page::keep_new_in_range(&mut rows, &wanted, limit);
                         claims = $crate::store::row::changed_claims(&rows)?;
                         likely_new
                             .iter()

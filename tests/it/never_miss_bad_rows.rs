@@ -145,16 +145,10 @@ async fn a_claim_deleted_and_inserted_again_keeps_what_was_done_for_it(db: &Test
     );
 }
 
-/// The worker's sync rows deleted (by an operator, or a restore of the main system's tables
-/// without the worker's): a claim the worker had acted on, changed afterwards, looks new to
-/// it, though its timers and emails are still there. Its next pass goes through, and the
-/// claim keeps what was done for it: nothing is done twice, and its dispute window still
-/// closes once.
-async fn a_claim_whose_sync_row_was_deleted_keeps_what_was_done_for_it(db: &TestStore) {
-    let store = &db.store;
-    store.migrate().await.unwrap();
+/// Has `c1` rejected on 2 March and its notice sent, then deletes every sync row and changes
+/// `c1` (version 2), so its next pass sees it first again.
+async fn notified_then_sync_rows_deleted(store: &AnyStore) {
     rejected_on_2_march(store, "c1").await;
-    insert(store, "c2", "submitted", "", "").await;
     tick(store, "2026-03-02T10:00:00Z").await;
     assert_eq!(actions(store, "c1").await, ["rejection_notice_sent"]);
     exec(store, "DELETE FROM cpor_claim_sync").await;
@@ -163,6 +157,18 @@ async fn a_claim_whose_sync_row_was_deleted_keeps_what_was_done_for_it(db: &Test
         "UPDATE claims SET version = 2, updated_at = '2026-03-02T10:30:00Z' WHERE id = 'c1'",
     )
     .await;
+}
+
+/// The worker's sync rows deleted (by an operator, or a restore of the main system's tables
+/// without the worker's): a claim the worker had acted on, changed afterwards, looks new to
+/// it, though its timers and emails are still there. Its next pass goes through, and the
+/// claim keeps what was done for it: nothing is done twice, and its dispute window still
+/// closes once.
+async fn a_claim_whose_sync_row_was_deleted_keeps_what_was_done_for_it(db: &TestStore) {
+    let store = &db.store;
+    store.migrate().await.unwrap();
+    insert(store, "c2", "submitted", "", "").await;
+    notified_then_sync_rows_deleted(store).await;
     rejected_on_2_march(store, "c3").await;
     let o = tick(store, "2026-03-02T12:00:00Z").await;
     assert!(o.problems.is_empty(), "{o:#?}");
@@ -189,14 +195,7 @@ async fn postgres_a_claim_whose_sync_row_was_deleted_is_written_under_its_lock()
     };
     let store = &db.store;
     store.migrate().await.unwrap();
-    rejected_on_2_march(store, "c1").await;
-    tick(store, "2026-03-02T10:00:00Z").await;
-    exec(store, "DELETE FROM cpor_claim_sync").await;
-    exec(
-        store,
-        "UPDATE claims SET version = 2, updated_at = '2026-03-02T10:30:00Z' WHERE id = 'c1'",
-    )
-    .await;
+    notified_then_sync_rows_deleted(store).await;
     let AnyStore::Postgres(pg) = store else {
         unreachable!("PostgreSQL test")
     };
