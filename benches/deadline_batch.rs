@@ -105,6 +105,28 @@ fn check_peer_python() {
     std::process::exit(2);
 }
 
+/// The IANA time-zone database version Python's zoneinfo reads (its first zone folder's
+/// `tzdata.zi`, else the `tzdata` package), or what went wrong.
+fn peer_tzdata() -> String {
+    let probe = Command::new("python3")
+        .args([
+            "-c",
+            "import os, zoneinfo\n\
+             for p in zoneinfo.TZPATH:\n\
+             \x20   f = os.path.join(p, 'tzdata.zi')\n\
+             \x20   if os.path.exists(f):\n\
+             \x20       print(open(f).readline().split()[-1], 'from', f); break\n\
+             else:\n\
+             \x20   import tzdata; print(tzdata.IANA_VERSION, 'from the tzdata package')",
+        ])
+        .output();
+    match probe {
+        Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout).trim().to_owned(),
+        Ok(out) => String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        Err(e) => e.to_string(),
+    }
+}
+
 fn main() {
     check_peer_python();
     let lines = env("CPOR_BENCH_LINES", 1_000_000);
@@ -172,6 +194,12 @@ fn main() {
     let ours_out = dir.path().join("ours.jsonl");
     let peer_out = dir.path().join("peer.jsonl");
     println!("{lines} lines, {rounds} rounds; before: {}", uptime());
+    // Answers differ where the two databases disagree about a zone's rules.
+    println!(
+        "time-zone rules: cpor-worker tzdata {} (compiled in, chrono-tz); python peer tzdata {}",
+        chrono_tz::IANA_TZDB_VERSION,
+        peer_tzdata()
+    );
     let (mut floor, mut ours, mut python) = (Vec::new(), Vec::new(), Vec::new());
     for round in 1..=rounds {
         let t = Instant::now();
@@ -219,7 +247,25 @@ fn main() {
             a.len(),
             b.len()
         ),
-        Some(i) => println!("outputs: first difference at line {}", i + 1),
+        Some(i) => {
+            let line = |t: &[u8]| {
+                let l = t.split(|&c| c == b'\n').nth(i).unwrap_or_default();
+                String::from_utf8_lossy(l).into_owned()
+            };
+            let input = std::fs::read(&input).expect("input");
+            let differing = a
+                .split(|&c| c == b'\n')
+                .zip(b.split(|&c| c == b'\n'))
+                .filter(|(x, y)| x != y)
+                .count();
+            println!(
+                "outputs: {differing} lines differ; the first at line {}",
+                i + 1
+            );
+            println!("  input:       {}", line(&input));
+            println!("  cpor-worker: {}", line(&a));
+            println!("  python peer: {}", line(&b));
+        }
     }
     println!("after: {}", uptime());
 }

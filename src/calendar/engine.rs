@@ -4,14 +4,12 @@
 //! days per day, and the list of business days in order. bdays' own `advance_bdays` steps day by
 //! day and rolls a non-business start forward, which is not SPEC §3, so it is not used for adding.
 
-use std::sync::OnceLock;
-
 use bdays::{HolidayCalendar, HolidayCalendarCache};
 use chrono::{Datelike, NaiveDate};
 use chrono_tz::Tz;
 
 use super::CalendarError;
-use super::days::DayTable;
+use super::days::BusinessDays;
 use super::generate::{Active, Holiday, is_weekend};
 use super::rules::CalendarDef;
 
@@ -29,10 +27,8 @@ pub struct Calendar {
     rank: Vec<u32>,
     /// Every business day in the range, in order.
     bdays: Vec<NaiveDate>,
-    /// The same days as indices since `RANGE_START` (the deadline tables' form).
-    bday_index: Vec<u32>,
-    /// Per zone (`Tz as usize`), the table [`super::deadline`] reads, built on first use.
-    tables: Box<[OnceLock<Option<DayTable>>]>,
+    /// The same days in the compact form [`super::deadline`] reads.
+    business: BusinessDays,
     /// Every holiday in the range, sorted by date.
     holidays: Vec<Holiday>,
     disabled_groups: Vec<String>,
@@ -76,20 +72,16 @@ impl Calendar {
         let cache = HolidayCalendarCache::new(Bits(&bits), RANGE_START, RANGE_END);
         let mut rank = Vec::with_capacity(len);
         let mut bdays = Vec::with_capacity(len * 5 / 7);
-        let mut bday_index = Vec::with_capacity(len * 5 / 7);
         let mut count = 0u32;
-        for (i, d) in RANGE_START.iter_days().take(len).enumerate() {
+        for d in RANGE_START.iter_days().take(len) {
             if cache.is_bday(d) {
                 count += 1;
                 bdays.push(d);
-                bday_index.push(u32::try_from(i).map_err(|_| CalendarError::Overflow(d))?);
             }
             rank.push(count);
         }
-        let tables = chrono_tz::TZ_VARIANTS
-            .iter()
-            .map(|_| OnceLock::new())
-            .collect();
+        let business =
+            BusinessDays::new(RANGE_START.iter_days().take(len).map(|d| cache.is_bday(d)));
         let fingerprint = fingerprint(&def, &holidays);
         Ok(Calendar {
             def,
@@ -97,8 +89,7 @@ impl Calendar {
             cache,
             rank,
             bdays,
-            bday_index,
-            tables,
+            business,
             holidays,
             disabled_groups: disabled.iter().map(|g| (*g).to_owned()).collect(),
             fingerprint,
@@ -199,16 +190,10 @@ impl Calendar {
             })
     }
 
-    /// The deadline table of this calendar in `tz` (built on first use, about 2 MB), or
-    /// `None` if the zone has no midnight table.
+    /// The business days in the form the deadline hot path reads.
     #[inline]
-    pub(super) fn day_table(&self, tz: Tz) -> Option<&DayTable> {
-        let slot = self.tables.get(tz as usize)?;
-        slot.get_or_init(|| {
-            let zone = super::midnights::midnights(tz)?;
-            DayTable::build(tz, zone, &self.rank, &self.bday_index)
-        })
-        .as_ref()
+    pub(super) fn business_days(&self) -> &BusinessDays {
+        &self.business
     }
 
     /// Business days in `(a, b]` (negative when `b < a`), so that

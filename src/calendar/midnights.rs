@@ -1,21 +1,47 @@
 //! Every local midnight of a time zone over the calendar range, as a table built once per zone
 //! on first use: the local date of an instant and the first instant of a local day become O(1)
-//! array lookups instead of a search through the zone's transitions.
+//! array lookups instead of a search through the zone's transitions. A day is one byte, the
+//! index of its midnight's offset among the few the zone ever had, so a zone's table over the
+//! range is about 84 kB and stays in a core's cache.
 
 use std::sync::{LazyLock, OnceLock};
 
-use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use chrono_tz::{TZ_VARIANTS, Tz};
 
 use super::engine::{RANGE_END, RANGE_START};
 use super::zone::start_of_local_day_slow;
 
-/// `starts[i]`: Unix seconds of the first instant of local day `RANGE_START + i`, one day past
-/// `RANGE_END` included.
+/// Days of [`DATES`] before `RANGE_START`.
+const DATES_BEFORE: usize = 2;
+
+/// `DATES[DATES_BEFORE + i]`: the date `RANGE_START + i`, from two days before the range to
+/// three after its end (where midnights near the range's ends fall in UTC).
+static DATES: LazyLock<Box<[NaiveDate]>> = LazyLock::new(|| {
+    let first = RANGE_START - chrono::Days::new(DATES_BEFORE as u64);
+    let last = RANGE_END + chrono::Days::new(3);
+    first.iter_days().take_while(|d| *d <= last).collect()
+});
+
+/// Where a local day's first instant lies, relative to UTC midnight of the same date.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Offset {
+    /// Seconds after UTC midnight (negative: before).
+    secs: i32,
+    /// Days from the local date to the UTC date of the first instant.
+    days: isize,
+    /// The UTC time of day of the first instant.
+    time: NaiveTime,
+}
+
+/// One zone's local days, `RANGE_START ..= RANGE_END + 1`.
 pub(super) struct Midnights {
-    starts: Vec<i64>,
-    /// The same instants, ready to hand out.
-    instants: Vec<DateTime<Utc>>,
+    /// `kind[i]`: the index in `offsets` of local day `i`'s first instant.
+    kind: Box<[u8]>,
+    /// The distinct offsets (at most 256; zones have had a handful).
+    offsets: Vec<Offset>,
+    /// [`DATES`].
+    dates: &'static [NaiveDate],
 }
 
 /// One lazily built table per zone.
@@ -28,7 +54,8 @@ pub(super) fn day_index(date: NaiveDate) -> Option<usize> {
 }
 
 /// The table of `tz`, built on first use (about 84,000 days); `None` if a day has no midnight
-/// the slow path can find (then callers use the slow path, which reports the error).
+/// the slow path can find, or the zone had more than 256 offsets at midnight (then callers use
+/// the slow path, which reports any error).
 pub(super) fn midnights(tz: Tz) -> Option<&'static Midnights> {
     let slot = TABLES.get(tz as usize)?;
     slot.get_or_init(|| Midnights::build(tz)).as_ref()
@@ -38,25 +65,60 @@ impl Midnights {
     fn build(tz: Tz) -> Option<Midnights> {
         let end = RANGE_END.succ_opt()?;
         let days = day_index(end)? + 1;
-        let mut instants = Vec::with_capacity(days);
+        let mut kind = Vec::with_capacity(days);
+        let mut offsets: Vec<Offset> = Vec::new();
         let mut d = RANGE_START;
         for _ in 0..days {
-            instants.push(start_of_local_day_slow(d, tz).ok()?);
+            let start = start_of_local_day_slow(d, tz).ok()?;
+            let midnight = d.and_time(NaiveTime::MIN).and_utc();
+            let secs = i32::try_from((start - midnight).num_seconds()).ok()?;
+            let offset = Offset {
+                secs,
+                days: isize::try_from(secs.div_euclid(86_400)).ok()?,
+                time: start.time(),
+            };
+            let k = match offsets.iter().position(|o| *o == offset) {
+                Some(k) => k,
+                None => {
+                    offsets.push(offset);
+                    offsets.len() - 1
+                }
+            };
+            kind.push(u8::try_from(k).ok()?);
             d = d.succ_opt()?;
         }
-        let starts = instants.iter().map(DateTime::timestamp).collect();
-        Some(Midnights { starts, instants })
+        Some(Midnights {
+            kind: kind.into(),
+            offsets,
+            dates: &DATES,
+        })
     }
 
-    /// Unix seconds of the first instant of every local day, one past `RANGE_END` included.
-    pub(super) fn starts(&self) -> &[i64] {
-        &self.starts
+    /// The offset of local day `i`'s first instant.
+    #[inline(always)]
+    fn offset(&self, i: usize) -> Option<Offset> {
+        self.offsets.get(usize::from(*self.kind.get(i)?)).copied()
+    }
+
+    /// Unix seconds of the first instant of local day `i`.
+    #[inline(always)]
+    fn start_secs(&self, i: usize) -> Option<i64> {
+        Some(86_400 * i as i64 + i64::from(self.offset(i)?.secs))
+    }
+
+    /// The date of local day `i` (`RANGE_START + i`), from one day past `RANGE_END` included.
+    #[inline(always)]
+    pub(super) fn date_at(&self, i: usize) -> Option<NaiveDate> {
+        self.dates.get(i.checked_add(DATES_BEFORE)?).copied()
     }
 
     /// The first instant of the local day with index `i`.
     #[inline]
     pub(super) fn start_at_index(&self, i: usize) -> Option<DateTime<Utc>> {
-        self.instants.get(i).copied()
+        let o = self.offset(i)?;
+        let utc_day = (i + DATES_BEFORE).checked_add_signed(o.days)?;
+        let date = *self.dates.get(utc_day)?;
+        Some(NaiveDateTime::new(date, o.time).and_utc())
     }
 
     /// The first instant of local day `date`, or `None` outside the table.
@@ -68,26 +130,25 @@ impl Midnights {
     /// The local date `t` falls on, or `None` outside the table.
     #[cfg(test)]
     pub(super) fn local_date(&self, t: DateTime<Utc>) -> Option<NaiveDate> {
-        RANGE_START.checked_add_days(chrono::Days::new(self.local_index(t)? as u64))
+        self.date_at(self.local_index(t.timestamp())?)
     }
 
-    /// The index of the local day `t` falls on, or `None` outside the table.
-    #[cfg(test)]
-    pub(super) fn local_index(&self, t: DateTime<Utc>) -> Option<usize> {
-        let secs = t.timestamp();
-        let first = *self.starts.first()?;
-        let last = *self.starts.last()?;
-        if secs < first || secs >= last {
+    /// The index of the local day Unix second `secs` falls on, or `None` outside the table
+    /// (the last day, one past `RANGE_END`, is there only to end the one before).
+    #[inline]
+    pub(super) fn local_index(&self, secs: i64) -> Option<usize> {
+        let len = self.kind.len();
+        if len < 2 || secs < self.start_secs(0)? || secs >= self.start_secs(len - 1)? {
             return None;
         }
-        // Days are 23–25 hours long: the estimate is at most one day off.
-        let mut i = usize::try_from((secs - first) / 86_400)
-            .ok()?
-            .min(self.starts.len() - 2);
-        while i > 0 && self.starts[i] > secs {
+        // Local days are 0–25 hours long: the estimate is at most a day or two off.
+        let mut i = usize::try_from(secs.div_euclid(86_400))
+            .unwrap_or(0)
+            .min(len - 2);
+        while i > 0 && self.start_secs(i)? > secs {
             i -= 1;
         }
-        while i + 2 < self.starts.len() && self.starts[i + 1] <= secs {
+        while i + 2 < len && self.start_secs(i + 1)? <= secs {
             i += 1;
         }
         Some(i)

@@ -55,7 +55,9 @@ pub fn deadline(
     from: DateTime<Utc>,
     count: DayCount,
 ) -> Result<Deadline, CalendarError> {
-    if let Some(d) = cal.day_table(tz).and_then(|t| t.deadline(from, count)) {
+    let fast = super::midnights::midnights(tz)
+        .and_then(|zone| cal.business_days().deadline(zone, tz, from, count));
+    if let Some(d) = fast {
         return Ok(d);
     }
     let from_date = from.with_timezone(&tz).date_naive();
