@@ -1,7 +1,8 @@
 //! One calendar ready for counting: the holidays of every year in [`RANGE_START`]..=[`RANGE_END`]
-//! are generated once at start-up into a `bdays::HolidayCalendarCache`, plus two arrays of our
-//! own that make "the N-th business day strictly after d0" O(1): the running count of business
-//! days per day, and the list of business days in order. bdays' own `advance_bdays` steps day by
+//! are generated once at start-up into a `bdays::HolidayCalendarCache`, plus arrays of our own
+//! that make "the N-th business day strictly after d0" O(1): the running count of business days
+//! per day and the list of business days in order (for dates), and the same in the compact form
+//! the deadline hot path reads (`days::BusinessDays`). bdays' own `advance_bdays` steps day by
 //! day and rolls a non-business start forward, which is not SPEC §3, so it is not used for adding.
 
 use bdays::{HolidayCalendar, HolidayCalendarCache};

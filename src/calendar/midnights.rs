@@ -13,13 +13,13 @@ use super::engine::{RANGE_END, RANGE_START};
 use super::zone::start_of_local_day_slow;
 
 /// Days of [`DATES`] before `RANGE_START`.
-const DATES_BEFORE: usize = 2;
+const DATES_BEFORE: usize = 1;
 
-/// `DATES[DATES_BEFORE + i]`: the date `RANGE_START + i`, from two days before the range to
-/// three after its end (where midnights near the range's ends fall in UTC).
+/// `DATES[DATES_BEFORE + i]`: the date `RANGE_START + i`, from the day before the range (where
+/// its first local midnights east of UTC fall) to the day after it (the tables' extra day).
 static DATES: LazyLock<Box<[NaiveDate]>> = LazyLock::new(|| {
     let first = RANGE_START - chrono::Days::new(DATES_BEFORE as u64);
-    let last = RANGE_END + chrono::Days::new(3);
+    let last = RANGE_END + chrono::Days::new(1);
     first.iter_days().take_while(|d| *d <= last).collect()
 });
 
@@ -106,13 +106,17 @@ impl Midnights {
         Some(86_400 * i as i64 + i64::from(self.offset(i)?.secs))
     }
 
-    /// The date of local day `i` (`RANGE_START + i`), from one day past `RANGE_END` included.
+    /// The date of local day `i` (`RANGE_START + i`), one day past `RANGE_END` included.
     #[inline(always)]
     pub(super) fn date_at(&self, i: usize) -> Option<NaiveDate> {
+        if i >= self.kind.len() {
+            return None;
+        }
         self.dates.get(i.checked_add(DATES_BEFORE)?).copied()
     }
 
-    /// The first instant of the local day with index `i`.
+    /// The first instant of the local day with index `i` (its UTC date is the local one or
+    /// the day before: no zone since 1970 is 24 hours ahead of UTC or behind it).
     #[inline]
     pub(super) fn start_at_index(&self, i: usize) -> Option<DateTime<Utc>> {
         let o = self.offset(i)?;

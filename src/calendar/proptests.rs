@@ -244,6 +244,36 @@ proptest! {
     }
 }
 
+/// The tables' ends and odd days, every hour, in every edge zone and calendar: the first days
+/// of 1970 (east of UTC they start at negative Unix seconds), Apia's skipped 2011-12-30, and the
+/// last days of the range with deadlines ending on 2199-12-31, on the extra day 2200-01-01
+/// and after it.
+#[test]
+fn fast_deadline_equals_the_reference_at_the_tables_ends() {
+    let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+    let hours = |from: &str, to: &str| {
+        let (a, b) = (at(from).timestamp(), at(to).timestamp());
+        (a..=b)
+            .step_by(3600)
+            .map(|s| DateTime::from_timestamp(s, 0).unwrap())
+    };
+    let instants: Vec<DateTime<Utc>> = hours("1969-12-31T00:00:00Z", "1970-01-03T00:00:00Z")
+        .chain(hours("2011-12-28T00:00:00Z", "2012-01-02T00:00:00Z"))
+        .chain(hours("2199-12-28T00:00:00Z", "2200-01-02T12:00:00Z"))
+        .collect();
+    for c in 0..4 {
+        for z in 0..EDGE_ZONES.len() {
+            for &from in &instants {
+                for n in 0..4 {
+                    for business in [true, false] {
+                        check_against_reference(c, z, from, n, business).unwrap();
+                    }
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn out_of_range_errors_name_the_right_date_and_limit() {
     let se = cal(0);
