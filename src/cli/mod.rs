@@ -50,7 +50,13 @@ pub fn parse_time(flag: &str, value: &str) -> anyhow::Result<chrono::DateTime<ch
 
 /// Keeps the clock for CPOR customer-association claims.
 #[derive(Debug, Parser)]
-#[command(name = "cpor-worker", version, about, long_about = None)]
+#[command(
+    name = "cpor-worker",
+    version,
+    long_version = long_version(),
+    about,
+    long_about = None
+)]
 pub struct Cli {
     /// Settings file (TOML) laid over the built-in defaults; environment variables override both.
     #[arg(long, global = true, value_name = "FILE", env = "CPOR_CONFIG")]
@@ -59,6 +65,19 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// `--version`: the package version and the time-zone rules compiled in, which decide local
+/// dates and midnights (a host's newer tzdata can disagree where a zone changed its rules).
+fn long_version() -> &'static str {
+    static TEXT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "{} (time-zone rules: IANA tzdata {}, compiled in)",
+            env!("CARGO_PKG_VERSION"),
+            chrono_tz::IANA_TZDB_VERSION
+        )
+    });
+    &TEXT
 }
 
 /// One subcommand per SPEC §6 row.

@@ -5,6 +5,20 @@ use cpor_worker::store::{AnyStore, SqliteStore, Store};
 use crate::harness::{self, Cmd, run_in, text};
 
 #[test]
+fn version_names_the_time_zone_rules_compiled_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_in(dir.path(), &["--version"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let version = text(&out.stdout);
+    let want = format!(
+        "cpor-worker {} (time-zone rules: IANA tzdata {}, compiled in)",
+        env!("CARGO_PKG_VERSION"),
+        chrono_tz::IANA_TZDB_VERSION
+    );
+    assert_eq!(version.trim(), want);
+}
+
+#[test]
 fn check_config_accepts_the_defaults() {
     let dir = tempfile::tempdir().unwrap();
     let out = run_in(dir.path(), &["check-config"], &[]);
