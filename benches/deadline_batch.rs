@@ -244,42 +244,39 @@ fn main() {
     println!("ratio cpor-worker / floor (medians): {:.2}", om / fm);
     let a = std::fs::read(&ours_out).expect("ours");
     let b = std::fs::read(&peer_out).expect("peer");
-    match a
-        .split(|&c| c == b'\n')
-        .zip(b.split(|&c| c == b'\n'))
-        .position(|(x, y)| x != y)
-    {
+    // The first differing line, and which zones the differing answers are in (the two tzdata
+    // versions can disagree).
+    let mut first = None;
+    let mut zones = std::collections::BTreeMap::<String, usize>::new();
+    let pairs = a.split(|&c| c == b'\n').zip(b.split(|&c| c == b'\n'));
+    for (i, (x, y)) in pairs.enumerate() {
+        if x != y {
+            first.get_or_insert((i, x, y));
+            let zone = serde_json::from_slice::<serde_json::Value>(x)
+                .ok()
+                .and_then(|v| Some(v.get("time_zone")?.as_str()?.to_owned()))
+                .unwrap_or_else(|| "(no answer)".to_owned());
+            *zones.entry(zone).or_default() += 1;
+        }
+    }
+    match first {
         None if a.len() == b.len() => println!("outputs: byte-identical ({} bytes)", a.len()),
         None => println!(
             "outputs: differ in length ({} vs {} bytes)",
             a.len(),
             b.len()
         ),
-        Some(i) => {
-            let line = |t: &[u8]| {
-                let l = t.split(|&c| c == b'\n').nth(i).unwrap_or_default();
-                String::from_utf8_lossy(l).into_owned()
-            };
+        Some((i, x, y)) => {
             let input = std::fs::read(&input).expect("input");
-            // Which zones the differing answers are in (the tzdata versions can disagree).
-            let mut zones = std::collections::BTreeMap::<String, usize>::new();
-            for (x, y) in a.split(|&c| c == b'\n').zip(b.split(|&c| c == b'\n')) {
-                if x != y {
-                    let zone = serde_json::from_slice::<serde_json::Value>(x)
-                        .ok()
-                        .and_then(|v| Some(v.get("time_zone")?.as_str()?.to_owned()))
-                        .unwrap_or_else(|| "(no answer)".to_owned());
-                    *zones.entry(zone).or_default() += 1;
-                }
-            }
+            let input_line = input.split(|&c| c == b'\n').nth(i).unwrap_or_default();
             println!(
                 "outputs: {} lines differ, by zone {zones:?}; the first at line {}",
                 zones.values().sum::<usize>(),
                 i + 1
             );
-            println!("  input:       {}", line(&input));
-            println!("  cpor-worker: {}", line(&a));
-            println!("  python peer: {}", line(&b));
+            println!("  input:       {}", String::from_utf8_lossy(input_line));
+            println!("  cpor-worker: {}", String::from_utf8_lossy(x));
+            println!("  python peer: {}", String::from_utf8_lossy(y));
         }
     }
     println!("after: {}", uptime());

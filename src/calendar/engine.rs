@@ -73,16 +73,18 @@ impl Calendar {
         let cache = HolidayCalendarCache::new(Bits(&bits), RANGE_START, RANGE_END);
         let mut rank = Vec::with_capacity(len);
         let mut bdays = Vec::with_capacity(len * 5 / 7);
+        let mut is_business = Vec::with_capacity(len);
         let mut count = 0u32;
         for d in RANGE_START.iter_days().take(len) {
-            if cache.is_bday(d) {
+            let business = cache.is_bday(d);
+            if business {
                 count += 1;
                 bdays.push(d);
             }
             rank.push(count);
+            is_business.push(business);
         }
-        let business =
-            BusinessDays::new(RANGE_START.iter_days().take(len).map(|d| cache.is_bday(d)));
+        let business = BusinessDays::new(is_business);
         let fingerprint = fingerprint(&def, &holidays);
         Ok(Calendar {
             def,
